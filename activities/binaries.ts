@@ -1,0 +1,19 @@
+// prepareBinaries: the database binaries in place on a host (copied or linked from shared
+// storage, or already installed), proven by running them.
+import type { ClusterSpec } from '../common/spec.js';
+import { nodeNamed } from '../common/spec.js';
+import type { StepResult } from '../common/report.js';
+import { journalOf, resultOf, type ActivityDeps } from './context.js';
+import { runCheck, runOps } from './ops.js';
+
+export const createBinariesActivities = (deps: ActivityDeps) => ({
+  async prepareBinaries(spec: ClusterSpec, nodeName: string): Promise<StepResult> {
+    const node = nodeNamed(spec, nodeName);
+    const host = deps.hostFor(node);
+    const j = journalOf(deps);
+    const { ops, check } = deps.profiles[spec.profile]!.binaries(spec, node);
+    await runOps(host, ops, j);
+    await runCheck(host, check, j, 'BinariesMissing');
+    return resultOf(j);
+  },
+});

@@ -1,0 +1,27 @@
+// What every activity module receives: its dependencies, and a way to open a step's journal.
+import type { ClusterSpecInput, NodeSpec } from '../common/spec.js';
+import type { StepResult } from '../common/report.js';
+import type { Host } from './hosts/types.js';
+import { Journal } from './ops.js';
+import type { Profile } from './profiles/types.js';
+import { attemptNo } from './heartbeat.js';
+
+export interface ActivityDeps {
+  hostFor(node: NodeSpec): Host;
+  profiles: Record<string, Profile>;
+  /** Every command that acts on a host, as it runs (the worker's command log). */
+  onCommand?: (host: string, command: string) => void;
+  /** Specs the worker loaded from its clusters dir, by cluster name. */
+  registered?: Map<string, ClusterSpecInput>;
+}
+
+export const journalOf = (deps: ActivityDeps): Journal => new Journal(deps.onCommand);
+
+export const resultOf = (j: Journal, details?: Record<string, unknown>): StepResult => ({
+  changed: j.changed,
+  commands: j.commands,
+  skipped: j.skipped,
+  verified: j.verified,
+  attempt: attemptNo(),
+  ...(details ? { details } : {}),
+});

@@ -1,0 +1,49 @@
+// The docker transport: `docker exec` into a running container, argv passed through as is.
+import { execa } from 'execa';
+import { farSideArgv, killedAtDeadline, remoteTimeoutSeconds } from './quote.js';
+import { HostUnreachable, type Cmd, type CmdResult, type Host } from './types.js';
+
+/** The full argv (starting with `docker`) that runs `cmd` in the container. */
+export function dockerArgv(cmd: Cmd, dbUser: string, container: string): string[] {
+  return [
+    'docker',
+    'exec',
+    ...(cmd.input === undefined ? [] : ['-i']),
+    ...['-u', cmd.as === 'root' ? 'root' : dbUser],
+    container,
+    ...farSideArgv(cmd),
+  ];
+}
+
+// The docker client's own failures (no daemon, no such container, container stopped) exit 1 with
+// these; a command that cannot be started exits 126 or 127 instead.
+const DOCKER_ERROR = /^(Error response from daemon: |Cannot connect to the Docker daemon|error during connect: )/m;
+
+export class DockerHost implements Host {
+  constructor(
+    readonly name: string,
+    readonly dbUser: string,
+    private readonly container: string,
+  ) {}
+
+  async run(cmd: Cmd): Promise<CmdResult> {
+    const [file, ...args] = dockerArgv(cmd, this.dbUser, this.container);
+    const started = Date.now();
+    const r = await execa(file!, args, {
+      reject: false,
+      input: cmd.input,
+      stdin: cmd.input === undefined ? 'ignore' : undefined,
+      // A backstop: killing the client leaves the exec'd process running, the in-container timeout ends it.
+      timeout: cmd.timeoutMs === undefined ? undefined : (remoteTimeoutSeconds(cmd.timeoutMs) + 5) * 1000,
+      killSignal: 'SIGKILL',
+    });
+    const durationMs = Date.now() - started;
+    const stdout = typeof r.stdout === 'string' ? r.stdout : '';
+    const stderr = typeof r.stderr === 'string' ? r.stderr : '';
+    if (r.timedOut) return { exitCode: 124, stdout, stderr, durationMs, timedOut: true };
+    if (r.exitCode === undefined) throw new Error(`docker exec on ${this.name} failed: ${r.originalMessage ?? r.message}`);
+    if (r.exitCode === 1 && DOCKER_ERROR.test(stderr)) throw new HostUnreachable(this.name, stderr.trim());
+    const timedOut = killedAtDeadline(cmd, r.exitCode, durationMs);
+    return { exitCode: timedOut ? 124 : r.exitCode, stdout, stderr, durationMs, timedOut };
+  }
+}

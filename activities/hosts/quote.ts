@@ -1,0 +1,45 @@
+// Where argv crosses a shell boundary (ssh's remote command line) and what the far side of a
+// remote transport wraps around a command. The only place argv becomes a string a shell will run.
+import type { Cmd } from './types.js';
+
+/**
+ * Quotes argv for a POSIX shell so every word arrives byte-for-byte: each word is single-quoted
+ * (`'` becomes `'\''`). Unlike shellWord, plain-looking words are quoted too, so a first word such
+ * as `A=b` or `if` stays a command word instead of an assignment or a keyword.
+ */
+export function quoteForShell(argv: string[]): string {
+  return argv
+    .map((w) => {
+      if (w.includes('\0')) throw new Error('an argument cannot contain a NUL byte');
+      return `'${w.replaceAll("'", `'\\''`)}'`;
+    })
+    .join(' ');
+}
+
+/**
+ * Run as `sh -c SCRIPT <file> <argv...>`: sends the command's stdout and stderr to the file and
+ * detaches stdin, so a daemon it leaves behind does not hold the transport's channel open. A
+ * constant: the file and argv are positional parameters, never spliced into the script.
+ */
+export const OUTPUT_FILE_SCRIPT = 'exec "$@" >>"$0" 2>&1 </dev/null';
+
+/** Whole seconds: the duration form every `timeout` implementation takes. */
+export const remoteTimeoutSeconds = (timeoutMs: number): number => Math.max(1, Math.ceil(timeoutMs / 1000));
+
+/**
+ * The command as the far side runs it (after any user switch): killed there at the deadline,
+ * since killing the local ssh/docker client leaves the remote process running; and with its
+ * output sent to cmd.outputFile when asked. `timeout -s KILL` kills its whole process group.
+ */
+export function farSideArgv(cmd: Cmd): string[] {
+  if (cmd.argv.length === 0) throw new Error('empty argv');
+  const argv = cmd.outputFile === undefined ? cmd.argv : ['sh', '-c', OUTPUT_FILE_SCRIPT, cmd.outputFile, ...cmd.argv];
+  return cmd.timeoutMs === undefined ? argv : ['timeout', '-s', 'KILL', String(remoteTimeoutSeconds(cmd.timeoutMs)), ...argv];
+}
+
+/**
+ * Whether the far-side `timeout` killed the command: it ran until the deadline and died of
+ * SIGKILL (137 through docker or a shell; ssh reports a remote signal death as 255).
+ */
+export const killedAtDeadline = (cmd: Cmd, exitCode: number, durationMs: number): boolean =>
+  cmd.timeoutMs !== undefined && durationMs >= remoteTimeoutSeconds(cmd.timeoutMs) * 1000 && (exitCode === 137 || exitCode === 255);

@@ -1,0 +1,26 @@
+// createActivities(deps): every activity, built from the dependencies it is given (the host
+// layer, the profiles), so tests and the lab can hand in their own.
+import type { ActivityDeps } from './context.js';
+import { createBinariesActivities } from './binaries.js';
+import { createFenceActivities } from './fence.js';
+import { createNodeActivities } from './node.js';
+import { createRegistryActivities } from './registry.js';
+import { createReplicationActivities } from './replication.js';
+import { createStorageDaemonActivities } from './storage-daemon.js';
+import { createStorageActivities } from './storage.js';
+import { createVerifyActivities } from './verify.js';
+
+export type { ActivityDeps } from './context.js';
+
+export const createActivities = (deps: ActivityDeps) => ({
+  ...createRegistryActivities(deps),
+  ...createFenceActivities(deps),
+  ...createStorageActivities(deps),
+  ...createStorageDaemonActivities(deps),
+  ...createBinariesActivities(deps),
+  ...createNodeActivities(deps),
+  ...createReplicationActivities(deps),
+  ...createVerifyActivities(deps),
+});
+
+export type Activities = ReturnType<typeof createActivities>;

@@ -1,0 +1,70 @@
+// buildNode and startNode: the compute-local side of a database node, rebuilt from nothing
+// (or finished, when a previous attempt stopped halfway), then started and proven to serve.
+import type { ClusterSpec, NodeSpec } from '../common/spec.js';
+import { nodeNamed } from '../common/spec.js';
+import type { StepResult } from '../common/report.js';
+import { journalOf, resultOf, type ActivityDeps } from './context.js';
+import { whoAnswers } from './db.js';
+import { failure } from './failures.js';
+import { heartbeat, sleep } from './heartbeat.js';
+import type { Host } from './hosts/types.js';
+import { runOps, type Journal } from './ops.js';
+import { MARKER_FILE } from './profiles/common.js';
+
+/** A local dir that exists, is not empty and has not our mark holds someone else's data. */
+async function refuseForeignDir(host: Host, node: NodeSpec): Promise<void> {
+  const ls = await host.run({ argv: ['ls', '-A', '--', node.localDir], as: 'root', timeoutMs: 30_000 });
+  if (ls.exitCode !== 0) return; // not there: ours to create
+  const entries = ls.stdout.split('\n').filter(Boolean);
+  if (entries.length > 0 && !entries.includes(MARKER_FILE))
+    throw failure('ForeignDataDir', `on ${host.name}: ${node.localDir} is not empty and was not created by polar-runbook (${entries.slice(0, 5).join(', ')})`);
+}
+
+async function alreadyServing(spec: ClusterSpec, node: NodeSpec, j: Journal): Promise<boolean> {
+  const p = await whoAnswers(spec, node);
+  if (p.state === 'foreign') throw failure('PortTaken', p.detail);
+  if (p.state === 'ours') j.verified.push(`${node.name} already serves on ${node.address}:${node.port} (in recovery: ${p.inRecovery})`);
+  return p.state === 'ours';
+}
+
+/** Waits until the node answers as itself, in the role it should have. */
+async function waitServing(spec: ClusterSpec, node: NodeSpec, j: Journal, limitMs = 5 * 60_000): Promise<void> {
+  const started = Date.now();
+  for (;;) {
+    if (Date.now() - started > limitMs) throw failure('CommandFailed', `${node.name} was started but did not accept connections within ${limitMs / 1000} s`, true);
+    const p = await whoAnswers(spec, node);
+    if (p.state === 'foreign') throw failure('PortTaken', p.detail);
+    if (p.state === 'ours') {
+      const wantRecovery = node.role !== 'primary';
+      if (p.inRecovery !== wantRecovery)
+        throw failure('SplitBrainRisk', `${node.name} started but pg_is_in_recovery() = ${p.inRecovery}, expected ${wantRecovery}`);
+      j.verified.push(`${node.name} serves on ${node.address}:${node.port} as ${node.role} (pg_is_in_recovery = ${p.inRecovery})`);
+      return;
+    }
+    heartbeat({ waiting: 'connections', sinceMs: Date.now() - started });
+    await sleep(100);
+  }
+}
+
+export const createNodeActivities = (deps: ActivityDeps) => ({
+  async buildNode(spec: ClusterSpec, nodeName: string): Promise<StepResult> {
+    const node = nodeNamed(spec, nodeName);
+    const host = deps.hostFor(node);
+    const j = journalOf(deps);
+    if (await alreadyServing(spec, node, j)) return resultOf(j);
+    if (node.role !== 'standby') await refuseForeignDir(host, node);
+    await runOps(host, deps.profiles[spec.profile]!.buildNode(spec, node), j);
+    return resultOf(j);
+  },
+
+  async startNode(spec: ClusterSpec, nodeName: string): Promise<StepResult> {
+    const node = nodeNamed(spec, nodeName);
+    const host = deps.hostFor(node);
+    const j = journalOf(deps);
+    if (!(await alreadyServing(spec, node, j))) {
+      await runOps(host, [deps.profiles[spec.profile]!.startNode(spec, node)], j);
+      await waitServing(spec, node, j);
+    }
+    return resultOf(j);
+  },
+});

@@ -1,0 +1,53 @@
+// Pieces both profiles render the same way.
+import type { ClusterSpec, NodeSpec } from '../../common/spec.js';
+import { binDir, type Check, type Op, type Probe } from './types.js';
+
+const T = 30_000;
+export const MARKER_FILE = '.polar-runbook';
+
+export const test = (...args: string[]): Probe => ({ argv: ['test', ...args], as: 'root' });
+
+/** The first op on a local dir: create it, owned by the database user, 0700. */
+export const makeLocalDir = (node: NodeSpec): Op => ({
+  kind: 'run',
+  title: `create local dir ${node.localDir}`,
+  cmd: { argv: ['mkdir', '-m', '0700', node.localDir], as: 'db', timeoutMs: T },
+  skipIf: test('-d', node.localDir),
+});
+
+/** Our mark on a local dir: a later run may continue in it; a dir without it is not ours. */
+export const markLocalDir = (spec: ClusterSpec, node: NodeSpec): Op => ({
+  kind: 'file',
+  title: 'mark the local dir as built by polar-runbook',
+  path: `${node.localDir}/${MARKER_FILE}`,
+  content: `cluster=${spec.cluster}\nnode=${node.name}\n`,
+  owner: 'db',
+  mode: '0600',
+});
+
+/** Binaries from shared storage: copied (to a temp name, then renamed: no half copy is ever used) or linked. */
+export function binariesOps(spec: ClusterSpec): Op[] {
+  const { dir, source, install } = spec.binaries;
+  if (install === 'installed' || !source) return [];
+  if (install === 'symlink')
+    return [{ kind: 'run', title: 'link the binaries', cmd: { argv: ['ln', '-s', source, dir], as: 'db', timeoutMs: T }, skipIf: test('-e', dir) }];
+  return [
+    { kind: 'run', title: 'copy the binaries', cmd: { argv: ['cp', '-r', source, `${dir}.partial`], as: 'db', timeoutMs: 30 * 60_000 }, skipIf: test('-e', dir) },
+    { kind: 'run', title: 'put the copy in place', cmd: { argv: ['mv', `${dir}.partial`, dir], as: 'db', timeoutMs: T }, skipIf: test('-e', dir) },
+  ];
+}
+
+export const binariesCheck = (spec: ClusterSpec): Check => ({
+  cmd: { argv: [`${binDir(spec)}/psql`, '--version'], as: 'db', timeoutMs: T },
+  problem: (r) =>
+    r.exitCode === 0 && /PostgreSQL/.test(r.stdout) ? undefined : `${binDir(spec)}/psql --version failed: ${(r.stderr || r.stdout).trim()}`,
+});
+
+/** `pg_ctl status` exits 0 only when a postmaster runs for that directory. */
+export const pgCtlStatus = (spec: ClusterSpec, node: NodeSpec): Probe => ({ argv: [`${binDir(spec)}/pg_ctl`, 'status', '-D', node.localDir], as: 'db' });
+
+export const quoteConf = (v: string): string => `'${v.replace(/'/g, "''")}'`;
+
+/** primary_conninfo of a node that streams from the primary. */
+export const primaryConninfo = (spec: ClusterSpec, primary: NodeSpec, node: NodeSpec): string =>
+  `host=${primary.address} port=${primary.port} user=${spec.replication.user} dbname=${spec.connection.database} application_name=${node.slot}`;

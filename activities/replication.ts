@@ -1,0 +1,73 @@
+// validateSlots and waitStreaming: the replication slots survived on shared storage, and each
+// standby/replica streams through its own.
+import type { ClusterSpec } from '../common/spec.js';
+import { nodeNamed, primaryOf } from '../common/spec.js';
+import type { StepResult } from '../common/report.js';
+import { journalOf, resultOf, type ActivityDeps } from './context.js';
+import { withDb } from './db.js';
+import { failure } from './failures.js';
+import { heartbeat, sleep } from './heartbeat.js';
+
+interface SlotRow {
+  slot_name: string;
+  slot_type: string;
+  active: boolean;
+  wal_status: string | null;
+  restart_lsn: string | null;
+}
+
+export const createReplicationActivities = (deps: ActivityDeps) => ({
+  /** Checks every expected slot: there, physical, WAL still reserved. `create` makes the missing ones. */
+  async validateSlots(spec: ClusterSpec, create: boolean): Promise<StepResult> {
+    const j = journalOf(deps);
+    const expected = spec.slots.expected ?? [];
+    return withDb(spec, primaryOf(spec), async (db) => {
+      const rows = (await db.query<SlotRow>('select slot_name, slot_type, active, wal_status, restart_lsn::text from pg_replication_slots')).rows;
+      const problems: string[] = [];
+      const missing: string[] = [];
+      for (const name of expected) {
+        const s = rows.find((r) => r.slot_name === name);
+        if (!s) missing.push(name);
+        else if (s.slot_type !== 'physical') problems.push(`slot ${name} is ${s.slot_type}, not physical`);
+        else if (s.wal_status === 'lost') problems.push(`slot ${name} lost its WAL (wal_status = lost): its standby must be rebuilt from scratch`);
+        else j.verified.push(`slot ${name}: physical, wal_status ${s.wal_status}, restart_lsn ${s.restart_lsn}, active ${s.active}`);
+      }
+      if (problems.length) throw failure('SlotMissing', problems.join('; '));
+      if (missing.length && create) {
+        for (const name of missing) {
+          await db.query('select pg_create_physical_replication_slot($1, true)', [name]);
+          j.ran(primaryOf(spec).name, `select pg_create_physical_replication_slot('${name}', true)`);
+        }
+        j.changed = true;
+      } else if (missing.length && spec.slots.onMissing === 'fail') {
+        throw failure('SlotMissing', `expected replication slots missing on the primary: ${missing.join(', ')}`);
+      }
+      return resultOf(j, { missing: create ? [] : missing, created: create ? missing : [] });
+    });
+  },
+
+  /** Waits until the primary shows the node's slot streaming in pg_stat_replication. */
+  async waitStreaming(spec: ClusterSpec, nodeName: string, limitMs = 5 * 60_000): Promise<StepResult> {
+    const node = nodeNamed(spec, nodeName);
+    const j = journalOf(deps);
+    const started = Date.now();
+    const primary = primaryOf(spec);
+    for (;;) {
+      const row = await withDb(spec, primary, async (db) =>
+        (
+          await db.query<{ state: string; sent_lsn: string; replay_lsn: string | null }>(
+            'select state, sent_lsn::text, replay_lsn::text from pg_stat_replication where application_name = $1',
+            [node.slot],
+          )
+        ).rows.find((r) => r.state === 'streaming'),
+      ).catch(() => undefined);
+      if (row) {
+        j.verified.push(`${node.name} streams through slot ${node.slot} (sent ${row.sent_lsn}, replayed ${row.replay_lsn})`);
+        return resultOf(j, { waitedMs: Date.now() - started });
+      }
+      if (Date.now() - started > limitMs) throw failure('CommandFailed', `${node.name} is not streaming from the primary after ${limitMs / 1000} s`, true);
+      heartbeat({ waitingMs: Date.now() - started });
+      await sleep(100);
+    }
+  },
+});

@@ -1,0 +1,24 @@
+// startStorageDaemon: make the disk's data readable on a host (pfsd for PFS, a mount for a
+// filesystem), then prove the data is there.
+import type { ClusterSpec } from '../common/spec.js';
+import { nodeNamed } from '../common/spec.js';
+import type { StepResult } from '../common/report.js';
+import { journalOf, resultOf, type ActivityDeps } from './context.js';
+import { runCheck, runOps } from './ops.js';
+import { attach, diskOf, type Which } from './storage.js';
+
+export const createStorageDaemonActivities = (deps: ActivityDeps) => ({
+  async startStorageDaemon(spec: ClusterSpec, nodeName: string, which: Which): Promise<StepResult> {
+    const node = nodeNamed(spec, nodeName);
+    const host = deps.hostFor(node);
+    const disk = diskOf(spec, node, which);
+    const j = journalOf(deps);
+    // The link may have gone since attachStorage (a host reboot): put it back first.
+    await attach(host, disk, j);
+    const profile = deps.profiles[spec.profile]!;
+    const { ops, check } = profile.storageDaemon(spec, node, disk);
+    await runOps(host, ops, j);
+    await runCheck(host, check, j, spec.profile === 'polardb' ? 'NotAPfsDisk' : 'WrongCluster');
+    return resultOf(j);
+  },
+});

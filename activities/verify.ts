@@ -1,0 +1,65 @@
+// verifyData: the expected tables are there, the data fingerprint recorded before the disaster
+// matches, and a probe row written on the primary is read back on every replica and standby.
+import { existsSync, readFileSync } from 'node:fs';
+import type { ClusterSpec } from '../common/spec.js';
+import { primaryOf } from '../common/spec.js';
+import type { StepResult } from '../common/report.js';
+import { journalOf, resultOf, type ActivityDeps } from './context.js';
+import { fingerprint, withDb, type Fingerprint } from './db.js';
+import { failure } from './failures.js';
+import { heartbeat, sleep } from './heartbeat.js';
+
+const PROBE_TABLE = 'polar_runbook_probe';
+
+export const createVerifyActivities = (deps: ActivityDeps) => ({
+  async verifyData(spec: ClusterSpec, probeId: string): Promise<StepResult> {
+    const j = journalOf(deps);
+    const primary = primaryOf(spec);
+    const tables = spec.verify.tables;
+    const details: Record<string, unknown> = {};
+    await withDb(spec, primary, async (db) => {
+      const found = (
+        await db.query<{ relname: string }>(`select relname from pg_class where relkind in ('r','p') and relname = any($1)`, [tables])
+      ).rows.map((r) => r.relname);
+      const missing = tables.filter((t) => !found.includes(t));
+      if (missing.length) throw failure('WrongCluster', `expected tables missing on the recovered primary: ${missing.join(', ')}`);
+      if (tables.length) j.verified.push(`tables present: ${tables.join(', ')}`);
+
+      const file = spec.verify.fingerprintFile;
+      if (file && existsSync(file)) {
+        const before = (JSON.parse(readFileSync(file, 'utf8')) as { tables: Fingerprint }).tables;
+        const after = await fingerprint(db, Object.keys(before));
+        const diff = Object.keys(before).filter((t) => before[t]!.rows !== after[t]!.rows || before[t]!.checksum !== after[t]!.checksum);
+        if (diff.length)
+          throw failure('WrongCluster', `data differs from the fingerprint recorded before the disaster in: ${diff.map((t) => `${t} (rows ${before[t]!.rows} -> ${after[t]!.rows})`).join(', ')}`);
+        j.verified.push(`fingerprint of ${Object.keys(before).length} tables matches ${file}`);
+        details.fingerprint = after;
+      }
+
+      await db.query(`create table if not exists ${PROBE_TABLE} (id text primary key, written_at timestamptz not null default now())`);
+      await db.query(`insert into ${PROBE_TABLE} (id) values ($1) on conflict (id) do nothing`, [probeId]);
+      j.ran(primary.name, `insert into ${PROBE_TABLE} (id) values ('${probeId}')`);
+    });
+
+    // Every node that streams must show the probe row within the bound.
+    const seenAfterMs: Record<string, number> = {};
+    const bound = spec.verify.probeTimeoutSeconds * 1000;
+    for (const node of spec.nodes.filter((n) => n.role !== 'primary')) {
+      const started = Date.now();
+      for (;;) {
+        const seen = await withDb(spec, node, async (db) => {
+          const r = await db.query(`select 1 from ${PROBE_TABLE} where id = $1`, [probeId]).catch(() => ({ rowCount: 0 }));
+          return (r.rowCount ?? 0) > 0;
+        }).catch(() => false);
+        if (seen) break;
+        if (Date.now() - started > bound) throw failure('CommandFailed', `probe row not visible on ${node.name} after ${bound / 1000} s`, true);
+        heartbeat({ waitingFor: node.name });
+        await sleep(50);
+      }
+      seenAfterMs[node.name] = Date.now() - started;
+      j.verified.push(`probe row ${probeId} visible on ${node.name} after ${seenAfterMs[node.name]} ms`);
+    }
+    details.probeVisibleAfterMs = seenAfterMs;
+    return resultOf(j, details);
+  },
+});

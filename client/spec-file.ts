@@ -1,0 +1,38 @@
+// Reads a ClusterSpec from a YAML or JSON file; errors name the file and the field.
+import { readdirSync, readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import YAML from 'yaml';
+import { parseSpec, SpecError, type ClusterSpec } from '../common/spec.js';
+
+export function readSpecFile(path: string): ClusterSpec {
+  let text: string;
+  try {
+    text = readFileSync(path, 'utf8');
+  } catch (err) {
+    throw new SpecError([`${path}: cannot read the spec file (${(err as NodeJS.ErrnoException).code ?? (err as Error).message})`]);
+  }
+  let doc: unknown;
+  try {
+    doc = YAML.parse(text);
+  } catch (err) {
+    throw new SpecError([`${path}: not valid YAML or JSON: ${(err as Error).message}`]);
+  }
+  try {
+    return parseSpec(doc);
+  } catch (err) {
+    if (err instanceof SpecError) throw new SpecError(err.problems.map((p) => `${path}: ${p}`));
+    throw err;
+  }
+}
+
+/** Every *.yaml / *.yml / *.json in a directory, by cluster name; all must be valid. */
+export function readSpecDir(dir: string): Map<string, ClusterSpec> {
+  const out = new Map<string, ClusterSpec>();
+  for (const f of readdirSync(dir).sort()) {
+    if (!/\.(ya?ml|json)$/.test(f)) continue;
+    const spec = readSpecFile(join(dir, f));
+    if (out.has(spec.cluster)) throw new SpecError([`${join(dir, f)}: cluster ${spec.cluster} is registered twice`]);
+    out.set(spec.cluster, spec);
+  }
+  return out;
+}

@@ -1,0 +1,51 @@
+// Entry point of `npm run webhook`: load the config, connect to Temporal, listen.
+import { parseArgs } from 'node:util';
+import { Client, Connection } from '@temporalio/client';
+import { ConfigError, loadConfig } from './config.js';
+import { jsonLinesLog } from './log.js';
+import { createWebhookServer } from './server.js';
+
+const SHUTDOWN_GRACE_MS = 10_000;
+
+async function main(): Promise<void> {
+  const { values } = parseArgs({ options: { config: { type: 'string' } } });
+  const file = values.config ?? process.env.POLAR_WEBHOOK_CONFIG;
+  if (!file) throw new ConfigError(['give the config file with --config <file> or POLAR_WEBHOOK_CONFIG']);
+  const config = loadConfig(file);
+  const log = jsonLinesLog();
+
+  const connection = await Connection.connect({ address: config.temporal.address });
+  const client = new Client({ connection, namespace: config.temporal.namespace });
+  const server = createWebhookServer({ config, client, log });
+  server.listen(config.listen.port, config.listen.host);
+  await new Promise<void>((resolve, reject) => server.once('listening', resolve).once('error', reject));
+  const addr = server.address();
+  const url =
+    typeof addr === 'object' && addr
+      ? `http://${addr.family === 'IPv6' ? `[${addr.address}]` : addr.address}:${addr.port}`
+      : String(addr);
+  log({
+    msg: 'listening',
+    url,
+    temporal: config.temporal.address,
+    namespace: config.temporal.namespace,
+    clusters: [...config.clusters.keys()],
+  });
+
+  const shutdown = (signal: string) => {
+    log({ msg: 'shutting down', signal });
+    // In-flight deliveries finish; a sender cut off by the grace period retries on its own.
+    const force = setTimeout(() => server.closeAllConnections(), SHUTDOWN_GRACE_MS).unref();
+    server.close(() => {
+      clearTimeout(force);
+      void connection.close().finally(() => process.exit(0));
+    });
+    server.closeIdleConnections();
+  };
+  process.once('SIGINT', shutdown).once('SIGTERM', shutdown);
+}
+
+main().catch((e: Error) => {
+  process.stderr.write(`${e instanceof ConfigError ? e.message : `webhook receiver failed: ${e.message}`}\n`);
+  process.exit(1);
+});

@@ -1,0 +1,17 @@
+// What starts a recovery. Plain JSON so it can be typed into the Web UI's Start Workflow form.
+import type { ClusterSpecInput } from './spec.js';
+
+export const TASK_QUEUE = 'polar-runbook';
+export type Trigger = 'ui' | 'cli' | 'webhook' | 'schedule' | 'drill' | 'test';
+
+export interface RecoverInput {
+  /** The cluster spec inline, or `cluster`: the name of a spec the worker loaded from its clusters dir. */
+  spec?: ClusterSpecInput;
+  cluster?: string;
+  trigger?: Trigger;
+  /** Wait at the first gate for an `approve` signal before touching anything. */
+  requireApproval?: boolean;
+}
+
+/** One recovery per cluster at a time: the workflow id is derived from the cluster name. */
+export const recoveryWorkflowId = (cluster: string): string => `recover/${cluster}`;

@@ -1,0 +1,10 @@
+// Search attributes that make recoveries findable in the Web UI (ClusterName = "seed" and so on).
+import { defineSearchAttributeKey, SearchAttributeType } from '@temporalio/common';
+
+export const ClusterName = defineSearchAttributeKey('ClusterName', SearchAttributeType.KEYWORD);
+export const Trigger = defineSearchAttributeKey('Trigger', SearchAttributeType.KEYWORD);
+export const Phase = defineSearchAttributeKey('Phase', SearchAttributeType.KEYWORD);
+export const searchAttributeKeys = [ClusterName, Trigger, Phase];
+
+/** The same, as `temporal server start-dev --search-attribute` arguments. */
+export const devServerSearchAttributeArgs = searchAttributeKeys.flatMap((k) => ['--search-attribute', `${k.name}=Keyword`]);

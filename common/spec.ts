@@ -1,0 +1,216 @@
+// The ClusterSpec: what a cluster looks like and how to reach its hosts. Pure (no Node APIs)
+// because workflows import it too. Every string that ends up in a command is constrained here,
+// so a spec can never smuggle shell syntax or a path traversal into a host.
+import { z } from 'zod';
+
+/** Absolute path made of plain characters only; no `..` segment. */
+const absPath = z
+  .string()
+  .regex(/^\/[A-Za-z0-9_.+@:=,/-]*$/, 'must be an absolute path of letters, digits and _ . + @ : = , / - only')
+  .refine((p) => !p.split('/').includes('..'), 'must not contain a ".." segment');
+
+/** A name that becomes part of a device path, a slot, a workflow id: no separators, no shell syntax. */
+const plainName = (what: string, re = /^[a-z0-9][a-z0-9_-]{0,62}$/) =>
+  z.string().regex(re, `${what} must match ${re.source}`);
+
+export const diskName = plainName('disk name', /^[A-Za-z0-9][A-Za-z0-9_-]{0,62}$/);
+export const slotName = plainName('slot name', /^[a-z0-9_]{1,63}$/);
+const hostName = z.string().regex(/^[A-Za-z0-9][A-Za-z0-9.:-]{0,252}$/, 'must be a host name or IP address');
+const cidr = z.string().regex(/^[0-9a-fA-F.:]+\/[0-9]{1,3}$/, 'must be a CIDR network such as 172.17.0.0/16');
+const osUser = z.string().regex(/^[a-z_][a-z0-9_-]{0,31}$/, 'must be a plain OS user name');
+const port = z.number().int().min(1).max(65535);
+
+export const HostTransport = z.discriminatedUnion('transport', [
+  z.object({ transport: z.literal('local') }).strict(),
+  z
+    .object({
+      transport: z.literal('ssh'),
+      address: hostName,
+      port: port.default(22),
+      user: osUser.default('root'),
+      identityFile: absPath.optional(),
+      knownHostsFile: absPath.optional(),
+      connectTimeoutSeconds: z.number().int().min(1).max(300).default(10),
+    })
+    .strict(),
+  z.object({ transport: z.literal('docker'), container: plainName('container', /^[A-Za-z0-9][A-Za-z0-9_.-]{0,127}$/) }).strict(),
+]);
+export type HostTransport = z.infer<typeof HostTransport>;
+
+/** A disk: an image file attached through a loop device, or a block device (a SAN LUN) used as is. */
+export const Disk = z
+  .object({
+    image: absPath.optional(),
+    device: absPath.optional(),
+    diskName,
+    directIo: z.boolean().default(true),
+    /** postgres profile: where the filesystem on the disk is mounted. */
+    mountPoint: absPath.optional(),
+    /** The data directory on this disk (a PFS path for polardb, a path below mountPoint for postgres). */
+    dataDir: absPath.optional(),
+  })
+  .strict()
+  .refine((d) => (d.image === undefined) !== (d.device === undefined), 'give exactly one of image or device');
+export type Disk = z.infer<typeof Disk>;
+
+export const NodeSpec = z
+  .object({
+    name: plainName('node name'),
+    role: z.enum(['primary', 'replica', 'standby']),
+    host: HostTransport,
+    /** Where the database listens, as seen by the worker and by the other nodes. */
+    address: hostName,
+    port: port.default(5432),
+    osUser: osUser.default('postgres'),
+    /** Compute-local directory: configuration, logs, local files. Lost with the host. */
+    localDir: absPath,
+    hostId: z.number().int().min(1).max(1024).optional(),
+    slot: slotName.optional(),
+    /** A standby's own disk (it is a separate copy, not on the shared storage). */
+    storage: Disk.optional(),
+  })
+  .strict();
+export type NodeSpec = z.infer<typeof NodeSpec>;
+
+export const ClusterSpec = z
+  .object({
+    cluster: plainName('cluster name'),
+    profile: z.enum(['polardb', 'postgres']),
+    storage: Disk,
+    storageDaemon: z
+      .object({
+        workers: z.number().int().min(1).max(64).default(1),
+        startScript: absPath.default('/usr/local/polarstore/pfsd/bin/start_pfsd.sh'),
+        pfs: z.string().regex(/^[A-Za-z0-9_./-]+$/).default('pfs'),
+        storageClusterName: plainName('storage cluster name').default('disk'),
+      })
+      .strict()
+      .default({ workers: 1, startScript: '/usr/local/polarstore/pfsd/bin/start_pfsd.sh', pfs: 'pfs', storageClusterName: 'disk' }),
+    binaries: z
+      .object({
+        /** Where the binaries live on each host (bin/ below it). */
+        dir: absPath,
+        /** Copy or link them from shared storage first; `installed` means they are already there. */
+        install: z.enum(['copy', 'symlink', 'installed']).default('installed'),
+        source: absPath.optional(),
+        /** postgres profile: where the *.conf.sample templates are (Debian: /usr/share/postgresql/15). */
+        shareDir: absPath.optional(),
+        initScript: z
+          .object({
+            name: z.string().regex(/^[A-Za-z0-9_.-]+$/),
+            args: z.array(z.string().regex(/^[A-Za-z0-9_./{}-]+$/)),
+          })
+          .strict()
+          .default({ name: 'polar-initdb.sh', args: ['{localDir}/', '{dataDir}/', 'replica'] }),
+      })
+      .strict(),
+    replication: z.object({ network: cidr, user: osUser.default('postgres') }).strict(),
+    connection: z
+      .object({
+        user: osUser.default('postgres'),
+        database: plainName('database', /^[A-Za-z_][A-Za-z0-9_]{0,62}$/).default('postgres'),
+        /** Secrets are referenced, never inlined: they must not reach workflow histories. */
+        passwordFile: absPath.optional(),
+        passwordEnv: z.string().regex(/^[A-Z_][A-Z0-9_]*$/).optional(),
+      })
+      .strict()
+      .default({ user: 'postgres', database: 'postgres' }),
+    nodes: z.array(NodeSpec).min(1),
+    slots: z
+      .object({
+        expected: z.array(slotName).optional(),
+        onMissing: z.enum(['fail', 'approve', 'create']).default('fail'),
+      })
+      .strict()
+      .default({ onMissing: 'fail' }),
+    fencing: z
+      .object({ onUnprovable: z.enum(['approve', 'fail']).default('approve') })
+      .strict()
+      .default({ onUnprovable: 'approve' }),
+    verify: z
+      .object({
+        tables: z.array(plainName('table', /^[A-Za-z_][A-Za-z0-9_]{0,62}$/)).default([]),
+        fingerprintFile: absPath.optional(),
+        probeTimeoutSeconds: z.number().int().min(1).max(3600).default(30),
+      })
+      .strict()
+      .default({ tables: [], probeTimeoutSeconds: 30 }),
+  })
+  .strict()
+  .superRefine((spec, ctx) => {
+    const issue = (path: (string | number)[], message: string) => ctx.addIssue({ code: 'custom', path, message });
+    const primaries = spec.nodes.filter((n) => n.role === 'primary');
+    if (primaries.length !== 1) issue(['nodes'], `exactly one node must have role primary (found ${primaries.length})`);
+    const seen = (key: (n: NodeSpec) => string | number | undefined, what: string) => {
+      const by = new Map<string | number, number>();
+      spec.nodes.forEach((n, i) => {
+        const k = key(n);
+        if (k === undefined) return;
+        if (by.has(k)) issue(['nodes', i], `${what} ${JSON.stringify(k)} is already used by node ${spec.nodes[by.get(k)!]!.name}`);
+        else by.set(k, i);
+      });
+    };
+    seen((n) => n.name, 'name');
+    seen((n) => n.slot, 'slot');
+    seen((n) => n.hostId, 'hostId');
+    seen((n) => `${n.address}:${n.port}`, 'address:port');
+    spec.nodes.forEach((n, i) => {
+      if (n.role !== 'primary' && !n.slot) issue(['nodes', i, 'slot'], `a ${n.role} needs the replication slot it streams through`);
+      if (n.role === 'primary' && n.slot) issue(['nodes', i, 'slot'], 'the primary streams from no slot');
+      if (n.role !== 'standby' && n.storage) issue(['nodes', i, 'storage'], 'only a standby has a disk of its own');
+      if (n.role === 'standby' && !n.storage) issue(['nodes', i, 'storage'], 'a standby needs its own disk (image or device)');
+      if (spec.profile === 'polardb' && n.role !== 'standby' && n.hostId === undefined)
+        issue(['nodes', i, 'hostId'], 'polardb nodes on the shared storage need a polar_hostid');
+      if (spec.profile === 'postgres' && n.storage && !n.storage.mountPoint)
+        issue(['nodes', i, 'storage', 'mountPoint'], 'the postgres profile mounts the disk: give mountPoint');
+      if (n.storage && n.storage.diskName === spec.storage.diskName)
+        issue(['nodes', i, 'storage', 'diskName'], 'a standby disk needs a name of its own');
+    });
+    if (!spec.storage.dataDir) issue(['storage', 'dataDir'], 'give the data directory on the shared disk');
+    spec.nodes.forEach((n, i) => {
+      if (spec.profile === 'postgres' && n.storage && !n.storage.dataDir?.startsWith(`${n.storage.mountPoint}/`))
+        issue(['nodes', i, 'storage', 'dataDir'], 'give the standby data directory, below its mountPoint');
+    });
+    if (spec.profile === 'postgres' && !spec.storage.mountPoint)
+      issue(['storage', 'mountPoint'], 'the postgres profile mounts the shared disk: give mountPoint');
+    if (spec.profile === 'postgres' && spec.storage.mountPoint && !spec.storage.dataDir?.startsWith(spec.storage.mountPoint + '/'))
+      issue(['storage', 'dataDir'], `must lie below the mount point ${spec.storage.mountPoint}`);
+    if (spec.profile === 'polardb' && !spec.storage.dataDir?.startsWith(`/${spec.storage.diskName}/`))
+      issue(['storage', 'dataDir'], `a PFS path must start with /${spec.storage.diskName}/`);
+    if (spec.binaries.install !== 'installed' && !spec.binaries.source)
+      issue(['binaries', 'source'], `install: ${spec.binaries.install} needs the source directory on shared storage`);
+  });
+export type ClusterSpec = z.infer<typeof ClusterSpec>;
+export type ClusterSpecInput = z.input<typeof ClusterSpec>;
+
+export class SpecError extends Error {
+  constructor(public readonly problems: string[]) {
+    super(`invalid cluster spec:\n  - ${problems.join('\n  - ')}`);
+    this.name = 'SpecError';
+  }
+}
+
+/** Validates an already-parsed document; errors name the field and say what is wrong. */
+export function parseSpec(doc: unknown): ClusterSpec {
+  const r = ClusterSpec.safeParse(doc);
+  if (r.success) {
+    const spec = r.data;
+    // Default: every replica's and standby's slot must be there.
+    spec.slots.expected ??= spec.nodes.flatMap((n) => (n.slot ? [n.slot] : []));
+    return spec;
+  }
+  throw new SpecError(r.error.issues.map((i) => `${i.path.length ? i.path.join('.') : '(spec)'}: ${i.message}`));
+}
+
+/** The shared data directory (validated present). */
+export const sharedDataDir = (spec: ClusterSpec): string => spec.storage.dataDir!;
+export const primaryOf = (spec: ClusterSpec): NodeSpec => spec.nodes.find((n) => n.role === 'primary')!;
+export const nodesOf = (spec: ClusterSpec, role: NodeSpec['role']): NodeSpec[] => spec.nodes.filter((n) => n.role === role);
+export const nodeNamed = (spec: ClusterSpec, name: string): NodeSpec => {
+  const n = spec.nodes.find((x) => x.name === name);
+  if (!n) throw new Error(`no node named ${name} in cluster ${spec.cluster}`);
+  return n;
+};
+/** Nodes whose data is the shared storage (the standby has its own disk). */
+export const sharedNodes = (spec: ClusterSpec): NodeSpec[] =>
+  spec.profile === 'polardb' ? spec.nodes.filter((n) => n.role !== 'standby') : [primaryOf(spec)];

@@ -1,0 +1,42 @@
+// Builds the worker that runs polar-runbook's workflows and activities on task queue
+// `polar-runbook`. Used by the worker process, the demo and the tests.
+import { appendFileSync } from 'node:fs';
+import { fileURLToPath } from 'node:url';
+import { NativeConnection, Worker } from '@temporalio/worker';
+import { createActivities } from '../activities/index.js';
+import { hostFor } from '../activities/hosts/index.js';
+import { polardbProfile } from '../activities/profiles/polardb.js';
+import { postgresProfile } from '../activities/profiles/postgres.js';
+import { TASK_QUEUE } from '../common/input.js';
+import type { ClusterSpecInput } from '../common/spec.js';
+import { HeartbeatInterceptor } from './heartbeat-interceptor.js';
+
+export interface WorkerOptions {
+  connection: NativeConnection;
+  namespace?: string;
+  taskQueue?: string;
+  /** JSONL file: one line per command that acted on a host. */
+  commandLog?: string;
+  registered?: Map<string, ClusterSpecInput>;
+}
+
+export const workflowsPath = fileURLToPath(new URL('../workflows/index.ts', import.meta.url));
+
+export async function createWorker(o: WorkerOptions): Promise<Worker> {
+  const onCommand = o.commandLog
+    ? (host: string, command: string) =>
+        appendFileSync(o.commandLog!, JSON.stringify({ at: new Date().toISOString(), pid: process.pid, host, command }) + '\n')
+    : undefined;
+  return Worker.create({
+    connection: o.connection,
+    namespace: o.namespace ?? 'default',
+    taskQueue: o.taskQueue ?? TASK_QUEUE,
+    workflowsPath,
+    activities: createActivities({ hostFor, profiles: { postgres: postgresProfile, polardb: polardbProfile }, onCommand, registered: o.registered }),
+    interceptors: { activity: [(ctx) => ({ inbound: new HeartbeatInterceptor(ctx) })] },
+    // A worker that died holds its sticky workflow tasks only this long before another takes them.
+    stickyQueueScheduleToStartTimeout: '1s',
+    // Nodes are rebuilt in parallel; every activity mostly waits on a host or a database.
+    maxConcurrentActivityTaskExecutions: 64,
+  });
+}

@@ -1,0 +1,18 @@
+// The worker process: runs recoverCluster and its activities on task queue polar-runbook.
+//   TEMPORAL_ADDRESS, TEMPORAL_NAMESPACE, POLAR_CLUSTERS_DIR (registered specs), POLAR_COMMAND_LOG
+import { NativeConnection } from '@temporalio/worker';
+import { readSpecDir } from '../client/spec-file.js';
+import { createWorker } from './create-worker.js';
+
+const registered = process.env.POLAR_CLUSTERS_DIR ? readSpecDir(process.env.POLAR_CLUSTERS_DIR) : undefined;
+if (registered) console.log(`registered clusters: ${[...registered.keys()].join(', ') || 'none'}`);
+const connection = await NativeConnection.connect({ address: process.env.TEMPORAL_ADDRESS ?? 'localhost:7233' });
+const worker = await createWorker({
+  connection,
+  namespace: process.env.TEMPORAL_NAMESPACE,
+  commandLog: process.env.POLAR_COMMAND_LOG,
+  registered,
+});
+console.log(`worker ${process.pid} polling task queue ${worker.options.taskQueue}`);
+await worker.run();
+await connection.close();

@@ -1,0 +1,3 @@
+// Every workflow the worker runs (the bundle's entry point).
+export { recoverCluster } from './recover-cluster.js';
+export { rebuildReplica } from './rebuild-replica.js';

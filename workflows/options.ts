@@ -1,0 +1,13 @@
+// Timeouts and retries per kind of step. Every activity heartbeats (a worker interceptor does it
+// for all of them), so a killed worker is noticed within the heartbeat timeout and the step is
+// retried on another worker: the resume latency is about that timeout, not the step's length.
+import { proxyActivities, type ActivityOptions } from '@temporalio/workflow';
+import type { Activities } from '../activities/index.js';
+
+const retry: ActivityOptions['retry'] = { initialInterval: '500ms', backoffCoefficient: 2, maximumInterval: '10s', maximumAttempts: 12 };
+
+/** Host plumbing: attach, start pfsd/mount, binaries, fencing and slot checks. */
+export const quick = proxyActivities<Activities>({ startToCloseTimeout: '5 minutes', heartbeatTimeout: '5s', retry });
+
+/** Building and starting nodes, cloning replicas, waiting for streaming: may take long, heartbeat all along. */
+export const long = proxyActivities<Activities>({ startToCloseTimeout: '6 hours', heartbeatTimeout: '5s', retry });

@@ -1,0 +1,105 @@
+// recoverCluster: the runbook. Brings a shared-storage cluster back when every compute host is
+// gone and only the storage survives: fence -> attach storage -> storage daemon -> binaries ->
+// primary -> slots -> standbys and replicas (in parallel) -> verify -> report.
+import { ApplicationFailure, condition, executeChild, setHandler, workflowInfo } from '@temporalio/workflow';
+import type { RecoverInput } from '../common/input.js';
+import type { RecoveryReport } from '../common/report.js';
+import { nodesOf, parseSpec, primaryOf, sharedNodes, SpecError, type ClusterSpec } from '../common/spec.js';
+import { abortSignal, approveSignal, progressQuery } from './definitions.js';
+import { long, quick } from './options.js';
+import { Recorder } from './recorder.js';
+import { rebuildReplica } from './rebuild-replica.js';
+
+async function specFrom(input: RecoverInput): Promise<ClusterSpec> {
+  const doc = input.spec ?? (input.cluster ? await quick.loadRegisteredSpec(input.cluster) : undefined);
+  if (!doc) throw ApplicationFailure.nonRetryable('give either spec (the cluster spec) or cluster (a registered cluster name)', 'SpecInvalid');
+  try {
+    return parseSpec(doc);
+  } catch (err) {
+    if (err instanceof SpecError) throw ApplicationFailure.nonRetryable(err.message, 'SpecInvalid');
+    throw err;
+  }
+}
+
+export async function recoverCluster(input: RecoverInput): Promise<RecoveryReport> {
+  const spec = await specFrom(input);
+  const rec = new Recorder(spec.cluster);
+  let approvals = 0;
+  setHandler(progressQuery, () => rec.progress);
+  setHandler(approveSignal, () => void approvals++);
+  setHandler(abortSignal, (a) => void (rec.aborted = a?.reason ?? ''));
+
+  /** Waits for an operator's `approve` (or `abort`); nothing is touched while it waits. */
+  const gate = async (name: string, evidence: string[]) => {
+    const seen = approvals;
+    rec.progress.waitingFor = { gate: name, evidence };
+    rec.phase(`waiting-approval:${name}`);
+    await condition(() => approvals > seen || rec.aborted !== undefined);
+    rec.progress.waitingFor = undefined;
+    if (rec.aborted !== undefined) throw rec.abortFailure();
+  };
+
+  const primary = primaryOf(spec);
+  const shared = sharedNodes(spec);
+  const each = <T>(nodes: { name: string }[], fn: (name: string) => Promise<T>) => Promise.all(nodes.map((n) => fn(n.name)));
+
+  if (input.requireApproval) await gate('start', ['the cluster policy asks for approval before a recovery starts']);
+
+  rec.phase('fence');
+  const fence = await rec.step('fence', undefined, () => quick.fence(spec));
+  if (!fence.details?.proven) {
+    const evidence = fence.details?.evidence as string[];
+    if (spec.fencing.onUnprovable === 'fail')
+      throw ApplicationFailure.nonRetryable(`cannot prove the old primary is down: ${evidence.join('; ')}`, 'SplitBrainRisk');
+    await gate('fence', evidence);
+  }
+
+  rec.phase('storage');
+  // The first host binds the disk; hosts sharing the device then find it bound and only link it.
+  await rec.step('attachStorage', primary.name, () => quick.attachStorage(spec, primary.name, 'shared'));
+  await each(shared.slice(1), (n) => rec.step('attachStorage', n, () => quick.attachStorage(spec, n, 'shared')));
+  await each(shared, (n) => rec.step('startStorageDaemon', n, () => quick.startStorageDaemon(spec, n, 'shared')));
+  await each(spec.nodes, (n) => rec.step('prepareBinaries', n, () => quick.prepareBinaries(spec, n)));
+
+  rec.phase('primary');
+  await rec.step('buildNode', primary.name, () => long.buildNode(spec, primary.name));
+  await rec.step('startNode', primary.name, () => long.startNode(spec, primary.name));
+
+  rec.phase('slots');
+  const slots = await rec.step('validateSlots', undefined, () => quick.validateSlots(spec, spec.slots.onMissing === 'create'));
+  const missing = (slots.details?.missing as string[] | undefined) ?? [];
+  if (missing.length) {
+    await gate('slots', [`replication slots missing on the primary: ${missing.join(', ')}; approving creates them empty`]);
+    await rec.step('validateSlots', 'create', () => quick.validateSlots(spec, true));
+  }
+
+  rec.phase('standbys-and-replicas');
+  const standbys = each(nodesOf(spec, 'standby'), async (n) => {
+    await rec.step('attachStorage', n, () => quick.attachStorage(spec, n, 'own'));
+    await rec.step('startStorageDaemon', n, () => quick.startStorageDaemon(spec, n, 'own'));
+    await rec.step('buildNode', n, () => long.buildNode(spec, n));
+    await rec.step('startNode', n, () => long.startNode(spec, n));
+    await rec.step('waitStreaming', n, () => long.waitStreaming(spec, n));
+  });
+  const replicas = each(nodesOf(spec, 'replica'), async (n) => {
+    if (rec.aborted !== undefined) throw rec.abortFailure();
+    const steps = await executeChild(rebuildReplica, { args: [spec, n], workflowId: `${workflowInfo().workflowId}/replica/${n}` });
+    rec.adopt(steps);
+  });
+  await Promise.all([standbys, replicas]);
+
+  rec.phase('verify');
+  await rec.step('verifyData', undefined, () => long.verifyData(spec, `${workflowInfo().workflowId}@${workflowInfo().runId}`));
+
+  rec.phase('done');
+  const endedAt = Date.now();
+  const changed = rec.progress.steps.some((s) => s.changed);
+  return {
+    ...rec.progress,
+    workflowId: workflowInfo().workflowId,
+    outcome: changed ? 'recovered' : 'already-healthy',
+    endedAt: new Date(endedAt).toISOString(),
+    rtoMs: endedAt - Date.parse(rec.progress.startedAt),
+    commandsRun: rec.progress.steps.reduce((a, s) => a + s.commands.length, 0),
+  };
+}

@@ -13,6 +13,8 @@ export interface ActivityDeps {
   onCommand?: (host: string, command: string) => void;
   /** Specs the worker loaded from its clusters dir, by cluster name. */
   registered?: Map<string, ClusterSpecInput>;
+  /** Where recovery events are posted (Slack-compatible webhooks). */
+  notifyUrls?: string[];
 }
 
 export const journalOf = (deps: ActivityDeps): Journal => new Journal(deps.onCommand);

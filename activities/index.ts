@@ -4,6 +4,7 @@ import type { ActivityDeps } from './context.js';
 import { createBinariesActivities } from './binaries.js';
 import { createFenceActivities } from './fence.js';
 import { createNodeActivities } from './node.js';
+import { createNotifyActivities } from './notify.js';
 import { createRegistryActivities } from './registry.js';
 import { createReplicationActivities } from './replication.js';
 import { createStorageDaemonActivities } from './storage-daemon.js';
@@ -21,6 +22,7 @@ export const createActivities = (deps: ActivityDeps) => ({
   ...createNodeActivities(deps),
   ...createReplicationActivities(deps),
   ...createVerifyActivities(deps),
+  ...createNotifyActivities(deps),
 });
 
 export type Activities = ReturnType<typeof createActivities>;

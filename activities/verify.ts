@@ -12,7 +12,11 @@ import { heartbeat, sleep } from './heartbeat.js';
 const PROBE_TABLE = 'polar_runbook_probe';
 
 export const createVerifyActivities = (deps: ActivityDeps) => ({
-  async verifyData(spec: ClusterSpec, probeId: string): Promise<StepResult> {
+  /**
+   * `compareFingerprint`: only when this run brought the primary back. A primary that was already
+   * serving may rightly have new rows since the fingerprint was taken.
+   */
+  async verifyData(spec: ClusterSpec, probeId: string, compareFingerprint: boolean): Promise<StepResult> {
     const j = journalOf(deps);
     const primary = primaryOf(spec);
     const tables = spec.verify.tables;
@@ -26,7 +30,9 @@ export const createVerifyActivities = (deps: ActivityDeps) => ({
       if (tables.length) j.verified.push(`tables present: ${tables.join(', ')}`);
 
       const file = spec.verify.fingerprintFile;
-      if (file && existsSync(file)) {
+      if (file && existsSync(file) && !compareFingerprint) {
+        j.verified.push(`fingerprint ${file} not compared: the primary was already serving before this run`);
+      } else if (file && existsSync(file)) {
         const before = (JSON.parse(readFileSync(file, 'utf8')) as { tables: Fingerprint }).tables;
         const after = await fingerprint(db, Object.keys(before));
         const diff = Object.keys(before).filter((t) => before[t]!.rows !== after[t]!.rows || before[t]!.checksum !== after[t]!.checksum);

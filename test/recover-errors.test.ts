@@ -11,7 +11,7 @@ import { TASK_QUEUE } from '../common/input.js';
 import type { ClusterSpecInput } from '../common/spec.js';
 import { startTemporal } from './helpers/temporal.js';
 import { failureType, runWorker, type RunningWorker } from './helpers/worker.js';
-import { freePort } from './helpers/ports.js';
+import { freePort } from '../scripts/ports.js';
 
 const id = `prt${randomBytes(3).toString('hex')}`;
 let env: TestWorkflowEnvironment;
@@ -26,8 +26,8 @@ after(async () => {
   await env?.teardown();
 });
 
-const spec = (port: number, image = `/nonexistent/${id}/shared.img`): ClusterSpecInput => ({
-  cluster: id,
+const spec = (port: number, cluster = id, image = `/nonexistent/${id}/shared.img`): ClusterSpecInput => ({
+  cluster,
   profile: 'postgres',
   storage: { image, diskName: `${id}-shared`, mountPoint: `/tmp/${id}/mnt`, dataDir: `/tmp/${id}/mnt/pgdata` },
   binaries: { dir: '/usr/lib/postgresql/15', shareDir: '/usr/share/postgresql/15' },
@@ -35,12 +35,16 @@ const spec = (port: number, image = `/nonexistent/${id}/shared.img`): ClusterSpe
   nodes: [{ name: 'pb1', role: 'primary', host: { transport: 'local' }, address: '127.0.0.1', port, localDir: `/tmp/${id}/pb1/primary` }],
 });
 
-const recover = (input: unknown, suffix: string) =>
-  env.client.workflow.execute('recoverCluster', { taskQueue: TASK_QUEUE, workflowId: `recover/${id}-${suffix}`, args: [input] });
+const recover = (input: { spec?: ClusterSpecInput }, suffix: string) =>
+  env.client.workflow.execute('recoverCluster', {
+    taskQueue: TASK_QUEUE,
+    workflowId: `recover/${input.spec?.cluster ?? `${id}-${suffix}`}`,
+    args: [input],
+  });
 
 test('a missing disk image fails with StorageMissing and creates nothing', async () => {
   const loopsBefore = (await execa('losetup', ['-a'])).stdout;
-  const err = await recover({ spec: spec(await freePort()) }, 'missing').catch((e) => e);
+  const err = await recover({ spec: spec(await freePort(), `${id}-missing`) }, 'missing').catch((e) => e);
   assert.equal(failureType(err), 'StorageMissing', String(err?.cause?.cause?.message ?? err));
   assert.match(String(err.cause.cause.message), /disk image \/nonexistent\/.*shared\.img is not there/);
   assert.equal(existsSync(`/dev/${id}-shared`), false);
@@ -57,12 +61,20 @@ test('an invalid spec fails with SpecInvalid naming the field', async () => {
   assert.equal(failureType(none), 'SpecInvalid');
 });
 
+test('a recovery started under another workflow id refuses to act (one recovery per cluster)', async () => {
+  const err = await env.client.workflow
+    .execute('recoverCluster', { taskQueue: TASK_QUEUE, workflowId: `elsewhere-${id}`, args: [{ spec: spec(5432, `${id}-id`) }] })
+    .catch((e) => e);
+  assert.equal(failureType(err), 'SpecInvalid');
+  assert.match(String(err.cause.message), new RegExp(`workflow id recover/${id}-id`));
+});
+
 test('a node port answered by something else fails with PortTaken before anything is touched', async () => {
   const port = await freePort();
   const squatter: Server = createServer((s) => s.end('not postgres\n'));
   await new Promise<void>((r) => squatter.listen(port, '127.0.0.1', r));
   try {
-    const err = await recover({ spec: spec(port) }, 'port').catch((e) => e);
+    const err = await recover({ spec: spec(port, `${id}-port`) }, 'port').catch((e) => e);
     assert.equal(failureType(err), 'PortTaken', String(err?.cause?.cause?.message ?? err));
     assert.match(String(err.cause.cause.message), new RegExp(`127\\.0\\.0\\.1:${port}`));
     assert.equal(existsSync(`/tmp/${id}`), false);

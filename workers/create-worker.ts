@@ -18,6 +18,7 @@ export interface WorkerOptions {
   /** JSONL file: one line per command that acted on a host. */
   commandLog?: string;
   registered?: Map<string, ClusterSpecInput>;
+  notifyUrls?: string[];
 }
 
 export const workflowsPath = fileURLToPath(new URL('../workflows/index.ts', import.meta.url));
@@ -32,7 +33,7 @@ export async function createWorker(o: WorkerOptions): Promise<Worker> {
     namespace: o.namespace ?? 'default',
     taskQueue: o.taskQueue ?? TASK_QUEUE,
     workflowsPath,
-    activities: createActivities({ hostFor, profiles: { postgres: postgresProfile, polardb: polardbProfile }, onCommand, registered: o.registered }),
+    activities: createActivities({ hostFor, profiles: { postgres: postgresProfile, polardb: polardbProfile }, onCommand, registered: o.registered, notifyUrls: o.notifyUrls }),
     interceptors: { activity: [(ctx) => ({ inbound: new HeartbeatInterceptor(ctx) })] },
     // A worker that died holds its sticky workflow tasks only this long before another takes them.
     stickyQueueScheduleToStartTimeout: '1s',

@@ -11,3 +11,6 @@ export const quick = proxyActivities<Activities>({ startToCloseTimeout: '5 minut
 
 /** Building and starting nodes, cloning replicas, waiting for streaming: may take long, heartbeat all along. */
 export const long = proxyActivities<Activities>({ startToCloseTimeout: '6 hours', heartbeatTimeout: '5s', retry });
+
+/** Notifications: best effort, a few quick tries, never in the way of the recovery. */
+export const notifier = proxyActivities<Activities>({ startToCloseTimeout: '30s', retry: { maximumAttempts: 3 } });

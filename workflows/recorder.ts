@@ -22,12 +22,29 @@ export class Recorder {
   /** Runs one step unless the recovery was aborted; its record is live in `progress`. */
   async step(step: StepName, node: string | undefined, fn: () => Promise<StepResult>): Promise<StepResult> {
     if (this.aborted !== undefined) throw this.abortFailure();
-    const rec: StepRecord = { id: node ? `${step}:${node}` : step, step, node, state: 'running', startedAt: iso(Date.now()), commands: [], skipped: [], verified: [] };
+    const rec: StepRecord = {
+      id: node ? `${step}:${node}` : step,
+      step,
+      node,
+      state: 'running',
+      startedAt: iso(Date.now()),
+      commands: [],
+      skipped: [],
+      verified: [],
+    };
     this.progress.steps.push(rec);
     const t0 = Date.now();
     try {
       const r = await fn();
-      Object.assign(rec, { state: 'done', attempts: r.attempt, changed: r.changed, commands: r.commands, skipped: r.skipped, verified: r.verified, details: r.details });
+      Object.assign(rec, {
+        state: 'done',
+        attempts: r.attempt,
+        changed: r.changed,
+        commands: r.commands,
+        skipped: r.skipped,
+        verified: r.verified,
+        details: r.details,
+      });
       return r;
     } catch (err) {
       rec.state = 'failed';

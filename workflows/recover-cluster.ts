@@ -1,18 +1,20 @@
 // recoverCluster: the runbook. Brings a shared-storage cluster back when every compute host is
 // gone and only the storage survives: fence -> attach storage -> storage daemon -> binaries ->
 // primary -> slots -> standbys and replicas (in parallel) -> verify -> report.
-import { ApplicationFailure, condition, executeChild, setHandler, workflowInfo } from '@temporalio/workflow';
-import type { RecoverInput } from '../common/input.js';
+import { ApplicationFailure, condition, executeChild, setHandler, upsertSearchAttributes, workflowInfo } from '@temporalio/workflow';
+import { recoveryWorkflowId, type RecoverInput } from '../common/input.js';
 import type { RecoveryReport } from '../common/report.js';
+import { ClusterName, Trigger } from '../common/search-attributes.js';
 import { nodesOf, parseSpec, primaryOf, sharedNodes, SpecError, type ClusterSpec } from '../common/spec.js';
 import { abortSignal, approveSignal, progressQuery } from './definitions.js';
-import { long, quick } from './options.js';
+import { long, notifier, quick } from './options.js';
 import { Recorder } from './recorder.js';
 import { rebuildReplica } from './rebuild-replica.js';
 
 async function specFrom(input: RecoverInput): Promise<ClusterSpec> {
   const doc = input.spec ?? (input.cluster ? await quick.loadRegisteredSpec(input.cluster) : undefined);
-  if (!doc) throw ApplicationFailure.nonRetryable('give either spec (the cluster spec) or cluster (a registered cluster name)', 'SpecInvalid');
+  if (!doc)
+    throw ApplicationFailure.nonRetryable('give either spec (the cluster spec) or cluster (a registered cluster name)', 'SpecInvalid');
   try {
     return parseSpec(doc);
   } catch (err) {
@@ -23,6 +25,32 @@ async function specFrom(input: RecoverInput): Promise<ClusterSpec> {
 
 export async function recoverCluster(input: RecoverInput): Promise<RecoveryReport> {
   const spec = await specFrom(input);
+  const workflowId = workflowInfo().workflowId;
+  // One recovery per cluster: only the execution with the cluster's own id may act on it, so a
+  // start from the Web UI with another id cannot run beside a recovery already under way.
+  if (workflowId !== recoveryWorkflowId(spec.cluster))
+    throw ApplicationFailure.nonRetryable(`start this recovery with workflow id ${recoveryWorkflowId(spec.cluster)}`, 'SpecInvalid');
+  upsertSearchAttributes([
+    { key: ClusterName, value: spec.cluster },
+    { key: Trigger, value: input.trigger ?? 'ui' },
+  ]);
+
+  const tell: Tell = (kind, text) =>
+    notifier.notifyOperators({ kind, cluster: spec.cluster, workflowId, text: `[polar-runbook] ${spec.cluster}: ${text}` }).catch(() => {});
+  void tell('started', `recovery started (trigger: ${input.trigger ?? 'ui'})`); // not awaited: adds no latency
+  try {
+    const report = await runbook(spec, input, tell);
+    await tell('succeeded', `${report.outcome} in ${(report.rtoMs / 1000).toFixed(1)} s`);
+    return report;
+  } catch (err) {
+    await tell('failed', `recovery failed: ${(err as Error).message}`);
+    throw err;
+  }
+}
+
+type Tell = (kind: 'started' | 'waiting-approval' | 'succeeded' | 'failed', text: string) => Promise<void>;
+
+async function runbook(spec: ClusterSpec, input: RecoverInput, tell: Tell): Promise<RecoveryReport> {
   const rec = new Recorder(spec.cluster);
   let approvals = 0;
   setHandler(progressQuery, () => rec.progress);
@@ -34,6 +62,7 @@ export async function recoverCluster(input: RecoverInput): Promise<RecoveryRepor
     const seen = approvals;
     rec.progress.waitingFor = { gate: name, evidence };
     rec.phase(`waiting-approval:${name}`);
+    void tell('waiting-approval', `waiting for approval at ${name}: ${evidence.join('; ')}`);
     await condition(() => approvals > seen || rec.aborted !== undefined);
     rec.progress.waitingFor = undefined;
     if (rec.aborted !== undefined) throw rec.abortFailure();
@@ -63,7 +92,7 @@ export async function recoverCluster(input: RecoverInput): Promise<RecoveryRepor
 
   rec.phase('primary');
   await rec.step('buildNode', primary.name, () => long.buildNode(spec, primary.name));
-  await rec.step('startNode', primary.name, () => long.startNode(spec, primary.name));
+  const primaryStart = await rec.step('startNode', primary.name, () => long.startNode(spec, primary.name));
 
   rec.phase('slots');
   const slots = await rec.step('validateSlots', undefined, () => quick.validateSlots(spec, spec.slots.onMissing === 'create'));
@@ -89,7 +118,7 @@ export async function recoverCluster(input: RecoverInput): Promise<RecoveryRepor
   await Promise.all([standbys, replicas]);
 
   rec.phase('verify');
-  await rec.step('verifyData', undefined, () => long.verifyData(spec, `${workflowInfo().workflowId}@${workflowInfo().runId}`));
+  await rec.step('verifyData', undefined, () => long.verifyData(spec, `${workflowInfo().workflowId}@${workflowInfo().runId}`, primaryStart.changed));
 
   rec.phase('done');
   const endedAt = Date.now();

@@ -1,16 +1,217 @@
-// Placeholder until the PolarDB profile lands: every step says it is not implemented.
+// PolarDB for PostgreSQL on PFS shared storage, as the seed recovers it by hand: pfsd on every
+// compute host, then each node's small local dir rebuilt with `polar-initdb.sh ... replica` (the
+// right mode for every node, the read-write one included), config templates from a throwaway
+// initdb, and the seed's settings appended. The standby keeps its own disk and its local dir.
+import { primaryOf, sharedDataDir, type ClusterSpec, type Disk, type NodeSpec } from '../../common/spec.js';
 import { failure } from '../failures.js';
-import type { Profile } from './types.js';
+import type { CmdResult } from '../hosts/types.js';
+import { binariesCheck, binariesOps, makeLocalDir, markLocalDir, pgCtlStatus, primaryConninfo, quoteConf, test } from './common.js';
+import { binDir, type Check, type Op, type Profile } from './types.js';
 
-const missing = (): never => {
-  throw failure('NotImplemented', 'the polardb profile is not implemented yet');
-};
+const T = 30_000;
+const noSlash = (p: string): string => p.replace(/\/+$/, '');
+
+/**
+ * Finds the pfsdaemon serving `disk` by its command line (`.../pfsdaemon -p <disk> -w 1 -c ...`):
+ * its pid file holds the pid from before it forked. `pfsdaemo[n]` keeps the probe's own command
+ * line from matching itself or start_pfsd.sh's `ps -ef | grep pfsdaemon | grep -w <disk>` check.
+ * Disk names are [A-Za-z0-9_-] (spec.ts): nothing in them is special in a regex.
+ */
+export const pfsdRunning = (disk: Pick<Disk, 'diskName'>) => ({
+  argv: ['pgrep', '-f', `(^|/)pfsdaemo[n]( .*)? -p ${disk.diskName}( |$)`],
+  as: 'root' as const,
+});
+
+/** `File  1  4194304  Tue Dec 24 09:45:40 2024  .pfs-paxos` -> type and name (the last word). */
+function pfsEntries(stdout: string): { type: string; name: string }[] {
+  return stdout.split('\n').flatMap((l) => {
+    const m = /^\s*(File|Dir)\s+\d+\s+\d+\s.*\s(\S+)\s*$/.exec(l);
+    return m ? [{ type: m[1]!, name: m[2]! }] : [];
+  });
+}
+
+/** The disk's data must be visible through pfsd: the data dir, or at least PFS's own metadata files. */
+function pfsCheck(spec: ClusterSpec, disk: Disk): Check {
+  const { pfs, storageClusterName } = spec.storageDaemon;
+  const dataDir = disk.dataDir && noSlash(disk.dataDir);
+  // The seed's `pfs -C disk ls /nvme1n1/`: the parent of the data dir, the disk's root without one.
+  const dir = dataDir ? dataDir.slice(0, dataDir.lastIndexOf('/')) : `/${disk.diskName}`;
+  const cmd = { argv: [pfs, '-C', storageClusterName, 'ls', `${dir}/`], as: 'root' as const, timeoutMs: T };
+  const wrong = 'wrong disk, or not a PFS disk';
+  return {
+    cmd,
+    problem(r: CmdResult) {
+      if (r.exitCode !== 0) return `${pfs} -C ${storageClusterName} ls ${dir}/ failed (exit ${r.exitCode}: ${(r.stderr || r.stdout).trim()}): ${wrong}`;
+      const entries = pfsEntries(r.stdout);
+      if (dataDir) {
+        const name = dataDir.slice(dataDir.lastIndexOf('/') + 1);
+        if (entries.some((e) => e.type === 'Dir' && e.name === name)) return undefined;
+        return `PFS ${dir}/ on /dev/${disk.diskName} has no directory ${name} (the data dir ${dataDir}): ${wrong}`;
+      }
+      const missing = ['.pfs-paxos', '.pfs-journal'].filter((f) => !entries.some((e) => e.name === f));
+      return missing.length ? `PFS ${dir}/ on /dev/${disk.diskName} lists no ${missing.join(', ')}: ${wrong}` : undefined;
+    },
+  };
+}
+
+/** The seed's postgresql.conf lines, in its order; a replica adds where it streams from. */
+export function polardbConfBlock(spec: ClusterSpec, node: NodeSpec): string {
+  const lines = [
+    `port=${node.port}`,
+    `polar_hostid=${node.hostId}`,
+    'polar_enable_shared_storage_mode=on',
+    `polar_disk_name=${quoteConf(spec.storage.diskName)}`,
+    `polar_datadir=${quoteConf(`${noSlash(sharedDataDir(spec))}/`)}`,
+    'polar_vfs.localfs_mode=off',
+    "shared_preload_libraries='$libdir/polar_vfs,$libdir/polar_worker'",
+    `polar_storage_cluster_name=${quoteConf(spec.storageDaemon.storageClusterName)}`,
+    'logging_collector=on',
+    "log_line_prefix='%p\\t%r\\t%u\\t%m\\t'",
+    "log_directory='pg_log'",
+    "listen_addresses='0.0.0.0'",
+    'max_connections=200',
+    '# needed so a replica can later be promoted (RO nodes rely on logindex)',
+    'polar_logindex_mem_size=64MB',
+    'polar_xlog_queue_buffers=64MB',
+    'polar_xlog_page_buffers=64MB',
+    '# with PFS, full_page_writes and polar_has_partial_write can be off',
+    'full_page_writes = off',
+    'polar_has_partial_write = off',
+    'polar_resource_manager.enable_resource_manager=off',
+  ];
+  if (node.role === 'replica')
+    lines.push(
+      '# replication',
+      `primary_slot_name=${quoteConf(node.slot!)}`,
+      `primary_conninfo=${quoteConf(primaryConninfo(spec, primaryOf(spec), node))}`,
+    );
+  return lines.join('\n') + '\n';
+}
+
+export const polardbHbaBlock = (spec: ClusterSpec): string =>
+  ['host all all 0.0.0.0/0 md5', `host replication ${spec.replication.user} ${spec.replication.network} trust`].join('\n') + '\n';
+
+/** `polar-initdb.sh <local>/ <shared>/ replica`: the local skeleton (base/<oid>, PG_VERSION) from PFS. */
+function initScriptOp(spec: ClusterSpec, node: NodeSpec): Op {
+  const { name, args } = spec.binaries.initScript;
+  const argv = args.map((a) => a.replaceAll('{localDir}', noSlash(node.localDir)).replaceAll('{dataDir}', noSlash(sharedDataDir(spec))));
+  // `primary` mode initialises a NEW cluster into PFS: on surviving storage it must never run.
+  if (argv.includes('primary'))
+    throw failure('SpecInvalid', `binaries.initScript.args ask ${name} for primary mode, which initialises a new cluster on shared storage; a recovery uses replica mode`);
+  return {
+    kind: 'run',
+    title: `build the local skeleton from ${sharedDataDir(spec)}`,
+    // Root, as in the seed: the block device is root-only. Its files are chowned next.
+    cmd: { argv: [`${binDir(spec)}/${name}`, ...argv], as: 'root', timeoutMs: 10 * 60_000 },
+    skipIf: test('-f', `${node.localDir}/PG_VERSION`),
+  };
+}
+
+/**
+ * Config templates from a throwaway initdb, as the seed does. postgresql.conf is the last file
+ * the copy writes (the glob sorts it after postgresql.auto.conf), so its presence means all of
+ * this is done; chmod/chown come before it and are skipped by it too.
+ */
+function templateOps(spec: ClusterSpec, node: NodeSpec): Op[] {
+  const dir = node.localDir;
+  const conf = `${dir}/postgresql.conf`;
+  const tmp = `/tmp/polar-runbook-${spec.cluster}-${node.name}-templates`;
+  const done = test('-f', conf);
+  const run = (title: string, argv: string[], as: 'root' | 'db', timeoutMs = T): Op => ({ kind: 'run', title, cmd: { argv, as, timeoutMs }, skipIf: done });
+  return [
+    run('make the local dir private', ['chmod', '-R', '700', dir], 'root'),
+    run(`give the local dir to ${node.osUser}`, ['chown', '-R', `${node.osUser}:${node.osUser}`, dir], 'root'),
+    // initdb refuses a non-empty directory: clear what a crashed attempt left.
+    run('remove leftover config templates', ['rm', '-rf', '--', tmp], 'db'),
+    run('config templates from a throwaway initdb', [`${binDir(spec)}/initdb`, '-D', tmp], 'db', 5 * 60_000),
+    // A constant script: the paths are positional parameters, never spliced into it.
+    run('copy the config templates', ['sh', '-c', 'cp "$0"/*.conf "$1"/', tmp, dir], 'db'),
+    {
+      kind: 'run',
+      title: 'remove the throwaway initdb',
+      cmd: { argv: ['rm', '-rf', '--', tmp], as: 'db', timeoutMs: T },
+      skipIf: test('!', '-e', tmp),
+    },
+  ];
+}
+
+/**
+ * A standby keeps its local dir (seed step 8): nothing is rebuilt, but a missing config must stop
+ * the recovery with a clear message instead of pg_ctl failing later. Skipped when it is there.
+ */
+function standbyKeptOp(node: NodeSpec): Op {
+  const conf = `${node.localDir}/postgresql.conf`;
+  return {
+    kind: 'run',
+    title: `the standby kept its local dir ${node.localDir}`,
+    cmd: {
+      argv: ['sh', '-c', 'test -f "$0" || { echo "$0 is missing: a standby keeps its local dir; restore it or rebuild the standby by hand" >&2; exit 1; }', conf],
+      as: 'root',
+      timeoutMs: T,
+    },
+    skipIf: test('-f', conf),
+  };
+}
 
 export const polardbProfile: Profile = {
   name: 'polardb',
-  storageDaemon: missing,
-  binaries: missing,
-  buildNode: missing,
-  startNode: missing,
-  postmasterDir: missing,
+
+  storageDaemon(spec, _node, disk) {
+    const { startScript, workers } = spec.storageDaemon;
+    const ops: Op[] = [
+      {
+        kind: 'run',
+        title: `start pfsd for ${disk.diskName}`,
+        // pfsdaemon keeps the caller's stdout/stderr open: its output must go to a file. The file
+        // name must not contain "pfsdaemon", or start_pfsd.sh's `ps | grep` would see itself.
+        cmd: {
+          argv: [startScript, '-p', disk.diskName, '-w', String(workers)],
+          as: 'root',
+          outputFile: `/var/log/polar-runbook-pfsd-${disk.diskName}.log`,
+          timeoutMs: 2 * 60_000,
+        },
+        // A second start prints "<disk> already exist" and exits 1: runOps re-probes and accepts it.
+        skipIf: pfsdRunning(disk),
+      },
+    ];
+    return { ops, check: pfsCheck(spec, disk) };
+  },
+
+  binaries(spec) {
+    return { ops: binariesOps(spec), check: binariesCheck(spec) };
+  },
+
+  buildNode(spec, node) {
+    if (node.role === 'standby') return [standbyKeptOp(node)];
+    const ops: Op[] = [makeLocalDir(node), markLocalDir(spec, node), initScriptOp(spec, node), ...templateOps(spec, node)];
+    ops.push(
+      { kind: 'block', title: 'postgresql.conf settings', path: `${node.localDir}/postgresql.conf`, block: polardbConfBlock(spec, node), owner: 'db' },
+      { kind: 'block', title: 'pg_hba.conf rules', path: `${node.localDir}/pg_hba.conf`, block: polardbHbaBlock(spec), owner: 'db' },
+    );
+    if (node.role === 'replica') {
+      const signal = `${node.localDir}/replica.signal`;
+      ops.push({ kind: 'run', title: 'mark the node as a replica', cmd: { argv: ['touch', signal], as: 'db', timeoutMs: T }, skipIf: test('-f', signal) });
+    }
+    return ops;
+  },
+
+  startNode(spec, node) {
+    return {
+      kind: 'run',
+      title: `start ${node.name}`,
+      // The seed's command. pg_ctl waits (60 s by default); a slower start still exits once the
+      // postmaster runs, and the activity then waits for connections. Without -l the postmaster
+      // keeps pg_ctl's stdout: it goes to a file in the local dir (the db user's, like the seed's).
+      cmd: {
+        argv: [`${binDir(spec)}/pg_ctl`, 'start', '-D', node.localDir],
+        as: 'db',
+        outputFile: `${node.localDir}/pg_ctl-start.log`,
+        timeoutMs: 10 * 60_000,
+      },
+      skipIf: pgCtlStatus(spec, node),
+    };
+  },
+
+  // PolarDB's -D is the local dir: the postmaster runs there.
+  postmasterDir: (_spec, node) => node.localDir,
 };

@@ -1,0 +1,172 @@
+// renderPlan: the recovery as a reviewable runbook: per step and per host, in the workflow's
+// order, every command as the activities will run it, every config block as it will be written,
+// and when each is skipped. Pure and deterministic: `polar-runbook plan <spec>` prints it.
+import { nodesOf, primaryOf, sharedNodes, type ClusterSpec, type Disk, type NodeSpec } from '../common/spec.js';
+import { renderCmd, shellWord, type Cmd } from './hosts/types.js';
+import { renderBlock } from './ops.js';
+import { MARKER_FILE } from './profiles/common.js';
+import * as S from './profiles/storage.js';
+import type { Check, Op, Profile } from './profiles/types.js';
+
+/** Stands for the device `losetup -f` prints, which only the run itself knows. */
+const LOOP = '/dev/loopN';
+
+const where = (n: NodeSpec): string => {
+  const h = n.host;
+  const via = h.transport === 'local' ? 'this machine' : h.transport === 'docker' ? `docker ${h.container}` : `ssh ${h.user}@${h.address}:${h.port}`;
+  return `${n.name} (${n.role}, ${n.address}:${n.port}, via ${via})`;
+};
+
+const words = (argv: string[]): string => argv.map(shellWord).join(' ');
+
+function cmdLines(cmd: Cmd, node: NodeSpec, notes: string[] = []): string[] {
+  if (cmd.outputFile) notes = [`output to ${cmd.outputFile}`, ...notes];
+  return [`    ${renderCmd(cmd, node.osUser)}`, ...(notes.length ? [`      (${notes.join('; ')})`] : [])];
+}
+
+function opLines(op: Op, node: NodeSpec): string[] {
+  const owner = op.kind === 'run' ? '' : op.owner === 'root' ? 'root' : node.osUser;
+  switch (op.kind) {
+    case 'run':
+      return [`  - ${op.title}`, ...cmdLines(op.cmd, node, op.skipIf ? [`skipped when: ${words(op.skipIf.argv)}`] : [])];
+    case 'file':
+      return [`  - ${op.title}: write ${op.path} (as ${owner}, mode ${op.mode}; skipped when already so):`, ...op.content.trimEnd().split('\n')];
+    case 'block':
+      return [`  - ${op.title}: append to ${op.path} (as ${owner}; replaces our earlier block, skipped when already so):`, ...renderBlock(op.block).trimEnd().split('\n')];
+  }
+}
+
+const checkLines = (check: Check, node: NodeSpec): string[] => [`  - check`, ...cmdLines(check.cmd, node)];
+
+/**
+ * What attachStorage runs: reuse the loop device bound to the image, else bind a free one; then
+ * the link. A host sharing the device (pb2 in the seed) finds it bound and only links it.
+ */
+function attachLines(node: NodeSpec, disk: Disk, binder?: NodeSpec): string[] {
+  const link = S.diskLink(disk);
+  const out = [`${where(node)}: attach ${disk.image ?? disk.device} as ${link}`];
+  const step = (title: string, cmd: Cmd, notes: string[] = []) => out.push(`  - ${title}`, ...cmdLines(cmd, node, notes));
+  const device = disk.device ?? LOOP;
+  if (disk.device) step('the block device is there', S.deviceExists(disk.device));
+  else {
+    step('the image is there', S.imageExists(disk.image!));
+    if (binder) step(`the loop device ${binder.name} bound to the image`, S.findBoundLoop(disk.image!), [`prints ${LOOP}; bound here as on ${binder.name} when this host does not see it`]);
+    else {
+      step('a loop device already bound to the image', S.findBoundLoop(disk.image!), ['reused when there: the next two are then skipped']);
+      step('else the first free loop device', S.findFreeLoop(), [`prints ${LOOP}`]);
+      step('bind it to the image', S.bindLoop(LOOP, disk));
+    }
+  }
+  step(`name it ${link}`, S.makeLink(device, link), [`skipped when ${link} already points to ${device}; stops when it points elsewhere`]);
+  step('check', { argv: ['test', '-b', link], as: 'root' });
+  return out;
+}
+
+function storageDaemonLines(spec: ClusterSpec, profile: Profile, node: NodeSpec, disk: Disk): string[] {
+  const { ops, check } = profile.storageDaemon(spec, node, disk);
+  return [`${where(node)}: (first puts ${S.diskLink(disk)} back as above if it is gone)`, ...ops.flatMap((o) => opLines(o, node)), ...checkLines(check, node)];
+}
+
+function buildLines(spec: ClusterSpec, profile: Profile, node: NodeSpec): string[] {
+  const guard =
+    node.role === 'standby'
+      ? 'skipped when the node already serves'
+      : `skipped when the node already serves; stops (ForeignDataDir) when ${node.localDir} is not empty and has no ${MARKER_FILE}`;
+  return [`${where(node)}: build (${guard})`, ...profile.buildNode(spec, node).flatMap((o) => opLines(o, node))];
+}
+
+function startLines(spec: ClusterSpec, profile: Profile, node: NodeSpec): string[] {
+  const inRecovery = node.role !== 'primary';
+  return [
+    `${where(node)}: start (skipped when it already answers as itself)`,
+    ...opLines(profile.startNode(spec, node), node),
+    `  - wait until ${node.address}:${node.port} answers with config_file ${node.localDir}/postgresql.conf and pg_is_in_recovery() = ${inRecovery}`,
+  ];
+}
+
+function streamingLines(spec: ClusterSpec, node: NodeSpec): string[] {
+  const primary = primaryOf(spec);
+  return [
+    `${where(node)}: wait until it streams (on ${primary.name}, up to 300 s)`,
+    `    select state, sent_lsn::text, replay_lsn::text from pg_stat_replication where application_name = '${node.slot}'`,
+    `      (until a row has state = streaming)`,
+  ];
+}
+
+export function renderPlan(spec: ClusterSpec, profile: Profile): string {
+  const primary = primaryOf(spec);
+  const shared = sharedNodes(spec);
+  const out: string[] = [
+    `# Recovery plan for cluster ${spec.cluster} (profile ${profile.name})`,
+    '# Every step is idempotent: an action runs only when its effect is missing ("skipped when").',
+    '# root$ runs as root (through sudo when the login user is not root); <user>$ as the database OS user.',
+  ];
+  let n = 0;
+  const section = (title: string, ...blocks: string[][]) => out.push('', `## ${++n}. ${title}`, ...blocks.flat());
+
+  section(
+    'fence: prove no old node still writes to the shared storage',
+    ...shared.map((node) => [
+      `${where(node)}:`,
+      `  - nothing answers on ${node.address}:${node.port}, or it answers as this node (config_file ${node.localDir}/postgresql.conf; a non-primary must be in recovery)`,
+      `  - no process runs in ${profile.postmasterDir(spec, node)} (the cwd of every process in /proc)`,
+    ]),
+    [`What cannot be proven: ${spec.fencing.onUnprovable === 'approve' ? "wait for an operator's approve" : 'stop the recovery (SplitBrainRisk)'}.`],
+  );
+
+  section(
+    `attach the shared disk ${spec.storage.diskName} (${primary.name} first; the others then find the device bound)`,
+    ...shared.map((node) => attachLines(node, spec.storage, node === primary ? undefined : primary)),
+  );
+
+  section('start the storage daemon (on each host in parallel)', ...shared.map((node) => storageDaemonLines(spec, profile, node, spec.storage)));
+
+  section(
+    'binaries (on each host in parallel)',
+    ...spec.nodes.map((node) => {
+      const { ops, check } = profile.binaries(spec, node);
+      return [`${where(node)}:`, ...ops.flatMap((o) => opLines(o, node)), ...checkLines(check, node)];
+    }),
+  );
+
+  section(`the primary ${primary.name}`, buildLines(spec, profile, primary), startLines(spec, profile, primary));
+
+  const expected = spec.slots.expected ?? [];
+  section('replication slots (they live on shared storage and survive the hosts)', [
+    `on ${primary.name}:`,
+    '    select slot_name, slot_type, active, wal_status, restart_lsn::text from pg_replication_slots',
+    `  - expected: ${expected.join(', ') || 'none'}; each must be physical with its WAL kept (wal_status <> lost)`,
+    `  - a missing slot: ${
+      { fail: 'stop the recovery (SlotMissing)', approve: "wait for an operator's approve, then create it", create: 'create it' }[spec.slots.onMissing]
+    } (select pg_create_physical_replication_slot('<slot>', true))`,
+  ]);
+
+  const standbys = nodesOf(spec, 'standby');
+  const replicas = nodesOf(spec, 'replica');
+  section(
+    'standbys (in parallel with the replicas)',
+    ...standbys.flatMap((node) => [
+      attachLines(node, node.storage!),
+      storageDaemonLines(spec, profile, node, node.storage!),
+      buildLines(spec, profile, node),
+      startLines(spec, profile, node),
+      streamingLines(spec, node),
+    ]),
+  );
+  section(
+    'replicas (each in its own child workflow, in parallel)',
+    ...replicas.flatMap((node) => [buildLines(spec, profile, node), startLines(spec, profile, node), streamingLines(spec, node)]),
+  );
+
+  const tables = spec.verify.tables;
+  section('verify', [
+    `on ${primary.name}:`,
+    ...(tables.length ? [`  - the tables ${tables.join(', ')} are there:`, `    select relname from pg_class where relkind in ('r','p') and relname = any('{${tables.join(',')}}')`] : []),
+    ...(spec.verify.fingerprintFile ? [`  - row counts and checksums equal those recorded in ${spec.verify.fingerprintFile}`] : []),
+    `  - write a probe row: insert into polar_runbook_probe (id) values ('<workflow id>@<run id>')`,
+    ...spec.nodes
+      .filter((node) => node.role !== 'primary')
+      .map((node) => `on ${node.name}: the probe row is visible within ${spec.verify.probeTimeoutSeconds} s`),
+  ]);
+  return out.join('\n') + '\n';
+}

@@ -1,0 +1,85 @@
+// npm run lab -- create|disaster|status|destroy [--id X] [--replicas N] [--rows N] [--data-mb N]
+//                [--image-size-gb N] [--all] [--json]
+// Without --id, disaster/status/destroy take the only lab there is.
+import { parseArgs } from 'node:util';
+import { createLab, destroyAllLabs, destroyLab, disaster, formatStatus, labStatus, listLabs, loadLab, readLabFile } from './lab.js';
+
+const USAGE =
+  'usage: lab create|disaster|status|destroy [--id X] [--replicas N] [--rows N] [--data-mb N] [--image-size-gb N] [--all] [--json]';
+
+const { values, positionals } = parseArgs({
+  allowPositionals: true,
+  options: {
+    id: { type: 'string' },
+    replicas: { type: 'string' },
+    rows: { type: 'string' },
+    'data-mb': { type: 'string' },
+    'image-size-gb': { type: 'string' },
+    all: { type: 'boolean' },
+    json: { type: 'boolean' },
+  },
+});
+
+const num = (v: string | undefined): number | undefined => (v === undefined ? undefined : Number(v));
+const log = (line: string) => console.log(line);
+
+async function theLab(): Promise<string> {
+  if (values.id) return values.id;
+  const ids = await listLabs();
+  if (ids.length === 1) return ids[0]!;
+  throw new Error(ids.length ? `several labs (${ids.join(', ')}): give --id` : 'no lab: create one first');
+}
+
+async function main(): Promise<void> {
+  const [command] = positionals;
+  switch (command) {
+    case 'create': {
+      const lab = await createLab({
+        ...(values.id ? { id: values.id } : {}),
+        ...(values.replicas ? { replicas: num(values.replicas)! } : {}),
+        ...(values.rows ? { rows: num(values.rows)! } : {}),
+        ...(values['data-mb'] ? { dataMb: num(values['data-mb'])! } : {}),
+        ...(values['image-size-gb'] ? { imageSizeGb: num(values['image-size-gb'])! } : {}),
+        log,
+      });
+      const info = await readLabFile(lab.id);
+      console.log(`id: ${lab.id}`);
+      console.log(`spec: ${lab.specFile}`);
+      console.log(
+        `ports: ${Object.entries(info.ports)
+          .map(([n, p]) => `${n}=${p}`)
+          .join(' ')}`,
+      );
+      return;
+    }
+    case 'disaster': {
+      const started = Date.now();
+      await disaster(await loadLab(await theLab()), log);
+      console.log(`disaster done in ${((Date.now() - started) / 1000).toFixed(1)} s`);
+      return;
+    }
+    case 'status': {
+      const s = await labStatus(await loadLab(await theLab()));
+      console.log(values.json ? JSON.stringify(s, null, 2) : formatStatus(s));
+      return;
+    }
+    case 'destroy': {
+      if (values.all) {
+        const ids = await destroyAllLabs(log);
+        console.log(ids.length ? `destroyed ${ids.join(', ')}` : 'no labs');
+      } else {
+        const id = await theLab();
+        await destroyLab(id, log);
+        console.log(`destroyed ${id}`);
+      }
+      return;
+    }
+    default:
+      throw new Error(USAGE);
+  }
+}
+
+main().catch((err: Error) => {
+  console.error(`lab: ${err.message}`);
+  process.exitCode = 1;
+});

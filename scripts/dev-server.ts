@@ -1,0 +1,40 @@
+// An embedded Temporal dev server (the CLI's `server start-dev`) as a child process, Web UI on.
+import { execa, type ResultPromise } from 'execa';
+import { Connection } from '@temporalio/client';
+import { devServerSearchAttributeArgs } from '../common/search-attributes.js';
+import { temporalCliPath } from './temporal-cli.js';
+import { freePort } from './ports.js';
+
+export interface DevServer {
+  address: string;
+  uiUrl: string;
+  stop(): Promise<void>;
+}
+
+export async function startDevServer(): Promise<DevServer> {
+  const [port, uiPort] = [await freePort(), await freePort()];
+  const child: ResultPromise = execa(
+    temporalCliPath(),
+    ['server', 'start-dev', '--ip', '127.0.0.1', '--port', String(port), '--ui-port', String(uiPort), '--ui-disable-news-fetch', '--log-level', 'error', ...devServerSearchAttributeArgs],
+    { reject: false, stdio: 'ignore', cleanup: true },
+  );
+  const address = `127.0.0.1:${port}`;
+  const stop = async () => {
+    child.kill('SIGTERM');
+    await child;
+  };
+  for (const started = Date.now(); ; ) {
+    try {
+      const c = await Connection.connect({ address, connectTimeout: 1000 });
+      await c.close();
+      break;
+    } catch (err) {
+      if (child.exitCode !== null || Date.now() - started > 30_000) {
+        await stop();
+        throw new Error(`the Temporal dev server did not come up on ${address}: ${(err as Error).message}`);
+      }
+      await new Promise((r) => setTimeout(r, 200));
+    }
+  }
+  return { address, uiUrl: `http://127.0.0.1:${uiPort}`, stop };
+}

@@ -1,0 +1,167 @@
+// The seed cluster's plan: byte for byte against the checked-in golden file (UPDATE_GOLDEN=1
+// rewrites it), and, independently of that file, tied line by line to PROCEDURE.md's commands.
+import assert from 'node:assert/strict';
+import { readFileSync, writeFileSync } from 'node:fs';
+import { test } from 'node:test';
+import { renderPlan } from '../activities/plan.js';
+import { polardbProfile } from '../activities/profiles/polardb.js';
+import { readSpecFile } from '../client/spec-file.js';
+import { parseSpec } from '../common/spec.js';
+
+const SPEC = 'examples/seed-cluster.yaml';
+const GOLDEN = 'test/golden/seed-cluster.plan.txt';
+const plan = renderPlan(readSpecFile(SPEC), polardbProfile);
+const lines = plan.split('\n');
+
+/** Where two texts first differ, with a few lines of context: readable where a whole-text diff is not. */
+function firstDifference(expected: string, actual: string): string {
+  const e = expected.split('\n');
+  const a = actual.split('\n');
+  const i = e.findIndex((line, k) => line !== a[k]);
+  const at = i < 0 ? e.length : i;
+  const show = (xs: string[]) => xs.slice(Math.max(0, at - 3), at + 4).map((l, k) => `  ${Math.max(0, at - 3) + k + 1}: ${JSON.stringify(l)}`);
+  return [`first difference at line ${at + 1} (golden ${e.length} lines, rendered ${a.length})`, 'golden:', ...show(e), 'rendered:', ...show(a)].join('\n');
+}
+
+test('the seed plan equals the golden file', () => {
+  if (process.env.UPDATE_GOLDEN) writeFileSync(GOLDEN, plan);
+  const golden = readFileSync(GOLDEN, 'utf8');
+  if (golden !== plan) assert.fail(`${firstDifference(golden, plan)}\nIf the change is intended: UPDATE_GOLDEN=1 node --import tsx --test test/polardb-plan.test.ts, then review the diff`);
+});
+
+test('rendering is deterministic', () => {
+  assert.equal(renderPlan(readSpecFile(SPEC), polardbProfile), plan);
+});
+
+/** Each needle is found on a line after the previous needle's line (a line may hold only one). */
+function assertInOrder(needles: (string | RegExp)[], from = 0): number {
+  let at = from;
+  for (const n of needles) {
+    const i = lines.findIndex((l, k) => k >= at && (typeof n === 'string' ? l.includes(n) : n.test(l)));
+    assert.ok(i >= 0, `not found after line ${at + 1}: ${n}`);
+    at = i + 1;
+  }
+  return at;
+}
+
+const BIN = '/home/postgres/tmp_polardb_pg_15_base/bin';
+
+/** PROCEDURE.md step 6's postgresql.conf lines, verbatim. */
+const SEED_CONF = [
+  'port=5432',
+  'polar_hostid=1',
+  'polar_enable_shared_storage_mode=on',
+  "polar_disk_name='nvme1n1'",
+  "polar_datadir='/nvme1n1/shared_data/'",
+  'polar_vfs.localfs_mode=off',
+  "shared_preload_libraries='$libdir/polar_vfs,$libdir/polar_worker'",
+  "polar_storage_cluster_name='disk'",
+  'logging_collector=on',
+  "log_line_prefix='%p\\t%r\\t%u\\t%m\\t'",
+  "log_directory='pg_log'",
+  "listen_addresses='0.0.0.0'",
+  'max_connections=200',
+  'polar_logindex_mem_size=64MB',
+  'polar_xlog_queue_buffers=64MB',
+  'polar_xlog_page_buffers=64MB',
+  'full_page_writes = off',
+  'polar_has_partial_write = off',
+  'polar_resource_manager.enable_resource_manager=off',
+];
+const SEED_HBA = ['host all all 0.0.0.0/0 md5', 'host replication postgres 172.17.0.0/16 trust'];
+
+/** The block lines as written: between our markers, the exact lines (comments aside). */
+const exactly = (l: string) => new RegExp(`^${l.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')}$`);
+
+test('the plan follows PROCEDURE.md, in its order', () => {
+  let at = assertInOrder([
+    // steps 2-4 on pb1: attach, name, pfsd, check
+    /root\$ losetup -f$/,
+    /root\$ losetup --direct-io=on \/dev\/loop\S+ \/data\/VirtualDisk\.img$/,
+    /root\$ ln -s \/dev\/loop\S+ \/dev\/nvme1n1$/,
+    // pb2: the same device, only the link (no losetup -f / bind of its own)
+    /^pb2 .*attach \/data\/VirtualDisk\.img as \/dev\/nvme1n1/,
+    /root\$ ln -s \/dev\/loop\S+ \/dev\/nvme1n1$/,
+    // pfsd on every compute host, and the seed's check
+    'root$ /usr/local/polarstore/pfsd/bin/start_pfsd.sh -p nvme1n1 -w 1',
+    'root$ pfs -C disk ls /nvme1n1/',
+    'root$ /usr/local/polarstore/pfsd/bin/start_pfsd.sh -p nvme1n1 -w 1',
+    'root$ pfs -C disk ls /nvme1n1/',
+    // step 5: binaries from shared storage
+    'cp -r /data/polardb/tmp_polardb_pg_15_base',
+    `postgres$ ${BIN}/psql --version`,
+    // step 6: the RW node
+    'postgres$ mkdir -m 0700 /home/postgres/primary',
+    `root$ ${BIN}/polar-initdb.sh /home/postgres/primary/ /nvme1n1/shared_data/ replica`,
+    'root$ chmod -R 700 /home/postgres/primary',
+    'root$ chown -R postgres:postgres /home/postgres/primary',
+    /postgres\$ \S+\/bin\/initdb -D \/tmp\/\S+$/,
+    /postgres\$ sh -c 'cp "\$0"\/\*\.conf "\$1"\/' \/tmp\/\S+ \/home\/postgres\/primary$/,
+    /postgres\$ rm -rf -- \/tmp\/\S+$/,
+    'append to /home/postgres/primary/postgresql.conf',
+    ...SEED_CONF.map(exactly),
+    'append to /home/postgres/primary/pg_hba.conf',
+    ...SEED_HBA.map(exactly),
+    `postgres$ ${BIN}/pg_ctl start -D /home/postgres/primary`,
+    // step 7: the slots survived
+    'pg_replication_slots',
+  ]);
+  // step 8: the standby on its own disk
+  const standby = assertInOrder(
+    [
+      /root\$ losetup --direct-io=on \/dev\/loop\S+ \/data\/VirtualDisk_standby\.img$/,
+      /root\$ ln -s \/dev\/loop\S+ \/dev\/nvme2n1$/,
+      'root$ /usr/local/polarstore/pfsd/bin/start_pfsd.sh -p nvme2n1 -w 1',
+      `postgres$ ${BIN}/pg_ctl start -D /home/postgres/standby`,
+      "application_name = 'standby1'",
+    ],
+    at,
+  );
+  // step 9: the RO node
+  at = assertInOrder(
+    [
+      'postgres$ mkdir -m 0700 /home/postgres/replica1',
+      `root$ ${BIN}/polar-initdb.sh /home/postgres/replica1/ /nvme1n1/shared_data/ replica`,
+      'root$ chmod -R 700 /home/postgres/replica1',
+      'root$ chown -R postgres:postgres /home/postgres/replica1',
+      /postgres\$ \S+\/bin\/initdb -D \/tmp\/\S+$/,
+      'append to /home/postgres/replica1/postgresql.conf',
+      ...SEED_CONF.map((l) => exactly(l === 'polar_hostid=1' ? 'polar_hostid=2' : l)),
+      exactly("primary_slot_name='replica1'"),
+      exactly("primary_conninfo='host=172.17.0.2 port=5432 user=postgres dbname=postgres application_name=replica1'"),
+      'append to /home/postgres/replica1/pg_hba.conf',
+      ...SEED_HBA.map(exactly),
+      'postgres$ touch /home/postgres/replica1/replica.signal',
+      `postgres$ ${BIN}/pg_ctl start -D /home/postgres/replica1`,
+      "application_name = 'replica1'",
+      // step 10 and the checks of step 7
+      'the tables t, t1, t2, tbl are there',
+    ],
+    standby,
+  );
+  assert.ok(at > standby);
+});
+
+test('pb2 only links the device pb1 bound: it binds none of its own', () => {
+  const pb2 = lines.findIndex((l) => /^pb2 .*attach /.test(l));
+  const end = lines.findIndex((l, k) => k > pb2 && l.startsWith('## '));
+  const part = lines.slice(pb2, end);
+  assert.ok(part.some((l) => l.includes('ln -s /dev/loopN /dev/nvme1n1')));
+  assert.ok(!part.some((l) => /losetup -f$|losetup --direct-io/.test(l)), part.join('\n'));
+});
+
+test("polar-initdb.sh's primary mode never appears; the standby's dir is kept, not rebuilt", () => {
+  assert.ok(!lines.some((l) => /polar-initdb\.sh .* primary\b/.test(l)), 'primary mode would re-initialise the shared storage');
+  assert.equal(lines.filter((l) => l.includes('polar-initdb.sh')).length, 2, 'polar-initdb.sh for pb1 and pb2 only');
+  assert.ok(!lines.some((l) => /mkdir .*\/home\/postgres\/standby|chown .*\/home\/postgres\/standby|append to \/home\/postgres\/standby/.test(l)));
+  assert.equal(lines.filter((l) => l.includes('replica.signal')).length, 2, 'touch and its skip condition, for pb2 only');
+  assert.equal(lines.filter((l) => exactly('polar_hostid=1').test(l)).length, 1);
+});
+
+test('a spec asking polar-initdb.sh for primary mode is refused, not planned', () => {
+  // the parsed spec is itself a valid input document
+  const doc = JSON.parse(JSON.stringify(readSpecFile(SPEC)));
+  doc.binaries.initScript = { name: 'polar-initdb.sh', args: ['{localDir}/', '{dataDir}/', 'primary'] };
+  assert.throws(() => renderPlan(parseSpec(doc), polardbProfile), (e: Error) => /primary mode/.test(e.message));
+});
+

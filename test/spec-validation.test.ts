@@ -1,0 +1,109 @@
+// parseSpec refuses what could split the brain or reach a shell, and names the field.
+import assert from 'node:assert/strict';
+import { readFileSync } from 'node:fs';
+import { describe, test } from 'node:test';
+import YAML from 'yaml';
+import { parseSpec, SpecError } from '../common/spec.js';
+
+const SEED = 'examples/seed-cluster.yaml';
+type Doc = { storage: Record<string, unknown>; nodes: Record<string, unknown>[] };
+const seed = (): Doc => YAML.parse(readFileSync(SEED, 'utf8'));
+
+/** parseSpec must throw a SpecError with a problem on `field` (a path such as nodes.1.slot) matching `why`. */
+function rejects(doc: Doc, field: string, why?: RegExp): void {
+  let err: unknown;
+  try {
+    parseSpec(doc);
+  } catch (e) {
+    err = e;
+  }
+  assert.ok(err instanceof SpecError, `accepted: ${JSON.stringify(doc.nodes.map((n) => [n.name, n.slot, n.localDir]))}`);
+  const hits = err.problems.filter((p) => p.startsWith(`${field}: `) && (!why || why.test(p)));
+  assert.ok(hits.length > 0, `no problem on ${field}${why ? ` matching ${why}` : ''} in:\n  ${err.problems.join('\n  ')}`);
+}
+
+const SHELLISH = [';', '$(', '`', ' ', "'", '"'];
+
+test('the seed example is accepted, with the seed values and the defaults', () => {
+  const spec = parseSpec(seed());
+  assert.equal(spec.profile, 'polardb');
+  assert.deepEqual(
+    spec.nodes.map((n) => [n.name, n.role, n.address, n.port, n.hostId, n.slot, n.localDir]),
+    [
+      ['pb1', 'primary', '172.17.0.2', 5432, 1, undefined, '/home/postgres/primary'],
+      ['pb2', 'replica', '172.17.0.3', 5432, 2, 'replica1', '/home/postgres/replica1'],
+      ['pb3', 'standby', '172.17.0.4', 5432, undefined, 'standby1', '/home/postgres/standby'],
+    ],
+  );
+  assert.deepEqual(spec.nodes[2]!.storage, { image: '/data/VirtualDisk_standby.img', diskName: 'nvme2n1', directIo: true });
+  assert.deepEqual(spec.storage, { image: '/data/VirtualDisk.img', diskName: 'nvme1n1', directIo: true, dataDir: '/nvme1n1/shared_data' });
+  assert.deepEqual(spec.storageDaemon, { workers: 1, startScript: '/usr/local/polarstore/pfsd/bin/start_pfsd.sh', pfs: 'pfs', storageClusterName: 'disk' });
+  assert.deepEqual(spec.binaries.initScript, { name: 'polar-initdb.sh', args: ['{localDir}/', '{dataDir}/', 'replica'] });
+  assert.deepEqual(spec.replication, { network: '172.17.0.0/16', user: 'postgres' });
+  assert.deepEqual(spec.slots.expected, ['replica1', 'standby1']);
+  assert.deepEqual(spec.verify.tables, ['t', 't1', 't2', 'tbl']);
+});
+
+describe('rejected, naming the field', () => {
+  test('two nodes with the same polar_hostid', () => {
+    const doc = seed();
+    doc.nodes[1]!.hostId = 1;
+    rejects(doc, 'nodes.1', /hostId 1 is already used by node pb1/);
+  });
+
+  test('two primaries', () => {
+    const doc = seed();
+    doc.nodes[1]!.role = 'primary';
+    delete doc.nodes[1]!.slot;
+    rejects(doc, 'nodes', /exactly one node must have role primary \(found 2\)/);
+  });
+
+  for (const bad of SHELLISH) {
+    test(`a slot name with ${JSON.stringify(bad)}`, () => {
+      const doc = seed();
+      doc.nodes[1]!.slot = `replica${bad}1`;
+      rejects(doc, 'nodes.1.slot', /slot name/);
+    });
+    test(`a local dir with ${JSON.stringify(bad)}`, () => {
+      const doc = seed();
+      doc.nodes[0]!.localDir = `/home/postgres/pri${bad}mary`;
+      rejects(doc, 'nodes.0.localDir', /absolute path/);
+    });
+    test(`a shared data dir with ${JSON.stringify(bad)}`, () => {
+      const doc = seed();
+      doc.storage.dataDir = `/nvme1n1/shared${bad}data`;
+      rejects(doc, 'storage.dataDir', /absolute path/);
+    });
+  }
+
+  test('a local dir with a .. segment', () => {
+    const doc = seed();
+    doc.nodes[0]!.localDir = '/home/postgres/../../etc';
+    rejects(doc, 'nodes.0.localDir', /\.\./);
+  });
+
+  for (const bad of ['../sda', 'nvme1n1/x', 'sda;rm', '/dev/sda', 'sda rm', '$(id)', '']) {
+    test(`a disk name ${JSON.stringify(bad)}`, () => {
+      const doc = seed();
+      doc.storage.diskName = bad;
+      rejects(doc, 'storage.diskName', /disk name/);
+    });
+    test(`a standby disk name ${JSON.stringify(bad)}`, () => {
+      const doc = seed();
+      (doc.nodes[2]!.storage as Record<string, unknown>).diskName = bad;
+      rejects(doc, 'nodes.2.storage.diskName', /disk name/);
+    });
+  }
+
+  test('a standby disk named like the shared disk', () => {
+    const doc = seed();
+    (doc.nodes[2]!.storage as Record<string, unknown>).diskName = 'nvme1n1';
+    rejects(doc, 'nodes.2.storage.diskName', /a name of its own/);
+  });
+
+  test('a PFS data dir outside the shared disk', () => {
+    const doc = seed();
+    doc.storage.dataDir = '/nvme2n1/shared_data';
+    rejects(doc, 'storage.dataDir', /must start with \/nvme1n1\//);
+  });
+});

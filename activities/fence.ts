@@ -8,10 +8,11 @@ import { journalOf, resultOf, type ActivityDeps } from './context.js';
 import { whoAnswers } from './db.js';
 import { failure } from './failures.js';
 import type { Host } from './hosts/types.js';
+import { processesInDir } from './profiles/common.js';
 
-/** PIDs whose working directory is `dir` (a postmaster and its children run in their data dir). */
+/** PIDs whose working directory is `dir`. */
 async function processesIn(host: Host, dir: string): Promise<string[]> {
-  const r = await host.run({ argv: ['find', '/proc', '-maxdepth', '2', '-path', '/proc/[0-9]*/cwd', '-lname', dir], as: 'root', timeoutMs: 30_000 });
+  const r = await host.run(processesInDir(dir));
   return r.stdout.split('\n').filter(Boolean).map((l) => l.split('/')[2]!);
 }
 

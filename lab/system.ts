@@ -57,7 +57,17 @@ export async function postgresIn(where: (cwd: string) => boolean): Promise<numbe
   return pids;
 }
 
-/** SIGKILL, a crash rather than a stop; rounds until none is left (a postmaster may fork meanwhile). */
+/** True while `pid` is a zombie: killed, but not yet reaped by its parent (init, for a daemon). */
+async function isZombie(pid: number): Promise<boolean> {
+  const stat = await readFile(`/proc/${pid}/stat`, 'utf8').catch(() => '');
+  return stat.slice(stat.lastIndexOf(')') + 2, stat.lastIndexOf(')') + 3) === 'Z';
+}
+
+/**
+ * SIGKILL, a crash rather than a stop; rounds until none is left (a postmaster may fork meanwhile).
+ * Then waits until init has reaped them: a zombie's PID still answers kill(pid, 0), so the stale
+ * postmaster.pid would look alive to `pg_ctl status` and to the next postmaster's lock file check.
+ */
 export async function killPostgresIn(where: (cwd: string) => boolean, timeoutMs = 30_000): Promise<number[]> {
   const killed = new Set<number>();
   await until('PostgreSQL processes to die after SIGKILL', timeoutMs, async () => {
@@ -71,6 +81,11 @@ export async function killPostgresIn(where: (cwd: string) => boolean, timeoutMs 
       }
     }
     return pids.length === 0 ? true : `still running: ${pids.join(', ')}`;
+  });
+  await until('the killed PostgreSQL processes to be reaped', timeoutMs, async () => {
+    const zombies: number[] = [];
+    for (const pid of killed) if (await isZombie(pid)) zombies.push(pid);
+    return zombies.length === 0 ? true : `zombies: ${zombies.join(', ')}`;
   });
   return [...killed];
 }

@@ -2,7 +2,7 @@
 // disaster and a recovery with live progress. Cleans everything up on exit and on Ctrl-C.
 //   npm run demo            run it once
 //   npm run demo -- --keep  stay up after the recovery (browse the Web UI), clean up on Ctrl-C
-import { NativeConnection } from '@temporalio/worker';
+import { DefaultLogger, NativeConnection, Runtime } from '@temporalio/worker';
 import { Client, Connection } from '@temporalio/client';
 import { createLab, destroyLab, disaster, type Lab } from '../lab/lab.js';
 import { follow } from '../client/follow.js';
@@ -32,6 +32,7 @@ for (const sig of ['SIGINT', 'SIGTERM'] as const)
 
 async function main() {
   const t0 = Date.now();
+  Runtime.install({ logger: new DefaultLogger('WARN') });
   say('== 1. Temporal dev server (embedded)');
   const server: DevServer = await startDevServer();
   cleanups.push(() => server.stop());

@@ -1,5 +1,6 @@
 // Pieces both profiles render the same way.
 import type { ClusterSpec, NodeSpec } from '../../common/spec.js';
+import type { Cmd } from '../hosts/types.js';
 import { binDir, type Check, type Op, type Probe } from './types.js';
 
 const T = 30_000;
@@ -43,8 +44,22 @@ export const binariesCheck = (spec: ClusterSpec): Check => ({
     r.exitCode === 0 && /PostgreSQL/.test(r.stdout) ? undefined : `${binDir(spec)}/psql --version failed: ${(r.stderr || r.stdout).trim()}`,
 });
 
-/** `pg_ctl status` exits 0 only when a postmaster runs for that directory. */
-export const pgCtlStatus = (spec: ClusterSpec, node: NodeSpec): Probe => ({ argv: [`${binDir(spec)}/pg_ctl`, 'status', '-D', node.localDir], as: 'db' });
+/**
+ * Lists the processes whose working directory is `dir`: a postmaster and its children run in
+ * their data directory. (Not `pg_ctl status`: it trusts the PID in a stale postmaster.pid, and
+ * after a crash that PID may be a zombie or an unrelated process of the same user.)
+ */
+export const processesInDir = (dir: string): Cmd => ({
+  argv: ['find', '/proc', '-maxdepth', '2', '-path', '/proc/[0-9]*/cwd', '-lname', dir],
+  as: 'root',
+  timeoutMs: T,
+});
+
+/** Exits 0 when a postmaster runs in `dir` (the script is constant; `dir` is its argument). */
+export const postmasterRunsIn = (dir: string): Probe => ({
+  argv: ['sh', '-c', 'find /proc -maxdepth 2 -path "/proc/[0-9]*/cwd" -lname "$0" 2>/dev/null | grep -q .', dir],
+  as: 'root',
+});
 
 export const quoteConf = (v: string): string => `'${v.replace(/'/g, "''")}'`;
 

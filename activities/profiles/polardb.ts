@@ -5,7 +5,7 @@
 import { primaryOf, sharedDataDir, type ClusterSpec, type Disk, type NodeSpec } from '../../common/spec.js';
 import { failure } from '../failures.js';
 import type { CmdResult } from '../hosts/types.js';
-import { binariesCheck, binariesOps, makeLocalDir, markLocalDir, pgCtlStatus, primaryConninfo, quoteConf, test } from './common.js';
+import { binariesCheck, binariesOps, makeLocalDir, markLocalDir, postmasterRunsIn, primaryConninfo, quoteConf, test } from './common.js';
 import { binDir, type Check, type Op, type Profile } from './types.js';
 
 const T = 30_000;
@@ -208,7 +208,7 @@ export const polardbProfile: Profile = {
         outputFile: `${node.localDir}/pg_ctl-start.log`,
         timeoutMs: 10 * 60_000,
       },
-      skipIf: pgCtlStatus(spec, node),
+      skipIf: postmasterRunsIn(node.localDir),
     };
   },
 

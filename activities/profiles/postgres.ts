@@ -3,7 +3,7 @@
 // on the volume, joined by `data_directory`. Replicas are clones of the recovered primary through
 // their surviving slot; the standby re-attaches its own disk.
 import { primaryOf, sharedDataDir, type ClusterSpec, type Disk, type NodeSpec } from '../../common/spec.js';
-import { binariesCheck, binariesOps, makeLocalDir, markLocalDir, pgCtlStatus, primaryConninfo, quoteConf, test } from './common.js';
+import { binariesCheck, binariesOps, makeLocalDir, markLocalDir, postmasterRunsIn, primaryConninfo, quoteConf, test } from './common.js';
 import { diskLink } from './storage.js';
 import { binDir, type Op, type Profile } from './types.js';
 
@@ -140,7 +140,7 @@ export const postgresProfile: Profile = {
         as: 'db',
         timeoutMs: 610_000,
       },
-      skipIf: pgCtlStatus(spec, node),
+      skipIf: postmasterRunsIn(dataDirOf(spec, node)),
     };
   },
 

@@ -30,10 +30,7 @@ export async function withDb<T>(spec: ClusterSpec, node: NodeSpec, fn: (db: pg.C
   }
 }
 
-export type Presence =
-  | { state: 'down'; detail: string }
-  | { state: 'ours'; inRecovery: boolean }
-  | { state: 'foreign'; detail: string };
+export type Presence = { state: 'down'; detail: string } | { state: 'ours'; inRecovery: boolean } | { state: 'foreign'; detail: string };
 
 /** Who answers on a node's address and port: nobody, this node (its config file), or something else. */
 export async function whoAnswers(spec: ClusterSpec, node: NodeSpec): Promise<Presence> {

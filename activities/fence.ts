@@ -13,7 +13,10 @@ import { processesInDir } from './profiles/common.js';
 /** PIDs whose working directory is `dir`. */
 async function processesIn(host: Host, dir: string): Promise<string[]> {
   const r = await host.run(processesInDir(dir));
-  return r.stdout.split('\n').filter(Boolean).map((l) => l.split('/')[2]!);
+  return r.stdout
+    .split('\n')
+    .filter(Boolean)
+    .map((l) => l.split('/')[2]!);
 }
 
 export const createFenceActivities = (deps: ActivityDeps) => ({
@@ -35,7 +38,10 @@ export const createFenceActivities = (deps: ActivityDeps) => ({
       const dir = deps.profiles[spec.profile]!.postmasterDir(spec, node);
       try {
         const pids = await processesIn(deps.hostFor(node), dir);
-        if (pids.length) unproven.push(`${node.name}: processes ${pids.join(', ')} run in ${dir} but nothing answers: a postmaster may be starting or hung`);
+        if (pids.length)
+          unproven.push(
+            `${node.name}: processes ${pids.join(', ')} run in ${dir} but nothing answers: a postmaster may be starting or hung`,
+          );
         else proven.push(`${node.name}: no process runs in ${dir}`);
       } catch (err) {
         unproven.push(`${node.name}: cannot look for a postmaster on the host (${(err as Error).message})`);
@@ -45,4 +51,3 @@ export const createFenceActivities = (deps: ActivityDeps) => ({
     return resultOf(j, { proven: unproven.length === 0, evidence: [...unproven, ...proven] });
   },
 });
-

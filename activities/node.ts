@@ -17,7 +17,10 @@ async function refuseForeignDir(host: Host, node: NodeSpec): Promise<void> {
   if (ls.exitCode !== 0) return; // not there: ours to create
   const entries = ls.stdout.split('\n').filter(Boolean);
   if (entries.length > 0 && !entries.includes(MARKER_FILE))
-    throw failure('ForeignDataDir', `on ${host.name}: ${node.localDir} is not empty and was not created by polar-runbook (${entries.slice(0, 5).join(', ')})`);
+    throw failure(
+      'ForeignDataDir',
+      `on ${host.name}: ${node.localDir} is not empty and was not created by polar-runbook (${entries.slice(0, 5).join(', ')})`,
+    );
 }
 
 async function alreadyServing(spec: ClusterSpec, node: NodeSpec, j: Journal): Promise<boolean> {
@@ -31,7 +34,8 @@ async function alreadyServing(spec: ClusterSpec, node: NodeSpec, j: Journal): Pr
 async function waitServing(spec: ClusterSpec, node: NodeSpec, j: Journal, limitMs = 5 * 60_000): Promise<void> {
   const started = Date.now();
   for (;;) {
-    if (Date.now() - started > limitMs) throw failure('CommandFailed', `${node.name} was started but did not accept connections within ${limitMs / 1000} s`, true);
+    if (Date.now() - started > limitMs)
+      throw failure('CommandFailed', `${node.name} was started but did not accept connections within ${limitMs / 1000} s`, true);
     const p = await whoAnswers(spec, node);
     if (p.state === 'foreign') throw failure('PortTaken', p.detail);
     if (p.state === 'ours') {

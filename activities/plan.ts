@@ -13,7 +13,8 @@ const LOOP = '/dev/loopN';
 
 const where = (n: NodeSpec): string => {
   const h = n.host;
-  const via = h.transport === 'local' ? 'this machine' : h.transport === 'docker' ? `docker ${h.container}` : `ssh ${h.user}@${h.address}:${h.port}`;
+  const via =
+    h.transport === 'local' ? 'this machine' : h.transport === 'docker' ? `docker ${h.container}` : `ssh ${h.user}@${h.address}:${h.port}`;
   return `${n.name} (${n.role}, ${n.address}:${n.port}, via ${via})`;
 };
 
@@ -30,9 +31,15 @@ function opLines(op: Op, node: NodeSpec): string[] {
     case 'run':
       return [`  - ${op.title}`, ...cmdLines(op.cmd, node, op.skipIf ? [`skipped when: ${words(op.skipIf.argv)}`] : [])];
     case 'file':
-      return [`  - ${op.title}: write ${op.path} (as ${owner}, mode ${op.mode}; skipped when already so):`, ...op.content.trimEnd().split('\n')];
+      return [
+        `  - ${op.title}: write ${op.path} (as ${owner}, mode ${op.mode}; skipped when already so):`,
+        ...op.content.trimEnd().split('\n'),
+      ];
     case 'block':
-      return [`  - ${op.title}: append to ${op.path} (as ${owner}; replaces our earlier block, skipped when already so):`, ...renderBlock(op.block).trimEnd().split('\n')];
+      return [
+        `  - ${op.title}: append to ${op.path} (as ${owner}; replaces our earlier block, skipped when already so):`,
+        ...renderBlock(op.block).trimEnd().split('\n'),
+      ];
   }
 }
 
@@ -50,7 +57,10 @@ function attachLines(node: NodeSpec, disk: Disk, binder?: NodeSpec): string[] {
   if (disk.device) step('the block device is there', S.deviceExists(disk.device));
   else {
     step('the image is there', S.imageExists(disk.image!));
-    if (binder) step(`the loop device ${binder.name} bound to the image`, S.findBoundLoop(disk.image!), [`prints ${LOOP}; bound here as on ${binder.name} when this host does not see it`]);
+    if (binder)
+      step(`the loop device ${binder.name} bound to the image`, S.findBoundLoop(disk.image!), [
+        `prints ${LOOP}; bound here as on ${binder.name} when this host does not see it`,
+      ]);
     else {
       step('a loop device already bound to the image', S.findBoundLoop(disk.image!), ['reused when there: the next two are then skipped']);
       step('else the first free loop device', S.findFreeLoop(), [`prints ${LOOP}`]);
@@ -64,7 +74,11 @@ function attachLines(node: NodeSpec, disk: Disk, binder?: NodeSpec): string[] {
 
 function storageDaemonLines(spec: ClusterSpec, profile: Profile, node: NodeSpec, disk: Disk): string[] {
   const { ops, check } = profile.storageDaemon(spec, node, disk);
-  return [`${where(node)}: (first puts ${S.diskLink(disk)} back as above if it is gone)`, ...ops.flatMap((o) => opLines(o, node)), ...checkLines(check, node)];
+  return [
+    `${where(node)}: (first puts ${S.diskLink(disk)} back as above if it is gone)`,
+    ...ops.flatMap((o) => opLines(o, node)),
+    ...checkLines(check, node),
+  ];
 }
 
 function buildLines(spec: ClusterSpec, profile: Profile, node: NodeSpec): string[] {
@@ -111,7 +125,9 @@ export function renderPlan(spec: ClusterSpec, profile: Profile): string {
       `  - nothing answers on ${node.address}:${node.port}, or it answers as this node (config_file ${node.localDir}/postgresql.conf; a non-primary must be in recovery)`,
       `  - no process runs in ${profile.postmasterDir(spec, node)} (the cwd of every process in /proc)`,
     ]),
-    [`What cannot be proven: ${spec.fencing.onUnprovable === 'approve' ? "wait for an operator's approve" : 'stop the recovery (SplitBrainRisk)'}.`],
+    [
+      `What cannot be proven: ${spec.fencing.onUnprovable === 'approve' ? "wait for an operator's approve" : 'stop the recovery (SplitBrainRisk)'}.`,
+    ],
   );
 
   section(
@@ -119,7 +135,10 @@ export function renderPlan(spec: ClusterSpec, profile: Profile): string {
     ...shared.map((node) => attachLines(node, spec.storage, node === primary ? undefined : primary)),
   );
 
-  section('start the storage daemon (on each host in parallel)', ...shared.map((node) => storageDaemonLines(spec, profile, node, spec.storage)));
+  section(
+    'start the storage daemon (on each host in parallel)',
+    ...shared.map((node) => storageDaemonLines(spec, profile, node, spec.storage)),
+  );
 
   section(
     'binaries (on each host in parallel)',
@@ -137,7 +156,9 @@ export function renderPlan(spec: ClusterSpec, profile: Profile): string {
     '    select slot_name, slot_type, active, wal_status, restart_lsn::text from pg_replication_slots',
     `  - expected: ${expected.join(', ') || 'none'}; each must be physical with its WAL kept (wal_status <> lost)`,
     `  - a missing slot: ${
-      { fail: 'stop the recovery (SlotMissing)', approve: "wait for an operator's approve, then create it", create: 'create it' }[spec.slots.onMissing]
+      { fail: 'stop the recovery (SlotMissing)', approve: "wait for an operator's approve, then create it", create: 'create it' }[
+        spec.slots.onMissing
+      ]
     } (select pg_create_physical_replication_slot('<slot>', true))`,
   ]);
 
@@ -161,7 +182,12 @@ export function renderPlan(spec: ClusterSpec, profile: Profile): string {
   const tables = spec.verify.tables;
   section('verify', [
     `on ${primary.name}:`,
-    ...(tables.length ? [`  - the tables ${tables.join(', ')} are there:`, `    select relname from pg_class where relkind in ('r','p') and relname = any('{${tables.join(',')}}')`] : []),
+    ...(tables.length
+      ? [
+          `  - the tables ${tables.join(', ')} are there:`,
+          `    select relname from pg_class where relkind in ('r','p') and relname = any('{${tables.join(',')}}')`,
+        ]
+      : []),
     ...(spec.verify.fingerprintFile ? [`  - row counts and checksums equal those recorded in ${spec.verify.fingerprintFile}`] : []),
     `  - write a probe row: insert into polar_runbook_probe (id) values ('<workflow id>@<run id>')`,
     ...spec.nodes

@@ -7,7 +7,11 @@ import { failure } from './failures.js';
 export const createRegistryActivities = (deps: ActivityDeps) => ({
   async loadRegisteredSpec(cluster: string): Promise<ClusterSpecInput> {
     const spec = deps.registered?.get(cluster);
-    if (!spec) throw failure('SpecInvalid', `no registered cluster named ${cluster} (known: ${[...(deps.registered?.keys() ?? [])].join(', ') || 'none'})`);
+    if (!spec)
+      throw failure(
+        'SpecInvalid',
+        `no registered cluster named ${cluster} (known: ${[...(deps.registered?.keys() ?? [])].join(', ') || 'none'})`,
+      );
     return spec;
   },
 });

@@ -22,14 +22,16 @@ export const createReplicationActivities = (deps: ActivityDeps) => ({
     const j = journalOf(deps);
     const expected = spec.slots.expected ?? [];
     return withDb(spec, primaryOf(spec), async (db) => {
-      const rows = (await db.query<SlotRow>('select slot_name, slot_type, active, wal_status, restart_lsn::text from pg_replication_slots')).rows;
+      const rows = (await db.query<SlotRow>('select slot_name, slot_type, active, wal_status, restart_lsn::text from pg_replication_slots'))
+        .rows;
       const problems: string[] = [];
       const missing: string[] = [];
       for (const name of expected) {
         const s = rows.find((r) => r.slot_name === name);
         if (!s) missing.push(name);
         else if (s.slot_type !== 'physical') problems.push(`slot ${name} is ${s.slot_type}, not physical`);
-        else if (s.wal_status === 'lost') problems.push(`slot ${name} lost its WAL (wal_status = lost): its standby must be rebuilt from scratch`);
+        else if (s.wal_status === 'lost')
+          problems.push(`slot ${name} lost its WAL (wal_status = lost): its standby must be rebuilt from scratch`);
         else j.verified.push(`slot ${name}: physical, wal_status ${s.wal_status}, restart_lsn ${s.restart_lsn}, active ${s.active}`);
       }
       if (problems.length) throw failure('SlotMissing', problems.join('; '));
@@ -65,7 +67,8 @@ export const createReplicationActivities = (deps: ActivityDeps) => ({
         j.verified.push(`${node.name} streams through slot ${node.slot} (sent ${row.sent_lsn}, replayed ${row.replay_lsn})`);
         return resultOf(j, { waitedMs: Date.now() - started });
       }
-      if (Date.now() - started > limitMs) throw failure('CommandFailed', `${node.name} is not streaming from the primary after ${limitMs / 1000} s`, true);
+      if (Date.now() - started > limitMs)
+        throw failure('CommandFailed', `${node.name} is not streaming from the primary after ${limitMs / 1000} s`, true);
       heartbeat({ waitingMs: Date.now() - started });
       await sleep(100);
     }

@@ -19,7 +19,8 @@ async function findDevice(host: Host, disk: Disk, j: Journal): Promise<string> {
     return disk.device;
   }
   const image = disk.image!;
-  if ((await host.run(S.imageExists(image))).exitCode !== 0) throw failure('StorageMissing', `on ${host.name}: disk image ${image} is not there`);
+  if ((await host.run(S.imageExists(image))).exitCode !== 0)
+    throw failure('StorageMissing', `on ${host.name}: disk image ${image} is not there`);
   const bound = S.parseBoundLoop((await must(host, S.findBoundLoop(image))).stdout);
   if (bound) {
     j.skipped.push(`${host.name}: ${image} is already bound to ${bound}`);

@@ -37,7 +37,10 @@ export const createVerifyActivities = (deps: ActivityDeps) => ({
         const after = await fingerprint(db, Object.keys(before));
         const diff = Object.keys(before).filter((t) => before[t]!.rows !== after[t]!.rows || before[t]!.checksum !== after[t]!.checksum);
         if (diff.length)
-          throw failure('WrongCluster', `data differs from the fingerprint recorded before the disaster in: ${diff.map((t) => `${t} (rows ${before[t]!.rows} -> ${after[t]!.rows})`).join(', ')}`);
+          throw failure(
+            'WrongCluster',
+            `data differs from the fingerprint recorded before the disaster in: ${diff.map((t) => `${t} (rows ${before[t]!.rows} -> ${after[t]!.rows})`).join(', ')}`,
+          );
         j.verified.push(`fingerprint of ${Object.keys(before).length} tables matches ${file}`);
         details.fingerprint = after;
       }
@@ -58,7 +61,8 @@ export const createVerifyActivities = (deps: ActivityDeps) => ({
           return (r.rowCount ?? 0) > 0;
         }).catch(() => false);
         if (seen) break;
-        if (Date.now() - started > bound) throw failure('CommandFailed', `probe row not visible on ${node.name} after ${bound / 1000} s`, true);
+        if (Date.now() - started > bound)
+          throw failure('CommandFailed', `probe row not visible on ${node.name} after ${bound / 1000} s`, true);
         heartbeat({ waitingFor: node.name });
         await sleep(50);
       }

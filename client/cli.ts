@@ -55,7 +55,12 @@ async function main(argv: string[]): Promise<number> {
       console.log(`${arg}: ${d.status.name}`);
       if (d.status.name === 'COMPLETED') return printReport((await handle.result()) as RecoveryReport);
       const p = await handle.query(progressQuery);
-      console.log(renderReport({ ...p, workflowId: arg, outcome: 'failed', endedAt: '', rtoMs: Date.now() - Date.parse(p.startedAt), commandsRun: 0 }).split('\n').slice(1).join('\n'));
+      console.log(
+        renderReport({ ...p, workflowId: arg, outcome: 'failed', endedAt: '', rtoMs: Date.now() - Date.parse(p.startedAt), commandsRun: 0 })
+          .split('\n')
+          .slice(1)
+          .join('\n'),
+      );
       if (p.waitingFor) console.log(`waiting for approval at ${p.waitingFor.gate}:\n  ${p.waitingFor.evidence.join('\n  ')}`);
       return 0;
     }

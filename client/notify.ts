@@ -29,11 +29,7 @@ const originOf = (url: string): string => {
   }
 };
 
-export async function notify(
-  urls: string[],
-  event: NotifyEvent,
-  { log = stderrLog, timeoutMs = 5000 }: NotifyOptions = {},
-): Promise<void> {
+export async function notify(urls: string[], event: NotifyEvent, { log = stderrLog, timeoutMs = 5000 }: NotifyOptions = {}): Promise<void> {
   const body = JSON.stringify(event); // `text` is what Slack-compatible receivers display
   await Promise.all(
     urls.map(async (url) => {

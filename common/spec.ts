@@ -10,8 +10,7 @@ const absPath = z
   .refine((p) => !p.split('/').includes('..'), 'must not contain a ".." segment');
 
 /** A name that becomes part of a device path, a slot, a workflow id: no separators, no shell syntax. */
-const plainName = (what: string, re = /^[a-z0-9][a-z0-9_-]{0,62}$/) =>
-  z.string().regex(re, `${what} must match ${re.source}`);
+const plainName = (what: string, re = /^[a-z0-9][a-z0-9_-]{0,62}$/) => z.string().regex(re, `${what} must match ${re.source}`);
 
 export const diskName = plainName('disk name', /^[A-Za-z0-9][A-Za-z0-9_-]{0,62}$/);
 export const slotName = plainName('slot name', /^[a-z0-9_]{1,63}$/);
@@ -81,7 +80,10 @@ export const ClusterSpec = z
       .object({
         workers: z.number().int().min(1).max(64).default(1),
         startScript: absPath.default('/usr/local/polarstore/pfsd/bin/start_pfsd.sh'),
-        pfs: z.string().regex(/^[A-Za-z0-9_./-]+$/).default('pfs'),
+        pfs: z
+          .string()
+          .regex(/^[A-Za-z0-9_./-]+$/)
+          .default('pfs'),
         storageClusterName: plainName('storage cluster name').default('disk'),
       })
       .strict()
@@ -111,7 +113,10 @@ export const ClusterSpec = z
         database: plainName('database', /^[A-Za-z_][A-Za-z0-9_]{0,62}$/).default('postgres'),
         /** Secrets are referenced, never inlined: they must not reach workflow histories. */
         passwordFile: absPath.optional(),
-        passwordEnv: z.string().regex(/^[A-Z_][A-Z0-9_]*$/).optional(),
+        passwordEnv: z
+          .string()
+          .regex(/^[A-Z_][A-Z0-9_]*$/)
+          .optional(),
       })
       .strict()
       .default({ user: 'postgres', database: 'postgres' }),

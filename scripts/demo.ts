@@ -51,9 +51,9 @@ async function main() {
 
   say('\n== 2. the lab: a real cluster on this machine');
   const labStarted = Date.now();
-  let lab: Lab | undefined;
-  cleanups.push(() => (lab ? destroyLab(lab) : Promise.resolve()));
-  lab = await createLab({ log: (l) => say(`  ${l}`) });
+  // createLab destroys what it made if it fails half-way; once it returns, cleanup owns the lab.
+  const lab: Lab = await createLab({ log: (l) => say(`  ${l}`) });
+  cleanups.push(() => destroyLab(lab));
   say(`  lab ${lab.id} ready in ${((Date.now() - labStarted) / 1000).toFixed(1)} s; spec: ${lab.specFile}`);
 
   say('\n== 3. the disaster: every compute host lost, only the storage survives');

@@ -15,7 +15,20 @@ export async function startDevServer(): Promise<DevServer> {
   const [port, uiPort] = [await freePort(), await freePort()];
   const child: ResultPromise = execa(
     temporalCliPath(),
-    ['server', 'start-dev', '--ip', '127.0.0.1', '--port', String(port), '--ui-port', String(uiPort), '--ui-disable-news-fetch', '--log-level', 'error', ...devServerSearchAttributeArgs],
+    [
+      'server',
+      'start-dev',
+      '--ip',
+      '127.0.0.1',
+      '--port',
+      String(port),
+      '--ui-port',
+      String(uiPort),
+      '--ui-disable-news-fetch',
+      '--log-level',
+      'error',
+      ...devServerSearchAttributeArgs,
+    ],
     { reject: false, stdio: 'ignore', cleanup: true },
   );
   const address = `127.0.0.1:${port}`;
@@ -23,7 +36,7 @@ export async function startDevServer(): Promise<DevServer> {
     child.kill('SIGTERM');
     await child;
   };
-  for (const started = Date.now(); ; ) {
+  for (const started = Date.now(); ;) {
     try {
       const c = await Connection.connect({ address, connectTimeout: 1000 });
       await c.close();

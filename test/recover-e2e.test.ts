@@ -61,7 +61,11 @@ test('recovers the lab cluster from its storage alone', async (t) => {
       { application_name: 'replica1', state: 'streaming' },
       { application_name: 'standby1', state: 'streaming' },
     ]);
-    assert.deepEqual(await fingerprint(db, Object.keys(before)), before, 'data after recovery equals the fingerprint taken before the disaster');
+    assert.deepEqual(
+      await fingerprint(db, Object.keys(before)),
+      before,
+      'data after recovery equals the fingerprint taken before the disaster',
+    );
     await db.query('insert into t1 values (100)'); // the seed's check: write on the primary...
   });
   for (const node of [...nodesOf(spec, 'replica'), ...nodesOf(spec, 'standby')]) {
@@ -74,7 +78,11 @@ test('recovers the lab cluster from its storage alone', async (t) => {
     }
   }
   const verify = report.steps.find((s) => s.step === 'verifyData')!;
-  for (const n of ['pb2', 'pb3']) assert.ok(verify.verified.some((v) => v.includes(`visible on ${n}`)), `probe row verified on ${n}`);
+  for (const n of ['pb2', 'pb3'])
+    assert.ok(
+      verify.verified.some((v) => v.includes(`visible on ${n}`)),
+      `probe row verified on ${n}`,
+    );
 });
 
 test('running it again on the healthy cluster succeeds and changes nothing', async (t) => {

@@ -33,7 +33,13 @@ export async function createWorker(o: WorkerOptions): Promise<Worker> {
     namespace: o.namespace ?? 'default',
     taskQueue: o.taskQueue ?? TASK_QUEUE,
     workflowsPath,
-    activities: createActivities({ hostFor, profiles: { postgres: postgresProfile, polardb: polardbProfile }, onCommand, registered: o.registered, notifyUrls: o.notifyUrls }),
+    activities: createActivities({
+      hostFor,
+      profiles: { postgres: postgresProfile, polardb: polardbProfile },
+      onCommand,
+      registered: o.registered,
+      notifyUrls: o.notifyUrls,
+    }),
     interceptors: { activity: [(ctx) => ({ inbound: new HeartbeatInterceptor(ctx) })] },
     // A worker that died holds its sticky workflow tasks only this long before another takes them.
     stickyQueueScheduleToStartTimeout: '1s',

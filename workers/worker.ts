@@ -9,7 +9,12 @@ import { createWorker } from './create-worker.js';
 const registered = process.env.POLAR_CLUSTERS_DIR ? readSpecDir(process.env.POLAR_CLUSTERS_DIR) : undefined;
 if (registered) console.log(`registered clusters: ${[...registered.keys()].join(', ') || 'none'}`);
 const notifyFile = process.env.POLAR_NOTIFY_URLS_FILE;
-const notifyUrls = notifyFile ? readFileSync(notifyFile, 'utf8').split('\n').map((l) => l.trim()).filter((l) => l && !l.startsWith('#')) : [];
+const notifyUrls = notifyFile
+  ? readFileSync(notifyFile, 'utf8')
+      .split('\n')
+      .map((l) => l.trim())
+      .filter((l) => l && !l.startsWith('#'))
+  : [];
 const connection = await NativeConnection.connect({ address: process.env.TEMPORAL_ADDRESS ?? 'localhost:7233' });
 const worker = await createWorker({
   connection,

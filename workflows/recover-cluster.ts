@@ -118,7 +118,9 @@ async function runbook(spec: ClusterSpec, input: RecoverInput, tell: Tell): Prom
   await Promise.all([standbys, replicas]);
 
   rec.phase('verify');
-  await rec.step('verifyData', undefined, () => long.verifyData(spec, `${workflowInfo().workflowId}@${workflowInfo().runId}`, primaryStart.changed));
+  await rec.step('verifyData', undefined, () =>
+    long.verifyData(spec, `${workflowInfo().workflowId}@${workflowInfo().runId}`, primaryStart.changed),
+  );
 
   rec.phase('done');
   const endedAt = Date.now();

@@ -65,8 +65,7 @@ export class SshHost implements Host {
       stdin: cmd.input === undefined ? 'ignore' : undefined,
       // A backstop for a stuck connection: the far-side timeout normally ends the command first,
       // after the connection is set up (which may take up to ConnectTimeout).
-      timeout:
-        cmd.timeoutMs === undefined ? undefined : (remoteTimeoutSeconds(cmd.timeoutMs) + this.t.connectTimeoutSeconds + 2) * 1000,
+      timeout: cmd.timeoutMs === undefined ? undefined : (remoteTimeoutSeconds(cmd.timeoutMs) + this.t.connectTimeoutSeconds + 2) * 1000,
       killSignal: 'SIGKILL',
       // Forwarded where the server accepts LC_* (Debian's default), so output parses the same as local.
       env: { LC_ALL: 'C' },

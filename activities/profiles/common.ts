@@ -31,10 +31,27 @@ export function binariesOps(spec: ClusterSpec): Op[] {
   const { dir, source, install } = spec.binaries;
   if (install === 'installed' || !source) return [];
   if (install === 'symlink')
-    return [{ kind: 'run', title: 'link the binaries', cmd: { argv: ['ln', '-s', source, dir], as: 'db', timeoutMs: T }, skipIf: test('-e', dir) }];
+    return [
+      {
+        kind: 'run',
+        title: 'link the binaries',
+        cmd: { argv: ['ln', '-s', source, dir], as: 'db', timeoutMs: T },
+        skipIf: test('-e', dir),
+      },
+    ];
   return [
-    { kind: 'run', title: 'copy the binaries', cmd: { argv: ['cp', '-r', source, `${dir}.partial`], as: 'db', timeoutMs: 30 * 60_000 }, skipIf: test('-e', dir) },
-    { kind: 'run', title: 'put the copy in place', cmd: { argv: ['mv', `${dir}.partial`, dir], as: 'db', timeoutMs: T }, skipIf: test('-e', dir) },
+    {
+      kind: 'run',
+      title: 'copy the binaries',
+      cmd: { argv: ['cp', '-r', source, `${dir}.partial`], as: 'db', timeoutMs: 30 * 60_000 },
+      skipIf: test('-e', dir),
+    },
+    {
+      kind: 'run',
+      title: 'put the copy in place',
+      cmd: { argv: ['mv', `${dir}.partial`, dir], as: 'db', timeoutMs: T },
+      skipIf: test('-e', dir),
+    },
   ];
 }
 

@@ -30,7 +30,10 @@ export function postgresConfBlock(spec: ClusterSpec, node: NodeSpec): string {
     'hot_standby = on',
   ];
   if (node.role !== 'primary') {
-    lines.push(`primary_conninfo = ${quoteConf(primaryConninfo(spec, primaryOf(spec), node))}`, `primary_slot_name = ${quoteConf(node.slot!)}`);
+    lines.push(
+      `primary_conninfo = ${quoteConf(primaryConninfo(spec, primaryOf(spec), node))}`,
+      `primary_slot_name = ${quoteConf(node.slot!)}`,
+    );
   }
   return lines.join('\n') + '\n';
 }
@@ -58,7 +61,14 @@ function configOps(spec: ClusterSpec, node: NodeSpec): Op[] {
     },
     { kind: 'block', title: 'postgresql.conf settings', path: conf, block: postgresConfBlock(spec, node), owner: 'db' },
     { kind: 'file', title: 'pg_hba.conf', path: `${node.localDir}/pg_hba.conf`, content: pgHbaConf(spec), owner: 'db', mode: '0600' },
-    { kind: 'file', title: 'pg_ident.conf', path: `${node.localDir}/pg_ident.conf`, content: '# MAPNAME  SYSTEM-USERNAME  PG-USERNAME\n', owner: 'db', mode: '0600' },
+    {
+      kind: 'file',
+      title: 'pg_ident.conf',
+      path: `${node.localDir}/pg_ident.conf`,
+      content: '# MAPNAME  SYSTEM-USERNAME  PG-USERNAME\n',
+      owner: 'db',
+      mode: '0600',
+    },
   ];
 }
 
@@ -98,7 +108,12 @@ export const postgresProfile: Profile = {
   storageDaemon(_spec, _node, disk: Disk) {
     const mnt = disk.mountPoint!;
     const ops: Op[] = [
-      { kind: 'run', title: `create mount point ${mnt}`, cmd: { argv: ['mkdir', '-p', mnt], as: 'root', timeoutMs: T }, skipIf: test('-d', mnt) },
+      {
+        kind: 'run',
+        title: `create mount point ${mnt}`,
+        cmd: { argv: ['mkdir', '-p', mnt], as: 'root', timeoutMs: T },
+        skipIf: test('-d', mnt),
+      },
       {
         kind: 'run',
         title: `mount ${diskLink(disk)}`,
@@ -111,7 +126,8 @@ export const postgresProfile: Profile = {
       ops,
       check: {
         cmd: { argv: ['cat', pgVersion], as: 'root', timeoutMs: T },
-        problem: (r) => (r.exitCode === 0 ? undefined : `no PostgreSQL data directory at ${disk.dataDir} on ${diskLink(disk)} (${pgVersion} is missing)`),
+        problem: (r) =>
+          r.exitCode === 0 ? undefined : `no PostgreSQL data directory at ${disk.dataDir} on ${diskLink(disk)} (${pgVersion} is missing)`,
       },
     };
   },
@@ -126,7 +142,12 @@ export const postgresProfile: Profile = {
     ops.push(...configOps(spec, node));
     if (node.role !== 'primary') {
       const signal = `${dataDirOf(spec, node)}/standby.signal`;
-      ops.push({ kind: 'run', title: 'mark as standby', cmd: { argv: ['touch', signal], as: 'db', timeoutMs: T }, skipIf: test('-f', signal) });
+      ops.push({
+        kind: 'run',
+        title: 'mark as standby',
+        cmd: { argv: ['touch', signal], as: 'db', timeoutMs: T },
+        skipIf: test('-f', signal),
+      });
     }
     return ops;
   },

@@ -5,6 +5,7 @@
 import { DefaultLogger, NativeConnection, Runtime } from '@temporalio/worker';
 import { Client, Connection } from '@temporalio/client';
 import { createLab, destroyLab, disaster, type Lab } from '../lab/lab.js';
+import { newLabId } from '../lab/layout.js';
 import { follow } from '../client/follow.js';
 import { startOrAttachRecovery } from '../client/start-recovery.js';
 import { renderReport } from '../common/report.js';
@@ -15,6 +16,7 @@ const keep = process.argv.includes('--keep');
 const say = (s: string) => console.log(s);
 const cleanups: (() => Promise<unknown>)[] = [];
 let cleaning: Promise<void> | undefined;
+let interrupted = false;
 
 function cleanup(): Promise<void> {
   cleaning ??= (async () => {
@@ -24,8 +26,12 @@ function cleanup(): Promise<void> {
   })();
   return cleaning;
 }
+// `on`, not `once`: execa's exit hook re-raises the signal (killing us mid-cleanup) when it
+// believes no one else listens.
 for (const sig of ['SIGINT', 'SIGTERM'] as const)
-  process.once(sig, () => {
+  process.on(sig, () => {
+    if (interrupted) return;
+    interrupted = true;
     say(`\n${sig}: stopping`);
     void cleanup().then(() => process.exit(130));
   });
@@ -42,7 +48,7 @@ async function main() {
   const worker = await createWorker({ connection });
   const running = worker.run();
   cleanups.push(async () => {
-    worker.shutdown();
+    if (worker.getState() === 'RUNNING') worker.shutdown(); // the SDK stops it by itself on Ctrl-C
     await running;
     await connection.close();
   });
@@ -51,9 +57,10 @@ async function main() {
 
   say('\n== 2. the lab: a real cluster on this machine');
   const labStarted = Date.now();
-  // createLab destroys what it made if it fails half-way; once it returns, cleanup owns the lab.
-  const lab: Lab = await createLab({ log: (l) => say(`  ${l}`) });
-  cleanups.push(() => destroyLab(lab));
+  // Cleanup knows the id before anything is built, so Ctrl-C half-way through still removes it all.
+  const id = newLabId();
+  cleanups.push(() => destroyLab(id));
+  const lab: Lab = await createLab({ id, log: (l) => say(`  ${l}`) });
   say(`  lab ${lab.id} ready in ${((Date.now() - labStarted) / 1000).toFixed(1)} s; spec: ${lab.specFile}`);
 
   say('\n== 3. the disaster: every compute host lost, only the storage survives');
@@ -80,6 +87,7 @@ async function main() {
 main().then(
   () => cleanup(),
   async (err) => {
+    if (interrupted) return; // the signal handler cleans up and exits
     console.error(`\ndemo failed: ${(err as Error).stack ?? err}`);
     await cleanup();
     process.exit(1);

@@ -15,6 +15,10 @@ export interface ActivityDeps {
   registered?: Map<string, ClusterSpecInput>;
   /** Where recovery events are posted (Slack-compatible webhooks). */
   notifyUrls?: string[];
+  /** Drills: the JSONL file each drill's result is appended to (default POLAR_DRILL_HISTORY, then /var/lib/polar-runbook/drill-history.jsonl). */
+  drillHistoryFile?: string;
+  /** Drills: where sandboxes go when the spec names no drill.sandboxRoot (default POLAR_DRILL_ROOT, then /var/lib/polar-runbook/drills). */
+  drillRoot?: string;
 }
 
 export const journalOf = (deps: ActivityDeps): Journal => new Journal(deps.onCommand);

@@ -2,6 +2,7 @@
 // layer, the profiles), so tests and the lab can hand in their own.
 import type { ActivityDeps } from './context.js';
 import { createBinariesActivities } from './binaries.js';
+import { createDrillActivities } from './drill.js';
 import { createFenceActivities } from './fence.js';
 import { createNodeActivities } from './node.js';
 import { createNotifyActivities } from './notify.js';
@@ -23,6 +24,7 @@ export const createActivities = (deps: ActivityDeps) => ({
   ...createReplicationActivities(deps),
   ...createVerifyActivities(deps),
   ...createNotifyActivities(deps),
+  ...createDrillActivities(deps),
 });
 
 export type Activities = ReturnType<typeof createActivities>;

@@ -78,6 +78,10 @@ export async function runOps(host: Host, ops: Op[], journal: Journal): Promise<v
         journal.changed = true;
         break;
       }
+      case 'require':
+        if (!(await probe(host, op.probe))) throw failure(op.failure, `on ${host.name}: ${op.message}`);
+        journal.verified.push(`${host.name}: ${op.title}`);
+        break;
       case 'file':
       case 'block': {
         const current = await readFile(host, op.path, op.owner);

@@ -26,10 +26,10 @@ function cmdLines(cmd: Cmd, node: NodeSpec, notes: string[] = []): string[] {
 }
 
 function opLines(op: Op, node: NodeSpec): string[] {
-  const owner = op.kind === 'run' ? '' : op.owner === 'root' ? 'root' : node.osUser;
+  const owner = op.kind === 'run' || op.kind === 'require' ? '' : op.owner === 'root' ? 'root' : node.osUser;
   switch (op.kind) {
     case 'run':
-      return [`  - ${op.title}`, ...cmdLines(op.cmd, node, op.skipIf ? [`skipped when: ${words(op.skipIf.argv)}`] : [])];
+      return [`  - ${op.title}`, ...cmdLines(op.cmd, node, op.skipIf ? [`skipped when: ${op.skipIf.label ?? words(op.skipIf.argv)}`] : [])];
     case 'file':
       return [
         `  - ${op.title}: write ${op.path} (as ${owner}, mode ${op.mode}; skipped when already so):`,
@@ -40,6 +40,8 @@ function opLines(op: Op, node: NodeSpec): string[] {
         `  - ${op.title}: append to ${op.path} (as ${owner}; replaces our earlier block, skipped when already so):`,
         ...renderBlock(op.block).trimEnd().split('\n'),
       ];
+    case 'require':
+      return [`  - ${op.title}`, `    requires: ${op.probe.label ?? words(op.probe.argv)}`, `      (else stops: ${op.failure})`];
   }
 }
 

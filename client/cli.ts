@@ -1,14 +1,26 @@
-// polar-runbook: the command line. recover | status | follow | approve | abort | plan
+// polar-runbook: the command line. recover | status | follow | approve | abort | plan | drill | schedule
 import { parseArgs } from 'node:util';
 import { renderPlan } from '../activities/plan.js';
 import { polardbProfile } from '../activities/profiles/polardb.js';
 import { postgresProfile } from '../activities/profiles/postgres.js';
+import { renderDrillResult } from '../common/drill.js';
 import { renderReport, type RecoveryReport } from '../common/report.js';
 import { SpecError } from '../common/spec.js';
 import { abortSignal, approveSignal, progressQuery } from '../workflows/definitions.js';
 import { connectClient } from './connect.js';
+import { drillHistoryPath, readDrillHistory, renderDrillHistory } from './drill-history.js';
 import { follow } from './follow.js';
+import {
+  createDrillSchedule,
+  deleteDrillSchedule,
+  listDrillSchedules,
+  pauseDrillSchedule,
+  renderSchedules,
+  triggerDrillSchedule,
+  unpauseDrillSchedule,
+} from './schedule.js';
 import { readSpecFile } from './spec-file.js';
+import { drillOutcome, startDrill } from './start-drill.js';
 import { startOrAttachRecovery } from './start-recovery.js';
 
 const USAGE = `usage: polar-runbook <command>
@@ -18,6 +30,11 @@ const USAGE = `usage: polar-runbook <command>
   follow <workflowId>                       live progress until it ends
   approve <workflowId> [--note text]        pass the gate the recovery waits at
   abort <workflowId> [--reason text]        stop at the next safe point
+  drill <spec.yaml> | --cluster <name> [--keep-sandbox]
+                                            DR drill: recover a copy of the storage in a sandbox, print the RTO
+  drill history [--cluster <name>] [--file f]   the drills recorded (POLAR_DRILL_HISTORY)
+  schedule create <cluster> [--cron "0 3 * * 1"] [--spec spec.yaml] [--note text] [--keep-sandbox]
+  schedule list | pause <cluster> [--note text] | unpause <cluster> [--note text] | trigger <cluster> | delete <cluster>
 Temporal: TEMPORAL_ADDRESS (default localhost:7233), TEMPORAL_NAMESPACE (default default)`;
 
 const profiles = { postgres: postgresProfile, polardb: polardbProfile };
@@ -26,9 +43,18 @@ async function main(argv: string[]): Promise<number> {
   const { positionals, values } = parseArgs({
     args: argv,
     allowPositionals: true,
-    options: { cluster: { type: 'string' }, note: { type: 'string' }, reason: { type: 'string' }, 'approve-first': { type: 'boolean' } },
+    options: {
+      cluster: { type: 'string' },
+      note: { type: 'string' },
+      reason: { type: 'string' },
+      'approve-first': { type: 'boolean' },
+      'keep-sandbox': { type: 'boolean' },
+      cron: { type: 'string' },
+      spec: { type: 'string' },
+      file: { type: 'string' },
+    },
   });
-  const [command, arg] = positionals;
+  const [command, arg, arg2] = positionals;
   switch (command) {
     case 'plan': {
       if (!arg) break;
@@ -72,6 +98,61 @@ async function main(argv: string[]): Promise<number> {
       else await handle.signal(abortSignal, { by: process.env.USER, reason: values.reason });
       console.log(`${command} sent to ${arg}`);
       return 0;
+    }
+    case 'drill': {
+      if (arg === 'history') {
+        console.log(renderDrillHistory(readDrillHistory(values.file ?? drillHistoryPath(), values.cluster)));
+        return 0;
+      }
+      const spec = arg ? readSpecFile(arg) : undefined;
+      const cluster = spec?.cluster ?? values.cluster;
+      if (!cluster) break;
+      const handle = await startDrill(await connectClient(), cluster, {
+        ...(spec ? { spec } : { cluster }),
+        trigger: 'cli',
+        ...(values['keep-sandbox'] ? { keepSandbox: true } : {}),
+      });
+      console.log(`drill ${handle.workflowId} running: copy the storage, recover the copy, take it away`);
+      const { result, error } = await drillOutcome(handle);
+      if (result) console.log(renderDrillResult(result));
+      else console.log(`drill failed: ${error}`);
+      return result?.outcome === 'recovered' ? 0 : 1;
+    }
+    case 'schedule': {
+      const client = await connectClient();
+      const cluster = arg2;
+      switch (arg) {
+        case 'list':
+          console.log(renderSchedules(await listDrillSchedules(client)));
+          return 0;
+        case 'create': {
+          if (!cluster) break;
+          const h = await createDrillSchedule(client, {
+            cluster,
+            cron: values.cron,
+            spec: values.spec ? readSpecFile(values.spec) : undefined,
+            note: values.note,
+            keepSandbox: values['keep-sandbox'],
+          });
+          console.log(
+            `schedule ${h.scheduleId} created: ${(await h.describe()).info.nextActionTimes.map((d) => d.toISOString()).join(', ')}`,
+          );
+          return 0;
+        }
+        case 'pause':
+        case 'unpause':
+        case 'trigger':
+        case 'delete': {
+          if (!cluster) break;
+          if (arg === 'pause') await pauseDrillSchedule(client, cluster, values.note);
+          if (arg === 'unpause') await unpauseDrillSchedule(client, cluster, values.note);
+          if (arg === 'trigger') await triggerDrillSchedule(client, cluster);
+          if (arg === 'delete') await deleteDrillSchedule(client, cluster);
+          console.log(`schedule drill/${cluster}: ${arg}${arg.endsWith('e') ? 'd' : 'ed'}`);
+          return 0;
+        }
+      }
+      break;
     }
   }
   console.error(USAGE);

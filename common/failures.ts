@@ -10,6 +10,7 @@ export const FailureTypes = {
   SplitBrainRisk: 'an old primary may still be running: stop it, then approve or start again',
   SlotMissing: 'an expected replication slot is gone: create it, or set slots.onMissing',
   PortTaken: 'another process answers on the node port: stop it or change the port',
+  StandbyDirMissing: 'the standby lost its local dir, which this runbook does not rebuild: restore it or rebuild the standby',
   BinariesMissing: 'the database binaries are not where the spec says',
   NotImplemented: 'this step is not implemented for this profile/transport',
   Aborted: 'the recovery was aborted by an operator',

@@ -12,6 +12,15 @@ const absPath = z
 /** A name that becomes part of a device path, a slot, a workflow id: no separators, no shell syntax. */
 const plainName = (what: string, re = /^[a-z0-9][a-z0-9_-]{0,62}$/) => z.string().regex(re, `${what} must match ${re.source}`);
 
+/** One word of a snapshot command: plain characters and the {image} {target} {disk} placeholders. */
+const snapshotArg = z
+  .string()
+  .regex(/^[A-Za-z0-9_./{}=:,@+%-]+$/, 'must be plain characters (letters, digits, _ . / { } = : , @ + % -)')
+  .refine(
+    (w) => [...w.matchAll(/\{([^}]*)\}/g)].every((m) => ['image', 'target', 'disk'].includes(m[1]!)),
+    'the only placeholders are {image}, {target} and {disk}',
+  );
+
 export const diskName = plainName('disk name', /^[A-Za-z0-9][A-Za-z0-9_-]{0,62}$/);
 export const slotName = plainName('slot name', /^[a-z0-9_]{1,63}$/);
 const hostName = z.string().regex(/^[A-Za-z0-9][A-Za-z0-9.:-]{0,252}$/, 'must be a host name or IP address');
@@ -140,6 +149,22 @@ export const ClusterSpec = z
       })
       .strict()
       .default({ tables: [], probeTimeoutSeconds: 30 }),
+    /** DR drills: how to take a copy of the storage, where the sandbox lives (workflows/drill.ts). */
+    drill: z
+      .object({
+        /**
+         * argv that writes a copy of one disk to {target} (an image file, or a link to a block
+         * device): placeholders {image} (the disk's image or device), {target}, {disk} (its name).
+         * Needed for block devices and for the polardb profile; otherwise the image is copied
+         * under fsfreeze.
+         */
+        snapshotCommand: z.array(snapshotArg).min(1).optional(),
+        sandboxRoot: absPath.refine((p) => p !== '/', 'must not be /').optional(),
+        /** The longest the production filesystem may stay frozen while its image is copied. */
+        maxFreezeSeconds: z.number().int().min(1).max(3600).default(300),
+      })
+      .strict()
+      .optional(),
   })
   .strict()
   .superRefine((spec, ctx) => {
@@ -180,8 +205,27 @@ export const ClusterSpec = z
       issue(['storage', 'mountPoint'], 'the postgres profile mounts the shared disk: give mountPoint');
     if (spec.profile === 'postgres' && spec.storage.mountPoint && !spec.storage.dataDir?.startsWith(spec.storage.mountPoint + '/'))
       issue(['storage', 'dataDir'], `must lie below the mount point ${spec.storage.mountPoint}`);
-    if (spec.profile === 'polardb' && !spec.storage.dataDir?.startsWith(`/${spec.storage.diskName}/`))
-      issue(['storage', 'dataDir'], `a PFS path must start with /${spec.storage.diskName}/`);
+    if (spec.profile === 'polardb' && !new RegExp(`^/${spec.storage.diskName}/[^/]`).test(spec.storage.dataDir ?? ''))
+      issue(['storage', 'dataDir'], `a PFS path must name a directory below /${spec.storage.diskName}/`);
+    if (spec.profile === 'polardb') {
+      // start_pfsd.sh finds its daemon with `grep -w <disk>`: nvme1n1 would match nvme1n1-b.
+      const disks = [spec.storage.diskName, ...spec.nodes.flatMap((n) => (n.storage ? [n.storage.diskName] : []))];
+      disks.forEach(
+        (d) =>
+          d.includes('-') &&
+          issue(['storage', 'diskName'], `PFS disk name ${d} must not contain "-" (pfsd tells disks apart by whole words)`),
+      );
+    }
+    // `primary` mode initialises a new cluster into the shared storage: never in a recovery.
+    if (spec.binaries.initScript.args.includes('primary'))
+      issue(
+        ['binaries', 'initScript', 'args'],
+        'the init script must never run in primary mode (it initialises a new cluster); use replica',
+      );
+    if (spec.drill?.snapshotCommand && !spec.drill.snapshotCommand[0]!.startsWith('/'))
+      issue(['drill', 'snapshotCommand', 0], 'the command must be an absolute path');
+    if (spec.drill?.snapshotCommand && !spec.drill.snapshotCommand.some((w) => w.includes('{target}')))
+      issue(['drill', 'snapshotCommand'], 'the command must name where the copy goes: {target}');
     if (spec.binaries.install !== 'installed' && !spec.binaries.source)
       issue(['binaries', 'source'], `install: ${spec.binaries.install} needs the source directory on shared storage`);
   });

@@ -19,14 +19,24 @@ function firstDifference(expected: string, actual: string): string {
   const a = actual.split('\n');
   const i = e.findIndex((line, k) => line !== a[k]);
   const at = i < 0 ? e.length : i;
-  const show = (xs: string[]) => xs.slice(Math.max(0, at - 3), at + 4).map((l, k) => `  ${Math.max(0, at - 3) + k + 1}: ${JSON.stringify(l)}`);
-  return [`first difference at line ${at + 1} (golden ${e.length} lines, rendered ${a.length})`, 'golden:', ...show(e), 'rendered:', ...show(a)].join('\n');
+  const show = (xs: string[]) =>
+    xs.slice(Math.max(0, at - 3), at + 4).map((l, k) => `  ${Math.max(0, at - 3) + k + 1}: ${JSON.stringify(l)}`);
+  return [
+    `first difference at line ${at + 1} (golden ${e.length} lines, rendered ${a.length})`,
+    'golden:',
+    ...show(e),
+    'rendered:',
+    ...show(a),
+  ].join('\n');
 }
 
 test('the seed plan equals the golden file', () => {
   if (process.env.UPDATE_GOLDEN) writeFileSync(GOLDEN, plan);
   const golden = readFileSync(GOLDEN, 'utf8');
-  if (golden !== plan) assert.fail(`${firstDifference(golden, plan)}\nIf the change is intended: UPDATE_GOLDEN=1 node --import tsx --test test/polardb-plan.test.ts, then review the diff`);
+  if (golden !== plan)
+    assert.fail(
+      `${firstDifference(golden, plan)}\nIf the change is intended: UPDATE_GOLDEN=1 node --import tsx --test test/polardb-plan.test.ts, then review the diff`,
+    );
 });
 
 test('rendering is deterministic', () => {
@@ -153,7 +163,9 @@ test('pb2 only links the device pb1 bound: it binds none of its own', () => {
 test("polar-initdb.sh's primary mode never appears; the standby's dir is kept, not rebuilt", () => {
   assert.ok(!lines.some((l) => /polar-initdb\.sh .* primary\b/.test(l)), 'primary mode would re-initialise the shared storage');
   assert.equal(lines.filter((l) => l.includes('polar-initdb.sh')).length, 2, 'polar-initdb.sh for pb1 and pb2 only');
-  assert.ok(!lines.some((l) => /mkdir .*\/home\/postgres\/standby|chown .*\/home\/postgres\/standby|append to \/home\/postgres\/standby/.test(l)));
+  assert.ok(
+    !lines.some((l) => /mkdir .*\/home\/postgres\/standby|chown .*\/home\/postgres\/standby|append to \/home\/postgres\/standby/.test(l)),
+  );
   assert.equal(lines.filter((l) => l.includes('replica.signal')).length, 2, 'touch and its skip condition, for pb2 only');
   assert.equal(lines.filter((l) => exactly('polar_hostid=1').test(l)).length, 1);
 });
@@ -162,6 +174,8 @@ test('a spec asking polar-initdb.sh for primary mode is refused, not planned', (
   // the parsed spec is itself a valid input document
   const doc = JSON.parse(JSON.stringify(readSpecFile(SPEC)));
   doc.binaries.initScript = { name: 'polar-initdb.sh', args: ['{localDir}/', '{dataDir}/', 'primary'] };
-  assert.throws(() => renderPlan(parseSpec(doc), polardbProfile), (e: Error) => /primary mode/.test(e.message));
+  assert.throws(
+    () => renderPlan(parseSpec(doc), polardbProfile),
+    (e: Error) => /primary mode/.test(e.message),
+  );
 });
-

@@ -6,7 +6,20 @@
 // through runOps directly, as the activity does before that wait.
 import assert from 'node:assert/strict';
 import { randomBytes } from 'node:crypto';
-import { chmodSync, chownSync, existsSync, lstatSync, mkdirSync, readdirSync, readFileSync, readlinkSync, rmSync, statSync, unlinkSync, writeFileSync } from 'node:fs';
+import {
+  chmodSync,
+  chownSync,
+  existsSync,
+  lstatSync,
+  mkdirSync,
+  readdirSync,
+  readFileSync,
+  readlinkSync,
+  rmSync,
+  statSync,
+  unlinkSync,
+  writeFileSync,
+} from 'node:fs';
 import { mkdtemp } from 'node:fs/promises';
 import { createServer } from 'node:net';
 import { join } from 'node:path';
@@ -37,6 +50,7 @@ const STEP_LIMIT_MS = 20_000;
 let R = ''; // the temp root; everything but /dev/<name>, /var/log/polar-runbook-pfsd-<name>.log and the /tmp templates lives here
 let LOG = '';
 let pgUid = 0;
+let pgGid = 0;
 
 // --- the stand-ins -------------------------------------------------------------------------
 
@@ -118,9 +132,10 @@ case "$1" in
   *) exit 1 ;;
 esac
 `,
-  // The postmaster: keeps pg_ctl's stdout, as one started without -l does.
+  // The postmaster: runs in its -D dir and keeps pg_ctl's stdout, as one started without -l does.
   'shared/base/bin/postgres': `#!/bin/sh
 ${log('postgres')}
+cd "$2" || exit 1
 echo "postmaster $* listening"
 echo $$ > "$2/postmaster.pid"
 while :; do sleep 1; done
@@ -162,8 +177,25 @@ const specDoc = (): ClusterSpecInput => ({
   binaries: { dir: `${R}/home/base`, install: 'copy', source: `${R}/shared/base` },
   replication: { network: '127.0.0.0/8', user: 'postgres' },
   nodes: [
-    { name: 'pb1', role: 'primary', host: { transport: 'local' }, address: '127.0.0.1', port: ports[0], hostId: 1, localDir: `${R}/home/primary` },
-    { name: 'pb2', role: 'replica', host: { transport: 'local' }, address: '127.0.0.1', port: ports[1], hostId: 2, slot: 'replica1', localDir: `${R}/home/replica1` },
+    {
+      name: 'pb1',
+      role: 'primary',
+      host: { transport: 'local' },
+      address: '127.0.0.1',
+      port: ports[0],
+      hostId: 1,
+      localDir: `${R}/home/primary`,
+    },
+    {
+      name: 'pb2',
+      role: 'replica',
+      host: { transport: 'local' },
+      address: '127.0.0.1',
+      port: ports[1],
+      hostId: 2,
+      slot: 'replica1',
+      localDir: `${R}/home/replica1`,
+    },
     {
       name: 'pb3',
       role: 'standby',
@@ -198,7 +230,12 @@ async function within<T>(what: string, p: Promise<T>): Promise<T> {
   let timer: NodeJS.Timeout | undefined;
   const limit = new Promise<never>((_, reject) => {
     timer = setTimeout(
-      () => reject(new Error(`${what} did not return within ${STEP_LIMIT_MS / 1000} s: the host layer waits for EOF on the stdio a daemon keeps open`)),
+      () =>
+        reject(
+          new Error(
+            `${what} did not return within ${STEP_LIMIT_MS / 1000} s: the host layer waits for EOF on the stdio a daemon keeps open`,
+          ),
+        ),
       STEP_LIMIT_MS,
     );
   });
@@ -255,6 +292,7 @@ before(async () => {
   writeFileSync(LOG, '');
   chmodSync(LOG, 0o666);
   pgUid = Number((await execa('id', ['-u', 'postgres'])).stdout);
+  pgGid = Number((await execa('id', ['-g', 'postgres'])).stdout);
   ports = [await freePort(), await freePort(), await freePort()];
   for (const [path, text] of Object.entries(standins())) {
     mkdirSync(join(R, path, '..'), { recursive: true });
@@ -267,16 +305,16 @@ before(async () => {
   for (const img of ['disk.img', 'standby.img']) await execa('truncate', ['-s', '16M', join(R, img)]);
   // The compute host's home: the database user's, as in the seed.
   mkdirSync(join(R, 'home'));
-  chownSync(join(R, 'home'), pgUid, pgUid);
+  chownSync(join(R, 'home'), pgUid, pgGid);
   // The standby's local dir survived the disaster (seed step 8).
   const standby = join(R, 'home/standby');
   mkdirSync(standby, { mode: 0o700 });
   writeFileSync(join(standby, 'postgresql.conf'), `# the standby's own config\nport=${ports[2]}\n`);
-  for (const p of [standby, join(standby, 'postgresql.conf')]) chownSync(p, pgUid, pgUid);
+  for (const p of [standby, join(standby, 'postgresql.conf')]) chownSync(p, pgUid, pgGid);
   // A crashed earlier attempt left its template dir behind: initdb would refuse it.
   mkdirSync(templatesDir('pb2'));
   writeFileSync(join(templatesDir('pb2'), 'postgresql.conf'), 'half written');
-  for (const p of [templatesDir('pb2'), join(templatesDir('pb2'), 'postgresql.conf')]) chownSync(p, pgUid, pgUid);
+  for (const p of [templatesDir('pb2'), join(templatesDir('pb2'), 'postgresql.conf')]) chownSync(p, pgUid, pgGid);
 });
 
 after(async () => {
@@ -301,7 +339,8 @@ after(async () => {
     await attempt(`rm ${link}`, () => lstatSync(link, { throwIfNoEntry: false })?.isSymbolicLink() && unlinkSync(link));
     await attempt(`rm pfsd log of ${d}`, () => rmSync(`/var/log/polar-runbook-pfsd-${d}.log`, { force: true }));
   }
-  for (const n of ['pb1', 'pb2', 'pb3']) await attempt(`rm ${templatesDir(n)}`, () => rmSync(templatesDir(n), { recursive: true, force: true }));
+  for (const n of ['pb1', 'pb2', 'pb3'])
+    await attempt(`rm ${templatesDir(n)}`, () => rmSync(templatesDir(n), { recursive: true, force: true }));
   await attempt(`rm ${R}`, () => rmSync(R, { recursive: true, force: true }));
   if (problems.length) throw new Error(`cleanup: ${problems.join('; ')}`);
 });
@@ -340,8 +379,11 @@ describe('the polardb activities on this host, against stand-ins', () => {
   test('first run: the seed procedure, each tool called once, in order, with the seed arguments', async () => {
     newCalls();
     results.push(await recoverOnce());
-    const pfsd = (d: string) => [`root start_pfsd.sh -p ${d} -w 1`, `root pfsdaemon -p ${d} -w 1 -c ${R}/pfsd/bin/../conf/pfsd_logger.conf`];
-    const start = (dir: string) => [`postgres pg_ctl status -D ${R}/home/${dir}`, `postgres pg_ctl start -D ${R}/home/${dir}`, `postgres postgres -D ${R}/home/${dir}`];
+    const pfsd = (d: string) => [
+      `root start_pfsd.sh -p ${d} -w 1`,
+      `root pfsdaemon -p ${d} -w 1 -c ${R}/pfsd/bin/../conf/pfsd_logger.conf`,
+    ];
+    const start = (dir: string) => [`postgres pg_ctl start -D ${R}/home/${dir}`, `postgres postgres -D ${R}/home/${dir}`];
     assert.deepEqual(newCalls(), [
       ...pfsd(DISK),
       `root pfs -C disk ls /${DISK}/`, // pb1's check
@@ -361,7 +403,18 @@ describe('the polardb activities on this host, against stand-ins', () => {
     ]);
     // All nodes share this machine: pb2 finds pb1's link, pfsd and binaries; pb3 keeps its dir.
     const changed = Object.entries(results[0]!).flatMap(([k, r]) => (r.changed ? [k] : []));
-    assert.deepEqual(changed, ['attach pb1', 'pfsd pb1', 'binaries pb1', 'build pb1', 'start pb1', 'attach pb3', 'pfsd pb3', 'start pb3', 'build pb2', 'start pb2']);
+    assert.deepEqual(changed, [
+      'attach pb1',
+      'pfsd pb1',
+      'binaries pb1',
+      'build pb1',
+      'start pb1',
+      'attach pb3',
+      'pfsd pb3',
+      'start pb3',
+      'build pb2',
+      'start pb2',
+    ]);
   });
 
   test('second run: only checks and probes; nothing changes', async () => {
@@ -373,12 +426,10 @@ describe('the polardb activities on this host, against stand-ins', () => {
       'postgres psql --version',
       'postgres psql --version',
       'postgres psql --version',
-      `postgres pg_ctl status -D ${R}/home/primary`,
       `root pfs -C disk ls /${SDISK}/`,
-      `postgres pg_ctl status -D ${R}/home/standby`,
-      `postgres pg_ctl status -D ${R}/home/replica1`,
     ]);
-    for (const [k, r] of Object.entries(results[1]!)) assert.equal(r.changed, false, `${k} changed something on the second run: ${r.commands?.join('; ')}`);
+    for (const [k, r] of Object.entries(results[1]!))
+      assert.equal(r.changed, false, `${k} changed something on the second run: ${r.commands?.join('; ')}`);
   });
 
   test('pfsd and the postmasters write to files: the steps returned while they hold their stdio', async () => {
@@ -394,23 +445,43 @@ describe('the polardb activities on this host, against stand-ins', () => {
       const local = `${R}/home/${dir}`;
       const pid = Number(readFileSync(`${local}/postmaster.pid`, 'utf8'));
       assert.equal(readlinkSync(`/proc/${pid}/fd/1`), `${local}/pg_ctl-start.log`);
+      assert.equal(readlinkSync(`/proc/${pid}/cwd`), local, 'the postmaster runs in its local dir: the skip probe finds it there');
       const out = readFileSync(`${local}/pg_ctl-start.log`, 'utf8');
       assert.ok(out.includes('server started') && out.includes(`postmaster -D ${local} listening`), out);
     }
   });
 
   test('the local dirs: private, the database user owns them, config blocks exactly once', () => {
-    for (const [dir, hostId] of [['primary', 1], ['replica1', 2]] as const) {
+    for (const [dir, hostId] of [
+      ['primary', 1],
+      ['replica1', 2],
+    ] as const) {
       const local = `${R}/home/${dir}`;
       const st = statSync(local);
       assert.equal(st.mode & 0o777, 0o700, `${local} mode`);
-      for (const f of ['', 'PG_VERSION', 'base/1', 'base/5', 'global', 'postgresql.conf', 'pg_hba.conf', 'polar_settings.conf', '.polar-runbook'])
+      for (const f of [
+        '',
+        'PG_VERSION',
+        'base/1',
+        'base/5',
+        'global',
+        'postgresql.conf',
+        'pg_hba.conf',
+        'polar_settings.conf',
+        '.polar-runbook',
+      ])
         assert.equal(statSync(join(local, f)).uid, pgUid, `${local}/${f} owned by postgres`);
       assert.equal(readFileSync(`${local}/PG_VERSION`, 'utf8'), '15\n');
       const conf = readFileSync(`${local}/postgresql.conf`, 'utf8');
       assert.ok(conf.startsWith('# postgresql.conf written by initdb\n'), 'the template stays, our block follows');
       assert.equal(count(conf, MARKER_BEGIN), 1);
-      for (const line of [`port=${ports[hostId - 1]}`, `polar_hostid=${hostId}`, `polar_disk_name='${DISK}'`, `polar_datadir='/${DISK}/shared_data/'`, "polar_storage_cluster_name='disk'"])
+      for (const line of [
+        `port=${ports[hostId - 1]}`,
+        `polar_hostid=${hostId}`,
+        `polar_disk_name='${DISK}'`,
+        `polar_datadir='/${DISK}/shared_data/'`,
+        "polar_storage_cluster_name='disk'",
+      ])
         assert.equal(count(conf, `\n${line}\n`), 1, line);
       const hba = readFileSync(`${local}/pg_hba.conf`, 'utf8');
       assert.equal(count(hba, MARKER_BEGIN), 1);
@@ -418,11 +489,19 @@ describe('the polardb activities on this host, against stand-ins', () => {
       assert.equal(existsSync(templatesDir(`pb${hostId}`)), false, 'the throwaway initdb is gone');
     }
     const replica = readFileSync(`${R}/home/replica1/postgresql.conf`, 'utf8');
-    assert.ok(replica.includes(`\nprimary_slot_name='replica1'\nprimary_conninfo='host=127.0.0.1 port=${ports[0]} user=postgres dbname=postgres application_name=replica1'\n`));
+    assert.ok(
+      replica.includes(
+        `\nprimary_slot_name='replica1'\nprimary_conninfo='host=127.0.0.1 port=${ports[0]} user=postgres dbname=postgres application_name=replica1'\n`,
+      ),
+    );
     assert.ok(existsSync(`${R}/home/replica1/replica.signal`));
     assert.ok(!existsSync(`${R}/home/primary/replica.signal`));
     assert.ok(!readFileSync(`${R}/home/primary/postgresql.conf`, 'utf8').includes('primary_conninfo'));
-    assert.equal(readFileSync(`${R}/home/standby/postgresql.conf`, 'utf8'), `# the standby's own config\nport=${ports[2]}\n`, "the standby's config is its own");
+    assert.equal(
+      readFileSync(`${R}/home/standby/postgresql.conf`, 'utf8'),
+      `# the standby's own config\nport=${ports[2]}\n`,
+      "the standby's config is its own",
+    );
   });
 
   test('a non-empty local dir without our mark: ForeignDataDir, nothing in it changed', async () => {
@@ -444,24 +523,37 @@ describe('the polardb activities on this host, against stand-ins', () => {
     assert.ok(!existsSync(`${R}/home/lost`));
   });
 
-  test("a shared disk whose PFS shows no shared data dir: NotAPfsDisk", async () => {
+  test('a shared disk whose PFS shows no shared data dir: NotAPfsDisk', async () => {
     const s = variant((d) => {
       d.storage.diskName = WRONG;
       d.storage.dataDir = `/${WRONG}/shared_data`;
     });
-    await failsWith(acts.startStorageDaemon(s, 'pb1', 'shared'), 'NotAPfsDisk', /no directory shared_data .*wrong disk, or not a PFS disk/);
+    await failsWith(
+      within('pfsd on the wrong disk', acts.startStorageDaemon(s, 'pb1', 'shared')),
+      'NotAPfsDisk',
+      /no directory shared_data .*wrong disk, or not a PFS disk/,
+    );
   });
 
   test('a standby disk that is not PFS: NotAPfsDisk', async () => {
     const s = variant((d) => void (d.nodes[2]!.storage!.diskName = NOTPFS));
-    await failsWith(acts.startStorageDaemon(s, 'pb3', 'own'), 'NotAPfsDisk', /lists no \.pfs-paxos, \.pfs-journal: wrong disk, or not a PFS disk/);
+    await failsWith(
+      within('pfsd on a disk that is not PFS', acts.startStorageDaemon(s, 'pb3', 'own')),
+      'NotAPfsDisk',
+      /lists no \.pfs-paxos, \.pfs-journal: wrong disk, or not a PFS disk/,
+    );
   });
 
   test('the stand-ins behave as the notes say', async () => {
     const host = hostFor(nodeNamed(spec, 'pb1'));
     const again = await host.run({ argv: [`${R}/pfsd/bin/start_pfsd.sh`, '-p', DISK, '-w', '1'], as: 'root', timeoutMs: 10_000 });
     assert.deepEqual([again.exitCode, again.stdout], [1, `${DISK} already exist`]);
-    const init = (mode: string) => host.run({ argv: [`${R}/shared/base/bin/polar-initdb.sh`, `${R}/home/primary/`, `/${DISK}/shared_data/`, mode], as: 'root', timeoutMs: 10_000 });
+    const init = (mode: string) =>
+      host.run({
+        argv: [`${R}/shared/base/bin/polar-initdb.sh`, `${R}/home/primary/`, `/${DISK}/shared_data/`, mode],
+        as: 'root',
+        timeoutMs: 10_000,
+      });
     const primary = await init('primary');
     assert.deepEqual([primary.exitCode, primary.stdout], [1, `/${DISK}/shared_data/ dir not empty`]);
     const bogus = await init('rw');

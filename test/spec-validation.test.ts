@@ -37,7 +37,12 @@ test('the seed example is accepted, with the seed values and the defaults', () =
   );
   assert.deepEqual(spec.nodes[2]!.storage, { image: '/data/VirtualDisk_standby.img', diskName: 'nvme2n1', directIo: true });
   assert.deepEqual(spec.storage, { image: '/data/VirtualDisk.img', diskName: 'nvme1n1', directIo: true, dataDir: '/nvme1n1/shared_data' });
-  assert.deepEqual(spec.storageDaemon, { workers: 1, startScript: '/usr/local/polarstore/pfsd/bin/start_pfsd.sh', pfs: 'pfs', storageClusterName: 'disk' });
+  assert.deepEqual(spec.storageDaemon, {
+    workers: 1,
+    startScript: '/usr/local/polarstore/pfsd/bin/start_pfsd.sh',
+    pfs: 'pfs',
+    storageClusterName: 'disk',
+  });
   assert.deepEqual(spec.binaries.initScript, { name: 'polar-initdb.sh', args: ['{localDir}/', '{dataDir}/', 'replica'] });
   assert.deepEqual(spec.replication, { network: '172.17.0.0/16', user: 'postgres' });
   assert.deepEqual(spec.slots.expected, ['replica1', 'standby1']);
@@ -101,9 +106,23 @@ describe('rejected, naming the field', () => {
     rejects(doc, 'nodes.2.storage.diskName', /a name of its own/);
   });
 
-  test('a PFS data dir outside the shared disk', () => {
+  test('a PFS data dir outside the shared disk, or the disk root itself', () => {
+    for (const dataDir of ['/nvme2n1/shared_data', '/nvme1n1/', '/nvme1n1']) {
+      const doc = seed();
+      doc.storage.dataDir = dataDir;
+      rejects(doc, 'storage.dataDir', /must name a directory below \/nvme1n1\//);
+    }
+  });
+
+  test('a PFS disk name with "-" (pfsd would take nvme1n1 for nvme1n1-b)', () => {
     const doc = seed();
-    doc.storage.dataDir = '/nvme2n1/shared_data';
-    rejects(doc, 'storage.dataDir', /must start with \/nvme1n1\//);
+    (doc.nodes[2]!.storage as Record<string, unknown>).diskName = 'nvme1n1-b';
+    rejects(doc, 'storage.diskName', /must not contain "-"/);
+  });
+
+  test('the init script in primary mode (it would initialise a new cluster over the shared data)', () => {
+    const doc = seed() as Doc & { binaries: Record<string, unknown> };
+    doc.binaries.initScript = { name: 'polar-initdb.sh', args: ['{localDir}/', '{dataDir}/', 'primary'] };
+    rejects(doc, 'binaries.initScript.args', /never run in primary mode/);
   });
 });

@@ -19,6 +19,10 @@ export interface WorkerOptions {
   commandLog?: string;
   registered?: Map<string, ClusterSpecInput>;
   notifyUrls?: string[];
+  /** Drills: the JSONL file drill results are appended to. */
+  drillHistory?: string;
+  /** Drills: where sandboxes go unless a spec says drill.sandboxRoot. */
+  drillRoot?: string;
 }
 
 export const workflowsPath = fileURLToPath(new URL('../workflows/index.ts', import.meta.url));
@@ -39,6 +43,8 @@ export async function createWorker(o: WorkerOptions): Promise<Worker> {
       onCommand,
       registered: o.registered,
       notifyUrls: o.notifyUrls,
+      drillHistoryFile: o.drillHistory,
+      drillRoot: o.drillRoot,
     }),
     interceptors: { activity: [(ctx) => ({ inbound: new HeartbeatInterceptor(ctx) })] },
     // A worker that died holds its sticky workflow tasks only this long before another takes them.

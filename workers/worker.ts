@@ -1,6 +1,7 @@
 // The worker process: runs recoverCluster and its activities on task queue polar-runbook.
 //   TEMPORAL_ADDRESS, TEMPORAL_NAMESPACE, POLAR_CLUSTERS_DIR (registered specs), POLAR_COMMAND_LOG,
-//   POLAR_NOTIFY_URLS_FILE (one URL a line: where recovery events are posted)
+//   POLAR_NOTIFY_URLS_FILE (one URL a line: where recovery events are posted),
+//   POLAR_DRILL_HISTORY (drill results, JSONL), POLAR_DRILL_ROOT (where drill sandboxes go)
 import { readFileSync } from 'node:fs';
 import { NativeConnection } from '@temporalio/worker';
 import { readSpecDir } from '../client/spec-file.js';
@@ -22,6 +23,8 @@ const worker = await createWorker({
   commandLog: process.env.POLAR_COMMAND_LOG,
   registered,
   notifyUrls,
+  drillHistory: process.env.POLAR_DRILL_HISTORY,
+  drillRoot: process.env.POLAR_DRILL_ROOT,
 });
 console.log(`worker ${process.pid} polling task queue ${worker.options.taskQueue}`);
 await worker.run();

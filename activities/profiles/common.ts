@@ -62,20 +62,23 @@ export const binariesCheck = (spec: ClusterSpec): Check => ({
 });
 
 /**
- * Lists the processes whose working directory is `dir`: a postmaster and its children run in
- * their data directory. (Not `pg_ctl status`: it trusts the PID in a stale postmaster.pid, and
- * after a crash that PID may be a zombie or an unrelated process of the same user.)
+ * Prints the PIDs of `postgres` processes whose working directory is `dir`: a postmaster and its
+ * children run in their data directory. (Not `pg_ctl status`: it trusts the PID in a stale
+ * postmaster.pid, and after a crash that PID may be a zombie or an unrelated process; and not
+ * any process: an operator's shell may sit in that directory.) The script is constant; `dir` is
+ * its argument.
  */
-export const processesInDir = (dir: string): Cmd => ({
-  argv: ['find', '/proc', '-maxdepth', '2', '-path', '/proc/[0-9]*/cwd', '-lname', dir],
-  as: 'root',
-  timeoutMs: T,
-});
+const POSTGRES_IN_DIR =
+  'find /proc -maxdepth 2 -path "/proc/[0-9]*/cwd" -lname "$0" 2>/dev/null | while read -r c; do ' +
+  'p=${c%/cwd}; [ "$(cat "$p/comm" 2>/dev/null)" = postgres ] && echo "${p#/proc/}"; done; true';
 
-/** Exits 0 when a postmaster runs in `dir` (the script is constant; `dir` is its argument). */
+export const processesInDir = (dir: string): Cmd => ({ argv: ['sh', '-c', POSTGRES_IN_DIR, dir], as: 'root', timeoutMs: T });
+
+/** Exits 0 when a postmaster (or what is left of one) runs in `dir`. */
 export const postmasterRunsIn = (dir: string): Probe => ({
-  argv: ['sh', '-c', 'find /proc -maxdepth 2 -path "/proc/[0-9]*/cwd" -lname "$0" 2>/dev/null | grep -q .', dir],
+  argv: ['sh', '-c', `(${POSTGRES_IN_DIR}) | grep -q .`, dir],
   as: 'root',
+  label: `a postgres process runs in ${dir}`,
 });
 
 export const quoteConf = (v: string): string => `'${v.replace(/'/g, "''")}'`;

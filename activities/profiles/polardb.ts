@@ -41,7 +41,8 @@ function pfsCheck(spec: ClusterSpec, disk: Disk): Check {
   return {
     cmd,
     problem(r: CmdResult) {
-      if (r.exitCode !== 0) return `${pfs} -C ${storageClusterName} ls ${dir}/ failed (exit ${r.exitCode}: ${(r.stderr || r.stdout).trim()}): ${wrong}`;
+      if (r.exitCode !== 0)
+        return `${pfs} -C ${storageClusterName} ls ${dir}/ failed (exit ${r.exitCode}: ${(r.stderr || r.stdout).trim()}): ${wrong}`;
       const entries = pfsEntries(r.stdout);
       if (dataDir) {
         const name = dataDir.slice(dataDir.lastIndexOf('/') + 1);
@@ -97,7 +98,10 @@ function initScriptOp(spec: ClusterSpec, node: NodeSpec): Op {
   const argv = args.map((a) => a.replaceAll('{localDir}', noSlash(node.localDir)).replaceAll('{dataDir}', noSlash(sharedDataDir(spec))));
   // `primary` mode initialises a NEW cluster into PFS: on surviving storage it must never run.
   if (argv.includes('primary'))
-    throw failure('SpecInvalid', `binaries.initScript.args ask ${name} for primary mode, which initialises a new cluster on shared storage; a recovery uses replica mode`);
+    throw failure(
+      'SpecInvalid',
+      `binaries.initScript.args ask ${name} for primary mode, which initialises a new cluster on shared storage; a recovery uses replica mode`,
+    );
   return {
     kind: 'run',
     title: `build the local skeleton from ${sharedDataDir(spec)}`,
@@ -117,7 +121,12 @@ function templateOps(spec: ClusterSpec, node: NodeSpec): Op[] {
   const conf = `${dir}/postgresql.conf`;
   const tmp = `/tmp/polar-runbook-${spec.cluster}-${node.name}-templates`;
   const done = test('-f', conf);
-  const run = (title: string, argv: string[], as: 'root' | 'db', timeoutMs = T): Op => ({ kind: 'run', title, cmd: { argv, as, timeoutMs }, skipIf: done });
+  const run = (title: string, argv: string[], as: 'root' | 'db', timeoutMs = T): Op => ({
+    kind: 'run',
+    title,
+    cmd: { argv, as, timeoutMs },
+    skipIf: done,
+  });
   return [
     run('make the local dir private', ['chmod', '-R', '700', dir], 'root'),
     run(`give the local dir to ${node.osUser}`, ['chown', '-R', `${node.osUser}:${node.osUser}`, dir], 'root'),
@@ -142,14 +151,11 @@ function templateOps(spec: ClusterSpec, node: NodeSpec): Op[] {
 function standbyKeptOp(node: NodeSpec): Op {
   const conf = `${node.localDir}/postgresql.conf`;
   return {
-    kind: 'run',
+    kind: 'require',
     title: `the standby kept its local dir ${node.localDir}`,
-    cmd: {
-      argv: ['sh', '-c', 'test -f "$0" || { echo "$0 is missing: a standby keeps its local dir; restore it or rebuild the standby by hand" >&2; exit 1; }', conf],
-      as: 'root',
-      timeoutMs: T,
-    },
-    skipIf: test('-f', conf),
+    probe: test('-f', conf),
+    failure: 'StandbyDirMissing',
+    message: `${conf} is missing: a standby keeps its local dir; restore it or rebuild the standby by hand`,
   };
 }
 
@@ -185,12 +191,23 @@ export const polardbProfile: Profile = {
     if (node.role === 'standby') return [standbyKeptOp(node)];
     const ops: Op[] = [makeLocalDir(node), markLocalDir(spec, node), initScriptOp(spec, node), ...templateOps(spec, node)];
     ops.push(
-      { kind: 'block', title: 'postgresql.conf settings', path: `${node.localDir}/postgresql.conf`, block: polardbConfBlock(spec, node), owner: 'db' },
+      {
+        kind: 'block',
+        title: 'postgresql.conf settings',
+        path: `${node.localDir}/postgresql.conf`,
+        block: polardbConfBlock(spec, node),
+        owner: 'db',
+      },
       { kind: 'block', title: 'pg_hba.conf rules', path: `${node.localDir}/pg_hba.conf`, block: polardbHbaBlock(spec), owner: 'db' },
     );
     if (node.role === 'replica') {
       const signal = `${node.localDir}/replica.signal`;
-      ops.push({ kind: 'run', title: 'mark the node as a replica', cmd: { argv: ['touch', signal], as: 'db', timeoutMs: T }, skipIf: test('-f', signal) });
+      ops.push({
+        kind: 'run',
+        title: 'mark the node as a replica',
+        cmd: { argv: ['touch', signal], as: 'db', timeoutMs: T },
+        skipIf: test('-f', signal),
+      });
     }
     return ops;
   },

@@ -1,9 +1,10 @@
 // A profile turns a spec into Ops: pure data a plan can print and an executor can run.
 import type { ClusterSpec, Disk, NodeSpec } from '../../common/spec.js';
+import type { FailureType } from '../../common/failures.js';
 import type { Cmd, CmdResult, RunAs } from '../hosts/types.js';
 
-/** A command whose exit 0 means "the effect is already there". */
-export type Probe = Pick<Cmd, 'argv' | 'as'>;
+/** A command whose exit 0 means "the effect is already there"; `label` says so in plans. */
+export type Probe = Pick<Cmd, 'argv' | 'as'> & { label?: string };
 
 export type Op =
   /** Run a command unless `skipIf` holds. */
@@ -11,7 +12,9 @@ export type Op =
   /** Make a file's content exactly `content` (written only when it differs). */
   | { kind: 'file'; title: string; path: string; content: string; owner: RunAs; mode: string }
   /** Keep the file's own text and end it with our marked block (written only when it differs). */
-  | { kind: 'block'; title: string; path: string; block: string; owner: RunAs };
+  | { kind: 'block'; title: string; path: string; block: string; owner: RunAs }
+  /** A precondition no retry can fix: when `probe` fails, stop with a typed failure and this message. */
+  | { kind: 'require'; title: string; probe: Probe; failure: FailureType; message: string };
 
 /** A check whose output says whether the step worked. */
 export interface Check {

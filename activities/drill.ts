@@ -1,0 +1,126 @@
+// The drill's activities: is the cluster idle (no recovery, no other drill), reserve the
+// sandbox's ports, copy the storage into the sandbox, take the sandbox away, record the result.
+import { appendFile, mkdir, readFile } from 'node:fs/promises';
+import { createServer } from 'node:net';
+import { dirname } from 'node:path';
+import { Context } from '@temporalio/activity';
+import { WorkflowNotFoundError } from '@temporalio/client';
+import { DEFAULT_DRILL_HISTORY, DEFAULT_SANDBOX_ROOT, type DrillResult } from '../common/drill.js';
+import { recoveryWorkflowId } from '../common/input.js';
+import type { StepResult } from '../common/report.js';
+import type { Sandbox } from '../common/sandbox.js';
+import type { ClusterSpec } from '../common/spec.js';
+import { journalOf, resultOf, type ActivityDeps } from './context.js';
+import { copyDisk, copyHost, drillFailure, hostsOf, makeSandboxDir, markerText, teardownOnHost } from './sandbox.js';
+
+/** Free ports on loopback, all different and none of `avoid` (bind port 0, read it, close). */
+async function freePorts(n: number, avoid: Set<number>): Promise<number[]> {
+  const ports = new Set<number>();
+  while (ports.size < n) {
+    const server = createServer();
+    await new Promise<void>((resolve, reject) => server.once('error', reject).listen(0, '127.0.0.1', resolve));
+    const port = (server.address() as { port: number }).port;
+    await new Promise((resolve) => server.close(resolve));
+    if (!avoid.has(port)) ports.add(port);
+  }
+  return [...ports];
+}
+
+export const drillHistoryFile = (deps: ActivityDeps): string =>
+  deps.drillHistoryFile ?? process.env.POLAR_DRILL_HISTORY ?? DEFAULT_DRILL_HISTORY;
+
+export const createDrillActivities = (deps: ActivityDeps) => ({
+  /**
+   * A drill never runs beside a real recovery of its cluster (recover/<cluster> running), nor
+   * beside another drill of it. Asked of the Temporal server through the worker's own client.
+   */
+  async checkIdle(cluster: string, self: { workflowId: string; runId: string }): Promise<StepResult> {
+    const j = journalOf(deps);
+    const client = Context.current().client;
+    const id = recoveryWorkflowId(cluster);
+    try {
+      const d = await client.workflow.getHandle(id).describe();
+      if (d.status.name === 'RUNNING')
+        throw drillFailure('RecoveryRunning', `the recovery ${id} (run ${d.runId}) is running since ${d.startTime.toISOString()}`);
+      j.verified.push(`${id} is not running (${d.status.name.toLowerCase()})`);
+    } catch (err) {
+      if (!(err instanceof WorkflowNotFoundError)) throw err;
+      j.verified.push(`${id} never ran`);
+    }
+    // Visibility is eventually consistent: this catches drills started earlier, not one started
+    // in the same second (two such drills have different sandboxes and cannot freeze the same
+    // filesystem twice: the second freeze fails and that drill stops).
+    const query = `WorkflowType = 'drill' AND ExecutionStatus = 'Running' AND ClusterName = '${cluster}'`;
+    for await (const w of client.workflow.list({ query })) {
+      if (w.runId !== self.runId && w.workflowId !== self.workflowId)
+        throw drillFailure('DrillRunning', `the drill ${w.workflowId} (run ${w.runId}) of ${cluster} is running`);
+    }
+    j.verified.push(`no other drill of ${cluster} is running`);
+    return resultOf(j);
+  },
+
+  /** Where the sandbox goes and a free port for each of its nodes. */
+  async reserveSandbox(spec: ClusterSpec): Promise<{ root: string; ports: number[] }> {
+    const root = spec.drill?.sandboxRoot ?? deps.drillRoot ?? process.env.POLAR_DRILL_ROOT ?? DEFAULT_SANDBOX_ROOT;
+    return { root, ports: await freePorts(spec.nodes.length, new Set(spec.nodes.map((n) => n.port))) };
+  },
+
+  /**
+   * Makes the sandbox (dir, marker, owned dirs on every host) and copies every disk into it:
+   * standbys' own disks first, the shared disk last, so the copied primary is never behind the
+   * copied standby (a standby ahead of its primary could never stream from it again).
+   * Idempotent: a copy already in place is kept, a partial one is started over.
+   */
+  async snapshotStorage(spec: ClusterSpec, sb: Sandbox, run: { workflowId: string; runId: string }): Promise<StepResult> {
+    const j = journalOf(deps);
+    // Refuse before making anything.
+    for (const c of sb.copies) {
+      if (spec.drill?.snapshotCommand) continue;
+      if (spec.profile === 'polardb')
+        throw drillFailure(
+          'SnapshotUnsupported',
+          'the polardb profile keeps its data in PFS, which no host can freeze: a drill of it needs drill.snapshotCommand',
+        );
+      if (!c.source.image)
+        throw drillFailure(
+          'SnapshotUnsupported',
+          `disk ${c.source.diskName} is the block device ${c.source.device}: only a snapshot command can copy it`,
+        );
+    }
+    const marker = markerText(sb, run);
+    for (const { host, nodes } of hostsOf(sb.spec, deps.hostFor)) {
+      const names = new Set(nodes.map((n) => n.name));
+      await makeSandboxDir(
+        host,
+        sb,
+        marker,
+        sb.dirs.filter((d) => names.has(d.node)),
+        j,
+      );
+    }
+    const copies = [];
+    for (const c of sb.copies) copies.push(await copyDisk(copyHost(spec, c, deps.hostFor), spec, sb, c, j));
+    return resultOf(j, { copies, deviceCopies: copies.filter((c) => c.kind === 'device').map((c) => c.disk) });
+  },
+
+  /** Stops, unmounts, detaches and removes everything of the sandbox on every host; only a dir with the drill's marker. */
+  async teardownSandbox(sb: Sandbox): Promise<StepResult> {
+    const j = journalOf(deps);
+    const hosts = [];
+    for (const { host } of hostsOf(sb.spec, deps.hostFor)) hosts.push(await teardownOnHost(host, sb, j));
+    return resultOf(j, { hosts });
+  },
+
+  /** One JSON line per drill in the worker's drill history (once per run, also when retried). */
+  async recordDrill(result: DrillResult): Promise<{ file: string; appended: boolean }> {
+    const file = drillHistoryFile(deps);
+    await mkdir(dirname(file), { recursive: true });
+    const text = await readFile(file, 'utf8').catch((err: NodeJS.ErrnoException) => {
+      if (err.code === 'ENOENT') return '';
+      throw err;
+    });
+    if (text.includes(`"runId":${JSON.stringify(result.runId)}`)) return { file, appended: false };
+    await appendFile(file, JSON.stringify(result) + '\n');
+    return { file, appended: true };
+  },
+});

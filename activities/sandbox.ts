@@ -1,0 +1,411 @@
+// A drill's sandbox on the hosts: made (dir, marker, owners), filled (a copy of every disk, taken
+// under fsfreeze or by the spec's snapshot command), and taken away again. Everything is selected
+// by the sandbox dir, which carries the drill's marker; production is only ever read, and frozen
+// for the length of one copy.
+import type { ClusterSpec, NodeSpec } from '../common/spec.js';
+import { nodeNamed } from '../common/spec.js';
+import { DRILL_MARKER, DrillFailureTypes } from '../common/drill.js';
+import { within, type DiskCopy, type Sandbox } from '../common/sandbox.js';
+import { failure as baseFailure } from './failures.js';
+import { heartbeat, sleep } from './heartbeat.js';
+import type { Cmd, Host } from './hosts/types.js';
+import { must, type Journal } from './ops.js';
+import { pfsdRunning } from './profiles/polardb.js';
+
+const T = 60_000;
+const PLAIN_PATH = /^\/[A-Za-z0-9_.+@:=,/-]*$/;
+
+export const drillFailure = (type: keyof typeof DrillFailureTypes, message: string, retryable = false) =>
+  baseFailure(type, `${message} (${DrillFailureTypes[type]})`, retryable);
+
+const root = (argv: string[], timeoutMs = T): Cmd => ({ argv, as: 'root', timeoutMs });
+const ok = async (host: Host, argv: string[]): Promise<boolean> => (await host.run(root(argv))).exitCode === 0;
+
+/** The hosts the sandbox spans, each with the sandbox nodes it runs (by the host's transport). */
+export function hostsOf(spec: ClusterSpec, hostFor: (n: NodeSpec) => Host): { host: Host; nodes: NodeSpec[] }[] {
+  const by = new Map<string, { host: Host; nodes: NodeSpec[] }>();
+  for (const n of spec.nodes) {
+    const key = JSON.stringify(n.host);
+    const e = by.get(key);
+    if (e) e.nodes.push(n);
+    else by.set(key, { host: hostFor(n), nodes: [n] });
+  }
+  return [...by.values()];
+}
+
+export const markerText = (sb: Sandbox, run: { workflowId: string; runId: string }): string =>
+  `drill=${run.workflowId}\nrun=${run.runId}\ncluster=${sb.cluster}\nsandbox=${sb.sandboxCluster}\n`;
+
+/** Makes the sandbox dir and its marker on a host; a dir that is there must be this run's own. */
+export async function makeSandboxDir(host: Host, sb: Sandbox, marker: string, owned: Sandbox['dirs'], j: Journal): Promise<void> {
+  await must(host, root(['mkdir', '-p', '--', sb.root]), j);
+  const made = await host.run(root(['mkdir', '-m', '0755', '--', sb.dir]));
+  if (made.exitCode === 0) {
+    j.ran(host.name, `root$ mkdir -m 0755 -- ${sb.dir}`);
+    await must(host, { argv: ['tee', '--', sb.marker], as: 'root', input: marker, timeoutMs: T }, j);
+  } else {
+    const r = await host.run(root(['cat', '--', sb.marker]));
+    if (r.exitCode !== 0) throw drillFailure('SandboxConflict', `on ${host.name}: ${sb.dir} exists and has no ${DRILL_MARKER} marker`);
+    if (r.stdout.trim() !== marker.trim())
+      throw drillFailure(
+        'SandboxConflict',
+        `on ${host.name}: ${sb.dir} belongs to another drill (${r.stdout.trim().replace(/\n/g, ', ')})`,
+      );
+    j.skipped.push(`${host.name}: ${sb.dir} already made by this drill`);
+  }
+  await must(host, root(['mkdir', '-p', '--', `${sb.dir}/images`, `${sb.dir}/mnt`, `${sb.dir}/prep`]), j);
+  const done = new Set<string>();
+  for (const d of owned) {
+    if (done.has(d.path)) continue;
+    done.add(d.path);
+    await must(host, root(['install', '-d', '-o', d.owner, '-g', d.owner, '-m', '0755', '--', d.path]), j);
+  }
+}
+
+/** Mount points of the filesystems on the loop devices bound to `image` (what must be frozen to copy it). */
+async function mountsOfImage(host: Host, image: string): Promise<string[]> {
+  const loops = [...(await must(host, root(['losetup', '-j', image]))).stdout.matchAll(/^(\/dev\/loop\d+):/gm)].map((m) => m[1]!);
+  const targets: string[] = [];
+  for (const loop of loops) {
+    const r = await host.run(root(['findmnt', '-rn', '-o', 'TARGET', '-S', loop]));
+    // One mount per filesystem is enough (and a second freeze of the same filesystem would fail).
+    const first = r.stdout.split('\n').find(Boolean);
+    if (r.exitCode === 0 && first) targets.push(first);
+  }
+  return targets;
+}
+
+/** The mount point of the filesystem that holds `path`. */
+async function mountOf(host: Host, path: string): Promise<string> {
+  return (await must(host, root(['findmnt', '-n', '-o', 'TARGET', '-T', path]))).stdout.trim();
+}
+
+/**
+ * Copies `image` to `partial` with every mount of it frozen: the copy is crash-consistent (what a
+ * power cut leaves, which PostgreSQL recovers from). The script unfreezes on any exit, and the
+ * copy is killed after `maxFreezeSeconds`, so production is never frozen longer than that.
+ */
+const FREEZE_COPY = `set -u
+partial=$1; image=$2; secs=$3; shift 3
+frozen=
+thaw() { for m in $frozen; do fsfreeze -u "$m" || echo "cannot unfreeze $m" >&2; done; frozen=; }
+trap thaw EXIT
+trap 'exit 143' HUP INT TERM
+for m in "$@"; do
+  fsfreeze -f "$m" || exit 90
+  frozen="$frozen $m"
+done
+t0=$(date +%s%3N)
+timeout -s KILL "$secs" cp --sparse=always --reflink=auto -- "$image" "$partial"
+rc=$?
+thaw
+echo "frozen_ms=$(( $(date +%s%3N) - t0 ))"
+exit $rc`;
+
+interface CopyResult {
+  disk: string;
+  kind: 'image' | 'device';
+  method: 'fsfreeze+cp' | 'cp' | 'snapshotCommand';
+  frozen: string[];
+  frozenMs?: number;
+  bytes?: number;
+  ms: number;
+}
+
+/** While `p` runs, heartbeats how far the copy got. */
+async function watching<T>(host: Host, partial: string, disk: string, p: Promise<T>): Promise<T> {
+  let done = false;
+  const watch = (async () => {
+    while (!done) {
+      await sleep(2000);
+      if (done) break;
+      const r = await host.run(root(['stat', '-c', '%s', '--', partial], 10_000));
+      heartbeat({ copying: disk, bytes: r.exitCode === 0 ? Number(r.stdout.trim()) : 0 });
+    }
+  })();
+  try {
+    return await p;
+  } finally {
+    done = true;
+    await watch.catch(() => {});
+  }
+}
+
+/** Leftovers of an attempt that stopped halfway: the prep mount, loops on the partial copy, the partial copy. */
+async function clearPartial(host: Host, sb: Sandbox, c: DiskCopy, j: Journal): Promise<void> {
+  const partial = `${c.target}.partial`;
+  const prep = `${sb.dir}/prep/${c.disk.diskName}`;
+  if (await ok(host, ['mountpoint', '-q', prep])) await must(host, root(['umount', '--', prep]), j);
+  if (await ok(host, ['test', '-f', partial])) {
+    for (const m of (await must(host, root(['losetup', '-j', partial]))).stdout.matchAll(/^(\/dev\/loop\d+):/gm))
+      await must(host, root(['losetup', '-d', m[1]!]), j);
+  }
+  if (await ok(host, ['test', '-e', partial])) await must(host, root(['rm', '-f', '--', partial]), j);
+  if (await ok(host, ['test', '-L', partial])) await must(host, root(['rm', '-f', '--', partial]), j);
+}
+
+/**
+ * The copy holds the production postmaster's postmaster.pid, whose PID is alive on this very
+ * machine: PostgreSQL would refuse to start on it ("lock file already exists"). A copy restored on
+ * another host would not have that problem; in the sandbox the stale lock file is removed from
+ * the copy (never from production).
+ */
+async function prepCopy(host: Host, sb: Sandbox, c: DiskCopy, devicePath: string | undefined, j: Journal): Promise<void> {
+  if (!c.source.mountPoint || !c.source.dataDir) return;
+  const partial = `${c.target}.partial`;
+  const prep = `${sb.dir}/prep/${c.disk.diskName}`;
+  let loop: string | undefined;
+  try {
+    const dev = devicePath ?? (loop = (await must(host, root(['losetup', '-f', '--show', partial]), j)).stdout.trim());
+    await must(host, root(['mkdir', '-p', '--', prep]), j);
+    await must(host, root(['mount', dev, prep], 5 * 60_000), j);
+    try {
+      const rel = c.source.dataDir.slice(c.source.mountPoint.replace(/\/+$/, '').length);
+      await must(host, root(['rm', '-f', '--', `${prep}${rel}/postmaster.pid`]), j);
+    } finally {
+      await must(host, root(['umount', '--', prep]), j);
+    }
+  } finally {
+    if (loop) await must(host, root(['losetup', '-d', loop]), j);
+  }
+  await must(host, root(['rmdir', '--', prep]), j);
+}
+
+export async function copyDisk(
+  host: Host,
+  spec: ClusterSpec,
+  sb: Sandbox,
+  c: DiskCopy,
+  j: Journal,
+): Promise<CopyResult & { skipped?: boolean }> {
+  const started = Date.now();
+  const name = c.disk.diskName;
+  if (await ok(host, ['test', '-e', c.target])) {
+    j.skipped.push(`${host.name}: ${c.target} already copied`);
+    const isDev = await ok(host, ['test', '-b', c.target]);
+    return { disk: name, kind: isDev ? 'device' : 'image', method: 'cp', frozen: [], ms: 0, skipped: true };
+  }
+  await clearPartial(host, sb, c, j);
+  const partial = `${c.target}.partial`;
+  const command = spec.drill?.snapshotCommand;
+  let result: CopyResult;
+
+  if (command) {
+    const source = c.source.image ?? c.source.device!;
+    const argv = command.map((w) =>
+      w
+        .replace(/\{image\}/g, source)
+        .replace(/\{target\}/g, partial)
+        .replace(/\{disk\}/g, c.source.diskName),
+    );
+    await watching(host, partial, name, must(host, root(argv, 6 * 3600_000), j));
+    if (!(await ok(host, ['test', '-e', partial])))
+      throw drillFailure('SnapshotFailed', `on ${host.name}: ${argv.join(' ')} succeeded but left nothing at ${partial}`);
+    const isDev = await ok(host, ['test', '-b', partial]);
+    if (!isDev && !(await ok(host, ['test', '-f', partial])))
+      throw drillFailure('SnapshotFailed', `on ${host.name}: ${partial} is neither an image file nor a block device`);
+    result = { disk: name, kind: isDev ? 'device' : 'image', method: 'snapshotCommand', frozen: [], ms: 0 };
+    if (spec.profile === 'postgres') await prepCopy(host, sb, c, isDev ? partial : undefined, j);
+  } else {
+    if (spec.profile === 'polardb')
+      throw drillFailure(
+        'SnapshotUnsupported',
+        'the polardb profile keeps its data in PFS, which cannot be frozen from a host: a drill needs drill.snapshotCommand',
+      );
+    if (!c.source.image)
+      throw drillFailure(
+        'SnapshotUnsupported',
+        `disk ${c.source.diskName} is the block device ${c.source.device}: only a snapshot command can copy it`,
+      );
+    const image = c.source.image;
+    if (!(await ok(host, ['test', '-f', image]))) throw drillFailure('SnapshotFailed', `on ${host.name}: the image ${image} is not there`);
+    const frozen = await mountsOfImage(host, image);
+    for (const m of frozen) {
+      if (!PLAIN_PATH.test(m) || m === '/')
+        throw drillFailure('SnapshotFailed', `on ${host.name}: refusing to freeze ${JSON.stringify(m)}`);
+    }
+    // The copy must not be written into a frozen filesystem: it would wait until the time limit.
+    const targetFs = await mountOf(host, `${sb.dir}/images`);
+    if (frozen.includes(targetFs))
+      throw drillFailure(
+        'SandboxConflict',
+        `the sandbox ${sb.dir} lies on ${targetFs}, the filesystem the copy freezes: choose another drill.sandboxRoot`,
+      );
+    const secs = spec.drill?.maxFreezeSeconds ?? 300;
+    const cmd = root(['sh', '-c', FREEZE_COPY, 'freeze-copy', partial, image, String(secs), ...frozen], (secs + 120) * 1000);
+    let r;
+    try {
+      r = await watching(host, partial, name, host.run(cmd));
+      j.ran(
+        host.name,
+        `root$ ${frozen.length ? `fsfreeze -f ${frozen.join(' ')}; ` : ''}cp --sparse=always --reflink=auto -- ${image} ${partial}${frozen.length ? `; fsfreeze -u ${frozen.join(' ')}` : ''}`,
+      );
+    } finally {
+      // Belt and braces: the script thaws on every exit it sees; this covers one it could not (it was killed).
+      for (const m of frozen) await host.run(root(['fsfreeze', '-u', m]));
+    }
+    if (r.exitCode === 90)
+      throw drillFailure('SnapshotFailed', `on ${host.name}: fsfreeze -f ${frozen.join(' ')} failed: ${r.stderr.trim()}`, true);
+    if (r.exitCode === 137 || r.exitCode === 124)
+      throw drillFailure(
+        'SnapshotFailed',
+        `on ${host.name}: copying ${image} took longer than drill.maxFreezeSeconds = ${secs} s; it was stopped and ${frozen.join(', ') || 'nothing'} unfrozen (use a snapshot command, or a filesystem with reflinks)`,
+      );
+    if (r.exitCode !== 0)
+      throw drillFailure(
+        'SnapshotFailed',
+        `on ${host.name}: copying ${image} failed (exit ${r.exitCode}: ${r.stderr.trim().slice(-500)})`,
+        true,
+      );
+    const frozenMs = Number(/frozen_ms=(\d+)/.exec(r.stdout)?.[1] ?? NaN);
+    result = {
+      disk: name,
+      kind: 'image',
+      method: frozen.length ? 'fsfreeze+cp' : 'cp',
+      frozen,
+      ms: 0,
+      ...(frozen.length ? { frozenMs } : {}),
+    };
+    await prepCopy(host, sb, c, undefined, j);
+  }
+  const size = await host.run(root(['stat', '-L', '-c', '%s', '--', partial]));
+  if (size.exitCode === 0) result.bytes = Number(size.stdout.trim());
+  await must(host, root(['mv', '-T', '--', partial, c.target]), j);
+  j.changed = true;
+  j.verified.push(`${host.name}: ${c.source.image ?? c.source.device} copied to ${c.target} (${result.method})`);
+  result.ms = Date.now() - started;
+  return result;
+}
+
+// ---------------------------------------------------------------------------------------------
+// Teardown
+
+/** Kills, in rounds, every postgres whose cwd is below the sandbox dir (a postmaster and its children run in their data dir). */
+const KILL_BELOW = `d=$1
+pids=
+for l in /proc/[0-9]*/cwd; do
+  c=$(readlink "$l" 2>/dev/null) || continue
+  case "$c" in "$d"/*) ;; *) continue ;; esac
+  p=\${l#/proc/}; p=\${p%/cwd}
+  e=$(readlink "/proc/$p/exe" 2>/dev/null) || continue
+  case "\${e##*/}" in postgres|"postgres (deleted)") pids="$pids $p" ;; esac
+done
+[ -n "$pids" ] && kill -9 $pids 2>/dev/null
+echo $pids`;
+
+export interface TeardownResult {
+  host: string;
+  killed: number;
+  unmounted: string[];
+  detached: string[];
+  links: string[];
+  removed: boolean;
+}
+
+export async function teardownOnHost(host: Host, sb: Sandbox, j: Journal): Promise<TeardownResult> {
+  const out: TeardownResult = { host: host.name, killed: 0, unmounted: [], detached: [], links: [], removed: false };
+  const dir = sb.dir;
+  if (!within(sb.root, dir) || dir === sb.root || !PLAIN_PATH.test(dir))
+    throw drillFailure('SandboxConflict', `${dir} is not a sandbox below ${sb.root}: left alone`);
+  const exists = await ok(host, ['test', '-e', dir]);
+  if (exists && !(await ok(host, ['test', '-f', sb.marker])))
+    throw drillFailure('SandboxConflict', `on ${host.name}: ${dir} has no ${DRILL_MARKER} marker: not a sandbox, left alone`);
+
+  // 1. The sandbox's database instances (and, for polardb, its storage daemons): killed, a crash.
+  for (let round = 0; ; round++) {
+    const r = await must(host, root(['sh', '-c', KILL_BELOW, 'kill-below', dir]));
+    const pids = r.stdout.trim().split(/\s+/).filter(Boolean);
+    if (pids.length === 0) break;
+    if (round === 0) j.ran(host.name, `root$ kill -9 ${pids.join(' ')} (postgres below ${dir})`);
+    out.killed += pids.length;
+    if (round > 150)
+      throw drillFailure('SandboxTeardownFailed', `on ${host.name}: postgres processes below ${dir} do not die: ${pids.join(', ')}`, true);
+    await sleep(200);
+  }
+  if (sb.spec.profile === 'polardb')
+    for (const c of sb.copies) {
+      const p = pfsdRunning(c.disk);
+      const r = await host.run({ ...p, timeoutMs: T });
+      const pids = r.stdout.split('\n').filter((x) => /^\d+$/.test(x));
+      if (pids.length) await must(host, root(['kill', '-9', ...pids]), j);
+    }
+
+  // 2. Mounts below the sandbox dir, deepest first; a mount still busy a moment after the kill is retried.
+  const mounts = (await must(host, root(['findmnt', '-rn', '-o', 'TARGET']))).stdout
+    .split('\n')
+    .filter((m) => m && within(dir, m))
+    .sort((a, b) => b.length - a.length);
+  for (const m of mounts) {
+    for (let tries = 1; ; tries++) {
+      const r = await host.run(root(['umount', '--', m]));
+      if (r.exitCode === 0) break;
+      if (tries >= 25) throw drillFailure('SandboxTeardownFailed', `on ${host.name}: umount ${m} failed: ${r.stderr.trim()}`, true);
+      await sleep(200);
+    }
+    j.ran(host.name, `root$ umount -- ${m}`);
+    out.unmounted.push(m);
+  }
+
+  // 3. Loop devices bound to files below the sandbox dir.
+  const loops = (await must(host, root(['losetup', '-l', '-n', '--raw', '-O', 'NAME,BACK-FILE']))).stdout
+    .split('\n')
+    .map((l) => /^(\/dev\/loop\d+) (.*?)(?: \(deleted\))?$/.exec(l.trim()))
+    .filter((m): m is RegExpExecArray => !!m && within(dir, m[2]!));
+  for (const m of loops) {
+    await must(host, root(['losetup', '-d', m[1]!]), j);
+    out.detached.push(m[1]!);
+  }
+
+  // 4. The sandbox disks' /dev links (their names are the sandbox's own): only links to a loop device or into the sandbox.
+  for (const c of sb.copies) {
+    const link = `/dev/${c.disk.diskName}`;
+    const r = await host.run(root(['readlink', '--', link]));
+    if (r.exitCode !== 0) continue;
+    const target = r.stdout.trim();
+    if (/^\/dev\/loop\d+$/.test(target) || within(dir, target)) {
+      await must(host, root(['rm', '-f', '--', link]), j);
+      out.links.push(link);
+    }
+  }
+
+  // 5. The dir itself: everything but the marker, then the marker, then the dir (a teardown cut
+  //    short leaves the marker, so the next one may go on).
+  const left = (await must(host, root(['findmnt', '-rn', '-o', 'TARGET']))).stdout.split('\n').filter((m) => m && within(dir, m));
+  if (left.length) throw drillFailure('SandboxTeardownFailed', `on ${host.name}: still mounted below ${dir}: ${left.join(', ')}`, true);
+  if (exists) {
+    await must(
+      host,
+      root(
+        [
+          'find',
+          dir,
+          '-mindepth',
+          '1',
+          '-maxdepth',
+          '1',
+          '!',
+          '-name',
+          DRILL_MARKER,
+          '-exec',
+          'rm',
+          '-rf',
+          '--one-file-system',
+          '--',
+          '{}',
+          '+',
+        ],
+        30 * 60_000,
+      ),
+      j,
+    );
+    await must(host, root(['rm', '-f', '--', sb.marker]), j);
+    await must(host, root(['rmdir', '--', dir]), j);
+    out.removed = true;
+  }
+  j.changed ||= out.killed > 0 || out.unmounted.length + out.detached.length + out.links.length > 0 || out.removed;
+  j.verified.push(`${host.name}: nothing of ${dir} is left (no process, mount, loop device or link)`);
+  return out;
+}
+
+/** The production node whose host takes a copy. */
+export const copyHost = (spec: ClusterSpec, c: DiskCopy, hostFor: (n: NodeSpec) => Host): Host => hostFor(nodeNamed(spec, c.node));

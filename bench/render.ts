@@ -1,0 +1,181 @@
+// The markdown summary: one table of figures with their targets, the step breakdown, the machine.
+import type { Machine } from './machine.js';
+import type { ResumeResult } from './resume.js';
+import type { ConcurrencyRun, DataRun, FanoutRun, OverheadRun } from './sections.js';
+import { KIND_ORDER } from './steps.js';
+import { max, median, min, pct, ratio, sec, verdict, type Verdict } from './stats.js';
+
+export interface Results {
+  command: string;
+  startedAt: string;
+  runTag: string;
+  config: Record<string, unknown> & { quick: boolean };
+  machine: Machine;
+  loadAtStart: string;
+  loadAtEnd?: string;
+  durationSeconds?: number;
+  sectionSeconds?: Record<string, number>;
+  inProcessWorkerCreateMs?: number;
+  overhead?: { warmupMs: number; runs: OverheadRun[] };
+  fanout?: FanoutRun[];
+  concurrency?: ConcurrencyRun[];
+  dataSize?: { runs: DataRun[]; createMs: Record<number, number> };
+  resume?: ResumeResult[];
+  errors: Record<string, string>;
+  cleanupProblems?: string[];
+}
+
+type Row = [string, string, string, Verdict | ''];
+const n = (xs: unknown[]) => (xs.length === 1 ? '1 run' : `median of ${xs.length}`);
+
+function figures(r: Results): Row[] {
+  const rows: Row[] = [];
+  const failed = (name: string) => r.errors[name] && rows.push([name, `FAILED: ${r.errors[name]!.split('\n')[0]}`, '', 'MISS']);
+
+  if (r.overhead) {
+    const a = r.overhead.runs.filter((x) => x.mode === 'a');
+    const b = r.overhead.runs.filter((x) => x.mode === 'b');
+    const [ma, mb] = [median(a.map((x) => x.wallMs)), median(b.map((x) => x.wallMs))];
+    const serial = median(a.map((x) => Object.values(x.steps).reduce((s, d) => s + d, 0)));
+    rows.push([`overhead (a) plain script, same activities, ${n(a)}`, `${sec(ma)} (every step back to back: ${sec(serial)})`, '', '']);
+    rows.push([
+      `overhead (b) recoverCluster, warm worker, ${n(b)}`,
+      `${sec(mb)} client wall (workflow RTO ${sec(median(b.map((x) => x.rtoMs)))})`,
+      '',
+      '',
+    ]);
+    rows.push(['overhead ratio b/a', ratio(mb / ma), '<= 1.15', verdict(mb / ma <= 1.15)]);
+  } else failed('overhead');
+
+  if (r.fanout) {
+    const by = (k: number) => r.fanout!.filter((x) => x.replicas === k).map((x) => x.rtoMs);
+    const counts = [...new Set(r.fanout.map((x) => x.replicas))];
+    const base = median(by(1));
+    for (const k of counts) {
+      const m = median(by(k));
+      const isTarget = k === 4;
+      rows.push([
+        `fan-out: RTO with ${k} replica${k > 1 ? 's' : ''} (${n(by(k))})`,
+        `${sec(m)} (${ratio(m / base)} of 1 replica)`,
+        isTarget ? '<= 1.5x of 1 replica' : '',
+        isTarget ? verdict(m / base <= 1.5) : '',
+      ]);
+    }
+  } else failed('fanout');
+
+  if (r.concurrency) {
+    const most = Math.max(...r.concurrency.map((c) => c.labs));
+    for (const c of r.concurrency) {
+      const ok = c.failed.length === 0 && c.rtoMs.length === c.labs;
+      rows.push([
+        `concurrency: ${c.labs} lab${c.labs > 1 ? 's' : ''} at once, one worker`,
+        `${c.rtoMs.length}/${c.labs} recovered, wall ${sec(c.wallMs)}, RTO min/median/max ${sec(min(c.rtoMs))} / ${sec(median(c.rtoMs))} / ${sec(max(c.rtoMs))}`,
+        c.labs === most ? `all ${c.labs} complete${most < 8 ? ' (8 in the full run)' : ''}` : 'all complete',
+        verdict(ok),
+      ]);
+    }
+  } else failed('concurrency');
+
+  if (r.resume) {
+    for (const point of [...new Set(r.resume.map((x) => x.point))]) {
+      const xs = r.resume.filter((x) => x.point === point);
+      const lat = median(xs.map((x) => x.latencyMs));
+      const rem = median(xs.map((x) => x.remainingMs ?? NaN));
+      const tgt = 5000 + rem;
+      rows.push([
+        `resume after SIGKILL at ${point === 'primary-start' ? 'the primary start (startNode pb1)' : 'the replica clone (buildNode pb2, 256 MB)'}, ${n(xs)}: new worker spawn -> next step done`,
+        `${sec(lat)}; interrupted step done after ${sec(median(xs.map((x) => x.interruptedDoneMs ?? NaN)))} (it had run ${sec(median(xs.map((x) => x.ranBeforeKillMs ?? NaN)))} when killed; ` +
+          `worker start ${sec(median(xs.map((x) => x.workerStartMs ?? NaN)))}, kill -> retry start ${sec(median(xs.map((x) => x.killToRetryStartMs ?? NaN)))}, interrupted work remaining ${sec(rem)})`,
+        `<= 5 s + remaining = ${sec(tgt)}`,
+        verdict(Number.isNaN(lat) || Number.isNaN(rem) ? undefined : lat <= tgt),
+      ]);
+    }
+  } else failed('resume');
+
+  if (r.dataSize) {
+    const sizes = [...new Set(r.dataSize.runs.map((x) => x.dataMb))].sort((a, b) => a - b);
+    const pick = (mb: number, f: (x: DataRun) => number) => median(r.dataSize!.runs.filter((x) => x.dataMb === mb).map(f));
+    for (const mb of sizes) {
+      const xs = r.dataSize.runs.filter((x) => x.dataMb === mb);
+      rows.push([
+        `data ${mb >= 1024 ? `${mb / 1024} GB` : `${mb} MB`} (${n(xs)}): RTO / primary rebuild (build+start pb1) / replica clone / verify`,
+        `${sec(pick(mb, (x) => x.rtoMs))} / ${sec(pick(mb, (x) => x.primaryRebuildMs))} / ${sec(pick(mb, (x) => x.cloneMs))} / ${sec(pick(mb, (x) => x.verifyMs))}`,
+        '',
+        '',
+      ]);
+    }
+    if (sizes.length >= 2) {
+      const [lo, hi] = [sizes[0]!, sizes[sizes.length - 1]!];
+      const [a, b] = [pick(lo, (x) => x.primaryRebuildMs), pick(hi, (x) => x.primaryRebuildMs)];
+      rows.push([
+        `primary rebuild, ${hi} MB vs ${lo} MB`,
+        `${b - a >= 0 ? '+' : ''}${sec(b - a)} (${ratio(b / a)})`,
+        'independent of data size: within 25 % or 0.3 s',
+        verdict(Math.abs(b - a) <= Math.max(0.25 * a, 300)),
+      ]);
+    } else rows.push(['primary rebuild vs data size', 'needs two sizes (not in --quick)', 'within 25 % or 0.3 s', 'n/a']);
+  } else failed('datasize');
+  return rows;
+}
+
+function breakdown(r: Results): string[] {
+  if (!r.overhead) return [];
+  const a = r.overhead.runs.filter((x) => x.mode === 'a');
+  const b = r.overhead.runs.filter((x) => x.mode === 'b');
+  if (!b.length) return [];
+  const rto = median(b.map((x) => x.rtoMs));
+  const kinds = KIND_ORDER.filter((k) => b.some((x) => x.analysis.kinds[k] !== undefined));
+  const lines = [
+    `Step breakdown (recoverCluster runs of the overhead section, ${n(b)}; 1 replica + standby; parallel steps overlap, so shares add up to more than 100 %):`,
+    '',
+    '| step kind | (b) workflow | share of RTO | (a) plain script | b - a |',
+    '|---|---:|---:|---:|---:|',
+  ];
+  for (const k of kinds) {
+    const mb = median(b.map((x) => x.analysis.kinds[k] ?? NaN));
+    const ma = median(a.map((x) => x.analysis.kinds[k] ?? NaN));
+    lines.push(`| ${k} | ${sec(mb)} | ${pct(mb / rto)} | ${sec(ma)} | ${sec(mb - ma)} |`);
+  }
+  const ib = median(b.map((x) => x.idleMs));
+  const ia = median(a.map((x) => x.idleMs));
+  const wall = median(b.map((x) => x.wallMs));
+  lines.push(
+    `| *orchestration: of the client wall time, no activity executing (b: from the history)* | ${sec(ib)} | ${pct(ib / wall)} of wall | ${sec(ia)} | ${sec(ib - ia)} |`,
+  );
+  const fb = median(b.map((x) => x.analysis.floorMs));
+  const fa = median(a.map((x) => x.analysis.floorMs));
+  lines.push(
+    `| **floor**: unavoidable waits (postgres start of pb1, then the slower of replica clone + start + catch-up and standby start + catch-up) | ${sec(fb)} | ${pct(fb / rto)} | ${sec(fa)} | ${sec(fb - fa)} |`,
+  );
+  lines.push(`| **RTO** (trigger to verified) | ${sec(rto)} | 100 % | ${sec(median(a.map((x) => x.rtoMs)))} | |`);
+  const hops = b.flatMap((x) => (x.hops ? [x.hops] : []));
+  if (hops.length)
+    lines.push(
+      '',
+      `Per hop (history of the b runs): ${median(hops.map((h) => h.activities))} activities, activity scheduled -> started median ` +
+        `${median(hops.flatMap((h) => h.activityQueueMs)).toFixed(0)} ms; ${median(hops.map((h) => h.workflowTasks))} workflow tasks, ` +
+        `scheduled -> completed median ${median(hops.flatMap((h) => h.workflowTaskMs)).toFixed(0)} ms (max ${max(hops.flatMap((h) => h.workflowTaskMs)).toFixed(0)} ms).`,
+    );
+  return lines;
+}
+
+export function render(r: Results): string {
+  const m = r.machine;
+  const out = [
+    `### Benchmark${r.config.quick ? ' (--quick: 1 run each, no 1 GB, concurrency 1 and 4)' : ''}`,
+    '',
+    '| figure | measured | target | |',
+    '|---|---|---|---|',
+    ...figures(r).map((row) => `| ${row.join(' | ')} |`),
+    '',
+    ...breakdown(r),
+    '',
+    `Machine: ${m.nproc} cores (${m.cpuModel}), ${m.memGiB} GiB RAM, ${m.kernel}; Node ${m.node}; ${m.temporal}; ${m.postgres}. ` +
+      `Load average (1/5/15 min) at start ${r.loadAtStart}, at end ${r.loadAtEnd ?? '?'}. ` +
+      `Duration ${r.durationSeconds === undefined ? '?' : `${Math.floor(r.durationSeconds / 60)} min ${r.durationSeconds % 60} s`}.`,
+    '',
+    `Command: \`${r.command}\` (${r.startedAt}); raw figures in bench/results.json.`,
+  ];
+  if (r.cleanupProblems?.length) out.push('', `Cleanup problems: ${r.cleanupProblems.join('; ')}`);
+  return out.join('\n');
+}

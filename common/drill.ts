@@ -1,0 +1,104 @@
+// DR drills: what starts one, what it proves, and how it is recorded. Pure (the drill workflow,
+// the activities, the CLI and the schedules all import it).
+import type { RecoveryReport } from './report.js';
+import type { ClusterSpecInput } from './spec.js';
+import type { Trigger } from './input.js';
+
+export interface DrillInput {
+  /** The production cluster's spec inline, or `cluster`: a cluster registered with the worker. */
+  spec?: ClusterSpecInput;
+  cluster?: string;
+  /** Leave the sandbox (its copies, mounts and running instances) in place for inspection. */
+  keepSandbox?: boolean;
+  trigger?: Trigger;
+}
+
+/** One drill per cluster at a time: a manual drill runs under this id. */
+export const drillWorkflowId = (cluster: string): string => `drill/${cluster}`;
+/** A schedule's id; the drills it starts get `drill/<cluster>-<scheduled time>` (the server appends the time). */
+export const drillScheduleId = (cluster: string): string => `drill/${cluster}`;
+
+const SCHEDULED_SUFFIX = /^-\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(\.\d+)?Z$/;
+
+/**
+ * The ids a drill of `cluster` may run under: `drill/<cluster>`, or that plus the time a schedule
+ * appends. (Cluster names never hold an upper-case T or a colon, so no other cluster's id matches.)
+ */
+export function isDrillWorkflowIdOf(cluster: string, workflowId: string): boolean {
+  const base = drillWorkflowId(cluster);
+  if (workflowId === base) return true;
+  return workflowId.startsWith(base) && SCHEDULED_SUFFIX.test(workflowId.slice(base.length));
+}
+
+/** A drill started by a schedule runs under an id with the scheduled time appended. */
+export const isScheduledDrillId = (cluster: string, workflowId: string): boolean =>
+  workflowId !== drillWorkflowId(cluster) && isDrillWorkflowIdOf(cluster, workflowId);
+
+export interface DrillStep {
+  name: 'checkIdle' | 'reserveSandbox' | 'snapshotStorage' | 'recoverSandbox' | 'teardownSandbox' | 'recordDrill';
+  state: 'done' | 'failed';
+  startedAt: string;
+  durationMs: number;
+  error?: string;
+  details?: Record<string, unknown>;
+}
+
+export interface DrillResult {
+  cluster: string;
+  workflowId: string;
+  runId: string;
+  trigger: Trigger;
+  startedAt: string;
+  endedAt: string;
+  durationMs: number;
+  /** recovered: a copy of the storage was brought back by recoverCluster and verified. */
+  outcome: 'recovered' | 'failed';
+  /** The recovery time the child recovery measured on the copy (its report's rtoMs). */
+  rtoMs?: number;
+  sandbox?: { cluster: string; dir: string; kept: boolean };
+  recovery?: {
+    workflowId: string;
+    outcome: RecoveryReport['outcome'];
+    rtoMs: number;
+    commandsRun: number;
+    steps: { id: string; state: string; durationMs?: number }[];
+  };
+  /** The drill's own steps, with their timings. */
+  steps: DrillStep[];
+  error?: string;
+  errorType?: string;
+}
+
+/** Failure types of a drill, with what to do about them. */
+export const DrillFailureTypes = {
+  RecoveryRunning: 'a real recovery of this cluster is running: a drill never runs beside it; try again once it is over',
+  DrillRunning: 'another drill of this cluster is running: wait for it',
+  SnapshotUnsupported: 'give drill.snapshotCommand in the cluster spec (an LVM/SAN/cloud snapshot written to {target})',
+  SnapshotFailed: 'the copy of the storage could not be taken; production was unfrozen and left as it was',
+  SandboxConflict: 'the sandbox path is taken by something the drill did not create: it was left alone',
+  SandboxTeardownFailed: 'the sandbox could not be removed completely: see the error, then remove it by hand',
+  DrillFailed: 'the copy could not be recovered: read the recovery error, the same would happen in a real disaster',
+} as const;
+
+export const DEFAULT_SANDBOX_ROOT = '/var/lib/polar-runbook/drills';
+export const DEFAULT_DRILL_HISTORY = '/var/lib/polar-runbook/drill-history.jsonl';
+/** Written first into a sandbox dir: teardown removes only dirs that carry it. */
+export const DRILL_MARKER = '.polar-drill';
+
+export function renderDrillResult(r: DrillResult): string {
+  const secs = (ms: number | undefined) => (ms === undefined ? '-' : `${(ms / 1000).toFixed(2)} s`);
+  const lines = [
+    `Drill of cluster ${r.cluster}: ${r.outcome.toUpperCase()}${r.rtoMs !== undefined ? `, RTO ${secs(r.rtoMs)}` : ''} (drill ${secs(r.durationMs)}, workflow ${r.workflowId})`,
+  ];
+  if (r.sandbox) lines.push(`  sandbox ${r.sandbox.cluster} at ${r.sandbox.dir}${r.sandbox.kept ? ' (kept)' : ' (removed)'}`);
+  for (const s of r.steps)
+    lines.push(`  ${s.state.padEnd(7)} ${s.name.padEnd(18)} ${secs(s.durationMs).padStart(9)}${s.error ? `  (${s.error})` : ''}`);
+  if (r.recovery) {
+    lines.push(
+      `  recovery ${r.recovery.workflowId}: ${r.recovery.outcome} in ${secs(r.recovery.rtoMs)}, ${r.recovery.commandsRun} commands`,
+    );
+    for (const s of r.recovery.steps) lines.push(`    ${s.state.padEnd(7)} ${s.id.padEnd(30)} ${secs(s.durationMs).padStart(9)}`);
+  }
+  if (r.error) lines.push(`  error: ${r.error}`);
+  return lines.join('\n');
+}

@@ -1,0 +1,192 @@
+// drill: a DR drill. Proves a cluster can be recovered from its storage, and how fast, without
+// touching it: copies its disks into a sandbox (crash-consistent), recovers the copy with the
+// real recoverCluster as a child workflow under its own names, ports and paths, takes the
+// sandbox away again and records the result.
+import {
+  ApplicationFailure,
+  CancellationScope,
+  executeChild,
+  proxyActivities,
+  upsertSearchAttributes,
+  workflowInfo,
+  type ActivityOptions,
+} from '@temporalio/workflow';
+import type { Activities } from '../activities/index.js';
+import { isDrillWorkflowIdOf, isScheduledDrillId, type DrillInput, type DrillResult, type DrillStep } from '../common/drill.js';
+import { recoveryWorkflowId } from '../common/input.js';
+import type { RecoveryReport } from '../common/report.js';
+import { sandboxDirName, sandboxSpec, SandboxError, type Sandbox } from '../common/sandbox.js';
+import { ClusterName, Phase, Trigger } from '../common/search-attributes.js';
+import { parseSpec, SpecError, type ClusterSpec } from '../common/spec.js';
+import { recoverCluster } from './recover-cluster.js';
+
+const retry: ActivityOptions['retry'] = { initialInterval: '1s', backoffCoefficient: 2, maximumInterval: '30s', maximumAttempts: 5 };
+/** Asking the server, picking ports, appending a line. */
+const quick = proxyActivities<Activities>({ startToCloseTimeout: '2 minutes', heartbeatTimeout: '30s', retry });
+/** Copying disks and taking the sandbox away: long, heartbeating all along. */
+const long = proxyActivities<Activities>({
+  startToCloseTimeout: '6 hours',
+  heartbeatTimeout: '30s',
+  retry: { ...retry, maximumAttempts: 3 },
+});
+
+async function specFrom(input: DrillInput): Promise<ClusterSpec> {
+  const doc = input.spec ?? (input.cluster ? await quick.loadRegisteredSpec(input.cluster) : undefined);
+  if (!doc)
+    throw ApplicationFailure.nonRetryable('give either spec (the cluster spec) or cluster (a registered cluster name)', 'SpecInvalid');
+  try {
+    return parseSpec(doc);
+  } catch (err) {
+    if (err instanceof SpecError) throw ApplicationFailure.nonRetryable(err.message, 'SpecInvalid');
+    throw err;
+  }
+}
+
+/** The message at the bottom of a failure's cause chain (what actually went wrong), and its type. */
+function rootCause(err: unknown): { message: string; type?: string } {
+  let e = err as { message?: string; cause?: unknown; type?: string } | undefined;
+  let message = (err as Error)?.message ?? String(err);
+  let type: string | undefined;
+  while (e) {
+    if (e.message) message = e.message;
+    if (typeof e.type === 'string') type = e.type;
+    e = e.cause as typeof e;
+  }
+  return { message, type };
+}
+
+export async function drill(input: DrillInput): Promise<DrillResult> {
+  const spec = await specFrom(input);
+  const info = workflowInfo();
+  if (!isDrillWorkflowIdOf(spec.cluster, info.workflowId))
+    throw ApplicationFailure.nonRetryable(`start this drill with workflow id drill/${spec.cluster}`, 'SpecInvalid');
+  const trigger = input.trigger ?? (isScheduledDrillId(spec.cluster, info.workflowId) ? 'schedule' : 'ui');
+  const phase = (name: string) => upsertSearchAttributes([{ key: Phase, value: name }]);
+  upsertSearchAttributes([
+    { key: ClusterName, value: spec.cluster },
+    { key: Trigger, value: trigger },
+  ]);
+
+  const t0 = Date.now();
+  const result: DrillResult = {
+    cluster: spec.cluster,
+    workflowId: info.workflowId,
+    runId: info.runId,
+    trigger,
+    startedAt: new Date(t0).toISOString(),
+    endedAt: '',
+    durationMs: 0,
+    outcome: 'failed',
+    steps: [],
+  };
+  const step = async <T>(name: DrillStep['name'], fn: () => Promise<T>, details?: (r: T) => Record<string, unknown> | undefined) => {
+    const s: DrillStep = { name, state: 'done', startedAt: new Date().toISOString(), durationMs: 0 };
+    result.steps.push(s);
+    const started = Date.now();
+    try {
+      const r = await fn();
+      const d = details?.(r);
+      if (d) s.details = d;
+      return r;
+    } catch (err) {
+      s.state = 'failed';
+      s.error = rootCause(err).message;
+      throw err;
+    } finally {
+      s.durationMs = Date.now() - started;
+    }
+  };
+  const self = { workflowId: info.workflowId, runId: info.runId };
+
+  let sandbox: Sandbox | undefined;
+  let made = false;
+  try {
+    phase('drill:check');
+    await step('checkIdle', () => quick.checkIdle(spec.cluster, self));
+    const { root, ports } = await step('reserveSandbox', () => quick.reserveSandbox(spec));
+    const params = {
+      root,
+      name: sandboxDirName(spec.cluster, info.runStartTime),
+      ports,
+      // The run id's last six hex digits: its random part (a UUIDv7 starts with the time).
+      seed: info.runId.replace(/-/g, '').slice(-6).toLowerCase(),
+    };
+    try {
+      sandbox = sandboxSpec(spec, params);
+    } catch (err) {
+      if (err instanceof SandboxError) throw ApplicationFailure.nonRetryable(err.message, 'SpecInvalid');
+      throw err;
+    }
+    result.sandbox = { cluster: sandbox.sandboxCluster, dir: sandbox.dir, kept: !!input.keepSandbox };
+
+    phase('drill:snapshot');
+    made = true;
+    const snap = await step(
+      'snapshotStorage',
+      () => long.snapshotStorage(spec, sandbox!, self),
+      (r) => ({ copies: r.details?.copies }),
+    );
+    const devices = (snap.details?.deviceCopies as string[] | undefined) ?? [];
+    if (devices.length) sandbox = sandboxSpec(spec, { ...params, deviceCopies: devices });
+    // A recovery that started while the disks were copied: production is in trouble, the copy may
+    // be of a failing cluster, and the real recovery needs the machine more than a drill does.
+    await step('checkIdle', () => quick.checkIdle(spec.cluster, self));
+
+    phase('drill:recover');
+    const childId = recoveryWorkflowId(sandbox.sandboxCluster);
+    const report: RecoveryReport = await step(
+      'recoverSandbox',
+      () => executeChild(recoverCluster, { args: [{ spec: sandbox!.spec, trigger: 'drill' }], workflowId: childId }),
+      (r) => ({ workflowId: r.workflowId, outcome: r.outcome, rtoMs: r.rtoMs }),
+    );
+    result.recovery = {
+      workflowId: childId,
+      outcome: report.outcome,
+      rtoMs: report.rtoMs,
+      commandsRun: report.commandsRun,
+      steps: report.steps.map((s) => ({ id: s.id, state: s.state, durationMs: s.durationMs })),
+    };
+    result.rtoMs = report.rtoMs;
+    if (report.outcome === 'recovered') result.outcome = 'recovered';
+    else {
+      result.error = `the sandbox recovery ended ${report.outcome}: a copy that needs no recovery proves nothing`;
+      result.errorType = 'DrillFailed';
+    }
+  } catch (err) {
+    const cause = rootCause(err);
+    result.error = cause.message;
+    result.errorType = cause.type ?? 'DrillFailed';
+  }
+
+  // Whatever happened (a failure, a cancellation), the sandbox goes, unless asked to keep it.
+  await CancellationScope.nonCancellable(async () => {
+    if (sandbox && made && !input.keepSandbox) {
+      phase('drill:teardown');
+      try {
+        await step('teardownSandbox', () => long.teardownSandbox(sandbox!));
+      } catch (err) {
+        const cause = rootCause(err);
+        result.outcome = 'failed';
+        result.error = [result.error, `teardown: ${cause.message}`].filter(Boolean).join('; ');
+        result.errorType ??= 'SandboxTeardownFailed';
+      }
+    }
+    const ended = Date.now();
+    result.endedAt = new Date(ended).toISOString();
+    result.durationMs = ended - t0;
+    phase('drill:record');
+    // The line written is the result up to here; the record step itself shows only in the return value.
+    const line: DrillResult = { ...result, steps: [...result.steps] };
+    await step('recordDrill', () => quick.recordDrill(line)).catch(() => {});
+  });
+  phase(`drill:${result.outcome}`);
+
+  if (result.outcome !== 'recovered')
+    throw ApplicationFailure.create({
+      type: result.errorType ?? 'DrillFailed',
+      message: `drill of ${spec.cluster} failed: ${result.error ?? 'unknown error'}`,
+      nonRetryable: true,
+      details: [result],
+    });
+  return result;
+}

@@ -14,6 +14,8 @@ import { pfsdRunning } from './profiles/polardb.js';
 
 const T = 60_000;
 const PLAIN_PATH = /^\/[A-Za-z0-9_.+@:=,/-]*$/;
+/** The Sandbox (sandboxSpec's result) as JSON, in the sandbox dir. */
+export const SANDBOX_FILE = 'sandbox.json';
 
 export const drillFailure = (type: keyof typeof DrillFailureTypes, message: string, retryable = false) =>
   baseFailure(type, `${message} (${DrillFailureTypes[type]})`, retryable);
@@ -54,6 +56,8 @@ export async function makeSandboxDir(host: Host, sb: Sandbox, marker: string, ow
     j.skipped.push(`${host.name}: ${sb.dir} already made by this drill`);
   }
   await must(host, root(['mkdir', '-p', '--', `${sb.dir}/images`, `${sb.dir}/mnt`, `${sb.dir}/prep`]), j);
+  // What a kept sandbox is, for `polar-runbook drill teardown <dir>` (no secret in it: the spec only names the password file).
+  await must(host, { argv: ['tee', '--', `${sb.dir}/${SANDBOX_FILE}`], as: 'root', input: JSON.stringify(sb, null, 2) + '\n', timeoutMs: T });
   const done = new Set<string>();
   for (const d of owned) {
     if (done.has(d.path)) continue;

@@ -22,6 +22,7 @@ import {
 import { readSpecFile } from './spec-file.js';
 import { drillOutcome, startDrill } from './start-drill.js';
 import { startOrAttachRecovery } from './start-recovery.js';
+import { teardownKeptSandbox } from './teardown-sandbox.js';
 
 const USAGE = `usage: polar-runbook <command>
   recover <spec.yaml> | --cluster <name>   start (or attach to) the recovery and follow it live
@@ -33,6 +34,7 @@ const USAGE = `usage: polar-runbook <command>
   drill <spec.yaml> | --cluster <name> [--keep-sandbox]
                                             DR drill: recover a copy of the storage in a sandbox, print the RTO
   drill history [--cluster <name>] [--file f]   the drills recorded (POLAR_DRILL_HISTORY)
+  drill teardown <sandbox dir>              take away a sandbox a drill kept (--keep-sandbox); as root, where it is
   schedule create <cluster> [--cron "0 3 * * 1"] [--spec spec.yaml] [--note text] [--keep-sandbox]
   schedule list | pause <cluster> [--note text] | unpause <cluster> [--note text] | trigger <cluster> | delete <cluster>
 Temporal: TEMPORAL_ADDRESS (default localhost:7233), TEMPORAL_NAMESPACE (default default)`;
@@ -100,6 +102,12 @@ async function main(argv: string[]): Promise<number> {
       return 0;
     }
     case 'drill': {
+      if (arg === 'teardown') {
+        if (!arg2) break;
+        const hosts = await teardownKeptSandbox(arg2, { log: (host, command) => console.log(`${host}: ${command}`) });
+        console.log(`sandbox ${arg2} removed (${hosts.map((h) => `${h.host}: ${h.killed} processes killed, ${h.unmounted.length} unmounted, ${h.detached.length} detached`).join('; ')})`);
+        return 0;
+      }
       if (arg === 'history') {
         console.log(renderDrillHistory(readDrillHistory(values.file ?? drillHistoryPath(), values.cluster)));
         return 0;

@@ -90,7 +90,10 @@ export function renderDrillResult(r: DrillResult): string {
   const lines = [
     `Drill of cluster ${r.cluster}: ${r.outcome.toUpperCase()}${r.rtoMs !== undefined ? `, RTO ${secs(r.rtoMs)}` : ''} (drill ${secs(r.durationMs)}, workflow ${r.workflowId})`,
   ];
-  if (r.sandbox) lines.push(`  sandbox ${r.sandbox.cluster} at ${r.sandbox.dir}${r.sandbox.kept ? ' (kept)' : ' (removed)'}`);
+  if (r.sandbox)
+    lines.push(
+      `  sandbox ${r.sandbox.cluster} at ${r.sandbox.dir}${r.sandbox.kept ? ` (kept: polar-runbook drill teardown ${r.sandbox.dir})` : ' (removed)'}`,
+    );
   for (const s of r.steps)
     lines.push(`  ${s.state.padEnd(7)} ${s.name.padEnd(18)} ${secs(s.durationMs).padStart(9)}${s.error ? `  (${s.error})` : ''}`);
   if (r.recovery) {

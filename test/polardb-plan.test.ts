@@ -1,43 +1,19 @@
 // The seed cluster's plan: byte for byte against the checked-in golden file (UPDATE_GOLDEN=1
 // rewrites it), and, independently of that file, tied line by line to PROCEDURE.md's commands.
 import assert from 'node:assert/strict';
-import { readFileSync, writeFileSync } from 'node:fs';
 import { test } from 'node:test';
 import { renderPlan } from '../activities/plan.js';
 import { polardbProfile } from '../activities/profiles/polardb.js';
 import { readSpecFile } from '../client/spec-file.js';
 import { parseSpec } from '../common/spec.js';
+import { assertGolden } from './helpers/golden.js';
 
 const SPEC = 'examples/seed-cluster.yaml';
 const GOLDEN = 'test/golden/seed-cluster.plan.txt';
 const plan = renderPlan(readSpecFile(SPEC), polardbProfile);
 const lines = plan.split('\n');
 
-/** Where two texts first differ, with a few lines of context: readable where a whole-text diff is not. */
-function firstDifference(expected: string, actual: string): string {
-  const e = expected.split('\n');
-  const a = actual.split('\n');
-  const i = e.findIndex((line, k) => line !== a[k]);
-  const at = i < 0 ? e.length : i;
-  const show = (xs: string[]) =>
-    xs.slice(Math.max(0, at - 3), at + 4).map((l, k) => `  ${Math.max(0, at - 3) + k + 1}: ${JSON.stringify(l)}`);
-  return [
-    `first difference at line ${at + 1} (golden ${e.length} lines, rendered ${a.length})`,
-    'golden:',
-    ...show(e),
-    'rendered:',
-    ...show(a),
-  ].join('\n');
-}
-
-test('the seed plan equals the golden file', () => {
-  if (process.env.UPDATE_GOLDEN) writeFileSync(GOLDEN, plan);
-  const golden = readFileSync(GOLDEN, 'utf8');
-  if (golden !== plan)
-    assert.fail(
-      `${firstDifference(golden, plan)}\nIf the change is intended: UPDATE_GOLDEN=1 node --import tsx --test test/polardb-plan.test.ts, then review the diff`,
-    );
-});
+test('the seed plan equals the golden file', () => assertGolden(GOLDEN, plan, 'test/polardb-plan.test.ts'));
 
 test('rendering is deterministic', () => {
   assert.equal(renderPlan(readSpecFile(SPEC), polardbProfile), plan);

@@ -83,7 +83,10 @@ function cloneOps(spec: ClusterSpec, node: NodeSpec): Op[] {
       kind: 'run',
       title: 'remove an unfinished clone',
       cmd: { argv: ['rm', '-rf', '--', data], as: 'db', timeoutMs: 10 * 60_000 },
-      skipIf: test('!', '-e', data, '-o', '-f', `${data}/backup_manifest`),
+      skipIf: {
+        ...test('!', '-e', data, '-o', '-f', `${data}/backup_manifest`),
+        label: `${data} is absent, or a complete clone (has backup_manifest)`,
+      },
     },
     {
       kind: 'run',

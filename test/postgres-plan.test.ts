@@ -1,0 +1,42 @@
+// The postgres profile's plan for the lab's example spec: byte for byte against its golden file,
+// and the commands that matter checked on their own (so a wrong golden file cannot pass).
+import assert from 'node:assert/strict';
+import { test } from 'node:test';
+import { renderPlan } from '../activities/plan.js';
+import { postgresProfile } from '../activities/profiles/postgres.js';
+import { readSpecFile } from '../client/spec-file.js';
+import { assertGolden } from './helpers/golden.js';
+
+const LAB = '/var/lib/polar-runbook/labs/prlexample';
+const plan = renderPlan(readSpecFile('examples/lab-cluster.yaml'), postgresProfile);
+
+test('the lab example plan equals the golden file', () =>
+  assertGolden('test/golden/lab-cluster.plan.txt', plan, 'test/postgres-plan.test.ts'));
+
+test('the plan attaches, mounts, rebuilds from the shared data and clones replicas through their slots, in that order', () => {
+  const expected = [
+    `root$ losetup --direct-io=on /dev/loopN ${LAB}/images/shared.img`,
+    `root$ ln -s /dev/loopN /dev/prlexample-shared`,
+    `root$ mount /dev/prlexample-shared ${LAB}/mnt/shared`,
+    `postgres$ mkdir -m 0700 ${LAB}/hosts/pb1/primary`,
+    `data_directory = '${LAB}/mnt/shared/pgdata'`,
+    `postgres$ /usr/lib/postgresql/15/bin/pg_ctl -w -t 600 -D ${LAB}/hosts/pb1/primary -l ${LAB}/hosts/pb1/primary/postgresql.log start`,
+    `root$ losetup --direct-io=on /dev/loopN ${LAB}/images/standby.img`,
+    `root$ mount /dev/prlexample-standby ${LAB}/mnt/standby`,
+    `postgres$ /usr/lib/postgresql/15/bin/pg_basebackup -h 127.0.0.1 -p 54321 -U postgres -D ${LAB}/hosts/pb2/replica1/data -S replica1 -X stream -c fast -w`,
+    `primary_slot_name = 'replica1'`,
+    `postgres$ touch ${LAB}/hosts/pb2/replica1/data/standby.signal`,
+  ];
+  let at = 0;
+  for (const line of expected) {
+    const i = plan.indexOf(line, at);
+    assert.ok(i >= 0, `missing, or out of order: ${line}`);
+    at = i;
+  }
+});
+
+test('nothing in the plan creates or removes data on the shared or standby disks', () => {
+  assert.doesNotMatch(plan, /mkfs|initdb|pg_resetwal/);
+  for (const line of plan.split('\n').filter((l) => /\brm -rf\b/.test(l)))
+    assert.match(line, new RegExp(`rm -rf -- ${LAB}/hosts/pb2/replica1/data$`), `an rm outside the replica's own local dir: ${line}`);
+});

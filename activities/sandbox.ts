@@ -57,7 +57,12 @@ export async function makeSandboxDir(host: Host, sb: Sandbox, marker: string, ow
   }
   await must(host, root(['mkdir', '-p', '--', `${sb.dir}/images`, `${sb.dir}/mnt`, `${sb.dir}/prep`]), j);
   // What a kept sandbox is, for `polar-runbook drill teardown <dir>` (no secret in it: the spec only names the password file).
-  await must(host, { argv: ['tee', '--', `${sb.dir}/${SANDBOX_FILE}`], as: 'root', input: JSON.stringify(sb, null, 2) + '\n', timeoutMs: T });
+  await must(host, {
+    argv: ['tee', '--', `${sb.dir}/${SANDBOX_FILE}`],
+    as: 'root',
+    input: JSON.stringify(sb, null, 2) + '\n',
+    timeoutMs: T,
+  });
   const done = new Set<string>();
   for (const d of owned) {
     if (done.has(d.path)) continue;

@@ -105,7 +105,9 @@ async function main(argv: string[]): Promise<number> {
       if (arg === 'teardown') {
         if (!arg2) break;
         const hosts = await teardownKeptSandbox(arg2, { log: (host, command) => console.log(`${host}: ${command}`) });
-        console.log(`sandbox ${arg2} removed (${hosts.map((h) => `${h.host}: ${h.killed} processes killed, ${h.unmounted.length} unmounted, ${h.detached.length} detached`).join('; ')})`);
+        console.log(
+          `sandbox ${arg2} removed (${hosts.map((h) => `${h.host}: ${h.killed} processes killed, ${h.unmounted.length} unmounted, ${h.detached.length} detached`).join('; ')})`,
+        );
         return 0;
       }
       if (arg === 'history') {

@@ -121,8 +121,16 @@ describe('farSideArgv', () => {
 
   test('redirects to outputFile through the constant script, the file as $0', () => {
     assert.deepEqual(farSideArgv({ argv: ['pg_ctl', 'start'], as: 'db', outputFile: '/var/log/pg.log', timeoutMs: 30_000 }), [
-      'timeout', '-s', 'KILL', '30',
-      'sh', '-c', 'exec "$@" >>"$0" 2>&1 </dev/null', '/var/log/pg.log', 'pg_ctl', 'start',
+      'timeout',
+      '-s',
+      'KILL',
+      '30',
+      'sh',
+      '-c',
+      'exec "$@" >>"$0" 2>&1 </dev/null',
+      '/var/log/pg.log',
+      'pg_ctl',
+      'start',
     ]);
   });
 

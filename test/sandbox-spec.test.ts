@@ -2,6 +2,9 @@
 // own. Nothing in it may lead to a production path, device or port (besides what is only read).
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
+import type { ApplicationFailure } from '@temporalio/common';
+import { createDrillActivities } from '../activities/drill.js';
+import type { Host } from '../activities/hosts/types.js';
 import { readSpecFile } from '../client/spec-file.js';
 import { DRILL_MARKER, isDrillWorkflowIdOf, isScheduledDrillId } from '../common/drill.js';
 import { productionPaths, sandboxDirName, sandboxSpec, within, SandboxError, type SandboxParams } from '../common/sandbox.js';
@@ -194,4 +197,33 @@ test('drill workflow ids: drill/<cluster>, or that with the time a schedule appe
   assert.ok(!isDrillWorkflowIdOf('prl1', 'drill/prl1-x'));
   assert.ok(!isDrillWorkflowIdOf('prl1', 'drill/prl12'));
   assert.ok(!isDrillWorkflowIdOf('prl1', 'recover/prl1'));
+});
+
+test('snapshotStorage refuses polardb without a snapshot command, and a block device, before running anything', async () => {
+  const calls: string[][] = [];
+  const host: Host = {
+    name: 'fake',
+    dbUser: 'postgres',
+    run: async (cmd) => {
+      calls.push(cmd.argv);
+      return { exitCode: 0, stdout: '', stderr: '', durationMs: 0, timedOut: false };
+    },
+  };
+  const acts = createDrillActivities({ hostFor: () => host, profiles: {} });
+  const run = { workflowId: 'drill/x', runId: 'r' };
+  const seed = readSpecFile('examples/seed-cluster.yaml');
+  await assert.rejects(acts.snapshotStorage(seed, sandboxSpec(seed, params(seed)), run), (err: ApplicationFailure) => {
+    assert.equal(err.type, 'SnapshotUnsupported');
+    assert.match(err.message, /polardb .* needs drill\.snapshotCommand/);
+    return true;
+  });
+  const doc = JSON.parse(JSON.stringify(readSpecFile('examples/lab-cluster.yaml')));
+  doc.storage = { ...doc.storage, image: undefined, device: '/dev/sdx' };
+  const san = parseSpec(doc);
+  await assert.rejects(acts.snapshotStorage(san, sandboxSpec(san, params(san)), run), (err: ApplicationFailure) => {
+    assert.equal(err.type, 'SnapshotUnsupported');
+    assert.match(err.message, /block device \/dev\/sdx: only a snapshot command can copy it/);
+    return true;
+  });
+  assert.deepEqual(calls, [], 'nothing ran on any host');
 });

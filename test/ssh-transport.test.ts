@@ -75,7 +75,7 @@ describe('SshHost against a real sshd on loopback', () => {
     // sshd's privilege separation directory; normally made by the system service.
     await mkdir('/run/sshd', { recursive: true, mode: 0o755 });
     sshd = execa(SSHD, ['-D', '-e', '-f', join(dir, 'sshd_config')], { reject: false, stdout: 'ignore' });
-    for (const deadline = Date.now() + 10_000; !(await accepts(port)); ) {
+    for (const deadline = Date.now() + 10_000; !(await accepts(port));) {
       if (sshd.exitCode !== null || Date.now() > deadline) {
         sshd.kill('SIGKILL');
         throw new Error(`sshd did not start: ${(await sshd).stderr}`);
@@ -112,8 +112,31 @@ describe('SshHost against a real sshd on loopback', () => {
 
   test('argv arrives byte-for-byte through the remote shell', async () => {
     const words = [
-      'two words', "it's", '"double"', `'"'"'`, '$HOME', '${USER}', '$(id)', '`id`', ';', 'a; echo pwned', '&&', '|',
-      '*', '?', '~', '#x', '!', '\\', 'a\nb', '\n', '\t', '', 'A=b', '-n', 'ünïcødé ✓ 日本語 🐘',
+      'two words',
+      "it's",
+      '"double"',
+      `'"'"'`,
+      '$HOME',
+      '${USER}',
+      '$(id)',
+      '`id`',
+      ';',
+      'a; echo pwned',
+      '&&',
+      '|',
+      '*',
+      '?',
+      '~',
+      '#x',
+      '!',
+      '\\',
+      'a\nb',
+      '\n',
+      '\t',
+      '',
+      'A=b',
+      '-n',
+      'ünïcødé ✓ 日本語 🐘',
     ];
     const r = await host().run({ argv: ['printf', '%s\\0', ...words], as: 'root', timeoutMs: 20_000 });
     assert.equal(r.exitCode, 0, r.stderr);
@@ -177,19 +200,28 @@ describe('SshHost against a real sshd on loopback', () => {
 
   test('a refused connection throws HostUnreachable quickly', async () => {
     const started = Date.now();
-    await assert.rejects(new SshHost('node-b', 'postgres', { ...t, port: await freePort() }).run({ argv: ['true'], as: 'root' }), HostUnreachable);
+    await assert.rejects(
+      new SshHost('node-b', 'postgres', { ...t, port: await freePort() }).run({ argv: ['true'], as: 'root' }),
+      HostUnreachable,
+    );
     assert.ok(Date.now() - started < 5000);
   });
 
   test('a key the server does not accept throws HostUnreachable', async () => {
     const stranger = new SshHost('node-a', 'postgres', { ...t, identityFile: join(dir, 'stranger_key') });
-    await assert.rejects(stranger.run({ argv: ['true'], as: 'root' }), (e: unknown) => e instanceof HostUnreachable && /Permission denied/.test(e.message));
+    await assert.rejects(
+      stranger.run({ argv: ['true'], as: 'root' }),
+      (e: unknown) => e instanceof HostUnreachable && /Permission denied/.test(e.message),
+    );
   });
 
   test('an unknown or changed host key is refused: HostKeyRejected, not retryable HostUnreachable', async () => {
     for (const knownHosts of ['empty_known_hosts', 'wrong_known_hosts']) {
       const h = new SshHost('node-a', 'postgres', { ...t, knownHostsFile: join(dir, knownHosts) });
-      await assert.rejects(h.run({ argv: ['true'], as: 'root' }), (e: unknown) => e instanceof HostKeyRejected && !(e instanceof HostUnreachable));
+      await assert.rejects(
+        h.run({ argv: ['true'], as: 'root' }),
+        (e: unknown) => e instanceof HostKeyRejected && !(e instanceof HostUnreachable),
+      );
     }
   });
 });
@@ -206,8 +238,18 @@ describe('sshArgv', () => {
   };
   const options = [
     'ssh',
-    '-o', 'BatchMode=yes', '-o', 'StrictHostKeyChecking=yes', '-o', 'ConnectTimeout=7',
-    '-o', 'ServerAliveInterval=10', '-o', 'ServerAliveCountMax=3', '-o', 'LogLevel=ERROR',
+    '-o',
+    'BatchMode=yes',
+    '-o',
+    'StrictHostKeyChecking=yes',
+    '-o',
+    'ConnectTimeout=7',
+    '-o',
+    'ServerAliveInterval=10',
+    '-o',
+    'ServerAliveCountMax=3',
+    '-o',
+    'LogLevel=ERROR',
   ];
   const keys = ['-i', '/etc/runbook/id_ed25519', '-o', 'IdentitiesOnly=yes', '-o', 'UserKnownHostsFile=/etc/runbook/known_hosts'];
   const target = (user: string) => ['-p', '2222', '-l', user, '-T', '--', 'db1.example'];
@@ -215,20 +257,32 @@ describe('sshArgv', () => {
   test('root login: root runs plain, db through runuser', () => {
     assert.deepEqual(sshArgv({ argv: ['id', '-un'], as: 'root' }, 'postgres', t), [...options, ...keys, ...target('root'), `'id' '-un'`]);
     assert.deepEqual(sshArgv({ argv: ['psql', '-c', "select 'x'"], as: 'db' }, 'postgres', t), [
-      ...options, ...keys, ...target('root'),
+      ...options,
+      ...keys,
+      ...target('root'),
       `'runuser' '-u' 'postgres' '--' 'psql' '-c' 'select '\\''x'\\'''`,
     ]);
   });
 
   test('other login users: sudo -n, or plain when the login user is the database user', () => {
     const admin = { ...t, user: 'admin', identityFile: undefined, knownHostsFile: undefined };
-    assert.deepEqual(sshArgv({ argv: ['true'], as: 'root' }, 'postgres', admin), [...options, ...target('admin'), `'sudo' '-n' '--' 'true'`]);
+    assert.deepEqual(sshArgv({ argv: ['true'], as: 'root' }, 'postgres', admin), [
+      ...options,
+      ...target('admin'),
+      `'sudo' '-n' '--' 'true'`,
+    ]);
     assert.deepEqual(sshArgv({ argv: ['true'], as: 'db' }, 'postgres', admin), [
-      ...options, ...target('admin'), `'sudo' '-n' '-u' 'postgres' '--' 'true'`,
+      ...options,
+      ...target('admin'),
+      `'sudo' '-n' '-u' 'postgres' '--' 'true'`,
     ]);
     const pg = { ...admin, user: 'postgres' };
     assert.deepEqual(sshArgv({ argv: ['true'], as: 'db' }, 'postgres', pg), [...options, ...target('postgres'), `'true'`]);
-    assert.deepEqual(sshArgv({ argv: ['true'], as: 'root' }, 'postgres', pg), [...options, ...target('postgres'), `'sudo' '-n' '--' 'true'`]);
+    assert.deepEqual(sshArgv({ argv: ['true'], as: 'root' }, 'postgres', pg), [
+      ...options,
+      ...target('postgres'),
+      `'sudo' '-n' '--' 'true'`,
+    ]);
   });
 
   test('timeout and outputFile are applied after the user switch, all in one quoted string', () => {
@@ -242,16 +296,45 @@ describe('sshArgv', () => {
 
 describe('dockerArgv', () => {
   test('as root and as the database user; -i only with input', () => {
-    assert.deepEqual(dockerArgv({ argv: ['id', '-un'], as: 'root' }, 'postgres', 'pg-1'), ['docker', 'exec', '-u', 'root', 'pg-1', 'id', '-un']);
+    assert.deepEqual(dockerArgv({ argv: ['id', '-un'], as: 'root' }, 'postgres', 'pg-1'), [
+      'docker',
+      'exec',
+      '-u',
+      'root',
+      'pg-1',
+      'id',
+      '-un',
+    ]);
     assert.deepEqual(dockerArgv({ argv: ['tee', '/x y'], as: 'db', input: 'data' }, 'postgres', 'pg-1'), [
-      'docker', 'exec', '-i', '-u', 'postgres', 'pg-1', 'tee', '/x y',
+      'docker',
+      'exec',
+      '-i',
+      '-u',
+      'postgres',
+      'pg-1',
+      'tee',
+      '/x y',
     ]);
   });
 
   test('timeout and outputFile inside the container, argv passed as is', () => {
     assert.deepEqual(dockerArgv({ argv: ['sh', '-c', 'a; b'], as: 'db', timeoutMs: 2500, outputFile: '/log' }, 'polardb', 'c'), [
-      'docker', 'exec', '-u', 'polardb', 'c',
-      'timeout', '-s', 'KILL', '3', 'sh', '-c', OUTPUT_SCRIPT, '/log', 'sh', '-c', 'a; b',
+      'docker',
+      'exec',
+      '-u',
+      'polardb',
+      'c',
+      'timeout',
+      '-s',
+      'KILL',
+      '3',
+      'sh',
+      '-c',
+      OUTPUT_SCRIPT,
+      '/log',
+      'sh',
+      '-c',
+      'a; b',
     ]);
   });
 

@@ -374,8 +374,7 @@ describe('webhook receiver', () => {
     assert.equal(r.status, 202);
     assert.deepEqual(r.body, { workflows: [], notified: [NOTIFY_ONLY], ignored: 0 });
     assert.equal(await recoveryExists(NOTIFY_ONLY), false);
-    for (let i = 0; i < 50 && !chat.received.some((m) => m.cluster === NOTIFY_ONLY); i++)
-      await new Promise((res) => setTimeout(res, 50));
+    for (let i = 0; i < 50 && !chat.received.some((m) => m.cluster === NOTIFY_ONLY); i++) await new Promise((res) => setTimeout(res, 50));
     const message = chat.received.find((m) => m.cluster === NOTIFY_ONLY);
     assert.ok(message, 'the notify URL received the alert');
     assert.equal(message.kind, 'alert');

@@ -109,8 +109,7 @@ const issueMessage = (i: z.core.$ZodIssue): string => (i.code === 'invalid_key' 
 /** Validates a parsed document and resolves the secrets it references. */
 export function parseConfig(doc: unknown, vars: NodeJS.ProcessEnv = process.env): WebhookConfig {
   const r = Schema.safeParse(doc);
-  if (!r.success)
-    throw new ConfigError(r.error.issues.map((i) => `${i.path.length ? i.path.join('.') : '(config)'}: ${issueMessage(i)}`));
+  if (!r.success) throw new ConfigError(r.error.issues.map((i) => `${i.path.length ? i.path.join('.') : '(config)'}: ${issueMessage(i)}`));
   const c = r.data;
   const { bearer, hmac } = c.auth;
   return {

@@ -58,16 +58,12 @@ const isObject = (v: unknown): v is Record<string, unknown> => typeof v === 'obj
 function sourceOf(doc: Record<string, unknown>): Source {
   if (!('alerts' in doc)) {
     if ('cluster' in doc) return 'generic';
-    throw new PayloadError(
-      'unrecognized payload: expected an Alertmanager or Grafana webhook (with "alerts") or {"cluster": "<name>"}',
-    );
+    throw new PayloadError('unrecognized payload: expected an Alertmanager or Grafana webhook (with "alerts") or {"cluster": "<name>"}');
   }
   // Grafana's payload carries orgId; Alertmanager's never does.
   if ('orgId' in doc || doc.version === '1') return 'grafana';
   if (doc.version === '4') return 'alertmanager';
-  throw new PayloadError(
-    `unsupported alerts payload version ${JSON.stringify(doc.version)}: expected Alertmanager "4" or Grafana "1"`,
-  );
+  throw new PayloadError(`unsupported alerts payload version ${JSON.stringify(doc.version)}: expected Alertmanager "4" or Grafana "1"`);
 }
 
 /**

@@ -167,8 +167,7 @@ export function createWebhookServer({ config, client, log }: WebhookServerOption
     entry.path = path; // never the query string: it could carry a credential
     const get = req.method === 'GET' || req.method === 'HEAD';
     if (path === '/healthz' && get) return send(res, 200, 'ok\n');
-    if (path === '/metrics' && get)
-      return send(res, 200, metrics.render(), { 'content-type': 'text/plain; version=0.0.4; charset=utf-8' });
+    if (path === '/metrics' && get) return send(res, 200, metrics.render(), { 'content-type': 'text/plain; version=0.0.4; charset=utf-8' });
     if (ALERT_PATHS.has(path) && req.method === 'POST') return receiveAlerts(req, res, entry);
     if (ALERT_PATHS.has(path) || path === '/healthz' || path === '/metrics')
       return send(res, 405, { error: 'method not allowed' }, { allow: ALERT_PATHS.has(path) ? 'POST' : 'GET, HEAD' });

@@ -85,8 +85,12 @@ export class SandboxError extends Error {
   override name = 'SandboxError';
 }
 
-/** `<disk>-d<seed>`: a disk (and device link) name of the sandbox's own, within the 63 characters a disk name has. */
-export const sandboxDiskName = (diskName: string, seed: string): string => `${diskName.slice(0, 63 - 8)}-d${seed}`;
+/**
+ * `<disk>_d<seed>`: a disk (and device link) name of the sandbox's own, within the 63 characters a
+ * disk name has. An underscore, not a dash: pfsd finds its daemons with `grep -w <disk>`, and
+ * `nvme1n1_d3f9a1c` is one word, never matched by the production `nvme1n1`.
+ */
+export const sandboxDiskName = (diskName: string, seed: string): string => `${diskName.slice(0, 63 - 8)}_d${seed}`;
 
 /** `<cluster>-drill-<seed>`, cut to the cluster name's 63 characters. */
 export const sandboxClusterName = (cluster: string, seed: string): string => `${cluster.slice(0, 63 - 13)}-drill-${seed}`;

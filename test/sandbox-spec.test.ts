@@ -86,9 +86,9 @@ test('the lab spec: nothing of the sandbox is a production path, device or port'
   const sb = assertIsolated(prod, 'lab');
   assert.equal(sb.dir, '/var/lib/polar-runbook/drills/prlsbx01-20261124T030007');
   assert.equal(sb.spec.cluster, 'prlsbx01-drill-a1b2c3');
-  assert.equal(sb.spec.storage.diskName, 'prlsbx01-shared-da1b2c3');
-  assert.equal(sb.spec.storage.image, `${sb.dir}/images/prlsbx01-shared-da1b2c3.img`);
-  assert.equal(sb.spec.storage.dataDir, `${sb.dir}/mnt/prlsbx01-shared-da1b2c3/pgdata`);
+  assert.equal(sb.spec.storage.diskName, 'prlsbx01-shared_da1b2c3');
+  assert.equal(sb.spec.storage.image, `${sb.dir}/images/prlsbx01-shared_da1b2c3.img`);
+  assert.equal(sb.spec.storage.dataDir, `${sb.dir}/mnt/prlsbx01-shared_da1b2c3/pgdata`);
   assert.deepEqual(
     sb.spec.nodes.map((n) => [n.name, n.role, n.address, n.port, n.localDir, n.slot]),
     [
@@ -97,13 +97,13 @@ test('the lab spec: nothing of the sandbox is a production path, device or port'
       ['pb3', 'standby', '127.0.0.1', 40003, `${sb.dir}/hosts/pb3/pg`, 'standby1'],
     ],
   );
-  assert.equal(sb.spec.nodes[2]!.storage!.dataDir, `${sb.dir}/mnt/prlsbx01-standby-da1b2c3/pgdata`);
+  assert.equal(sb.spec.nodes[2]!.storage!.dataDir, `${sb.dir}/mnt/prlsbx01-standby_da1b2c3/pgdata`);
   assert.deepEqual(sb.spec.verify.tables, prod.verify.tables);
   assert.deepEqual(
     sb.copies.map((c) => [c.node, c.which, c.source.image, c.target]),
     [
-      ['pb3', 'own', p.image.standby, `${sb.dir}/images/prlsbx01-standby-da1b2c3.img`],
-      ['pb1', 'shared', p.image.shared, `${sb.dir}/images/prlsbx01-shared-da1b2c3.img`],
+      ['pb3', 'own', p.image.standby, `${sb.dir}/images/prlsbx01-standby_da1b2c3.img`],
+      ['pb1', 'shared', p.image.shared, `${sb.dir}/images/prlsbx01-shared_da1b2c3.img`],
     ],
   );
 });
@@ -117,7 +117,7 @@ test('the example specs: nothing of the sandbox is a production path, device or 
   );
   const seed = assertIsolated(readSpecFile('examples/seed-cluster.yaml'), 'examples/seed-cluster.yaml');
   // PFS paths follow the copy's disk name; the binaries are copied into the sandbox, from the same source.
-  assert.equal(seed.spec.storage.dataDir, '/nvme1n1-da1b2c3/shared_data');
+  assert.equal(seed.spec.storage.dataDir, '/nvme1n1_da1b2c3/shared_data');
   assert.equal(seed.spec.binaries.dir, `${seed.dir}/binaries/tmp_polardb_pg_15_base`);
   assert.equal(seed.spec.binaries.source, '/data/polardb/tmp_polardb_pg_15_base');
   // Remote hosts keep their address (the sandbox runs on the same hosts), on new ports.
@@ -138,8 +138,8 @@ test('deterministic: the same inputs give the same sandbox, another seed other n
   assert.equal(other.spec.cluster, 'prlexample-drill-ffffff');
   assert.notEqual(other.spec.storage.diskName, sandboxSpec(prod, params(prod)).spec.storage.diskName);
   // A copy that is a block device (a snapshot command linked one) is named as a device.
-  const dev = sandboxSpec(prod, params(prod, { deviceCopies: ['prlexample-shared-da1b2c3'] }));
-  assert.equal(dev.spec.storage.device, `${dev.dir}/images/prlexample-shared-da1b2c3.img`);
+  const dev = sandboxSpec(prod, params(prod, { deviceCopies: ['prlexample-shared_da1b2c3'] }));
+  assert.equal(dev.spec.storage.device, `${dev.dir}/images/prlexample-shared_da1b2c3.img`);
   assert.equal(dev.spec.storage.image, undefined);
 });
 

@@ -110,9 +110,9 @@ export async function loopsBelow(dir: string): Promise<string[]> {
     .map((l) => l.split(' ')[0]!);
 }
 
-/** /dev links named like a sandbox disk of the lab (<lab>-<disk>-d<6 hex>). */
+/** /dev links named like a sandbox disk of the lab (<lab>-<disk>_d<6 hex>). */
 export async function sandboxLinks(labId: string): Promise<string[]> {
-  const re = new RegExp(`^${labId}-[a-z]+-d[0-9a-f]{6}$`);
+  const re = new RegExp(`^${labId}-[a-z]+_d[0-9a-f]{6}$`);
   return (await readdir('/dev')).filter((n) => re.test(n)).map((n) => `/dev/${n}`);
 }
 

@@ -8,6 +8,7 @@ import { after, before, test } from 'node:test';
 import { execa } from 'execa';
 import type { TestWorkflowEnvironment } from '@temporalio/testing';
 import { TASK_QUEUE } from '../common/input.js';
+import { abortSignal, progressQuery } from '../workflows/definitions.js';
 import type { ClusterSpecInput } from '../common/spec.js';
 import { startTemporal } from './helpers/temporal.js';
 import { failureType, runWorker, type RunningWorker } from './helpers/worker.js';
@@ -81,4 +82,33 @@ test('a node port answered by something else fails with PortTaken before anythin
   } finally {
     squatter.close();
   }
+});
+
+test('when fencing cannot be proven (host unreachable) the recovery waits for approval, touching nothing, and can be aborted', async () => {
+  const cluster = `${id}-fence`;
+  const unreachable = { transport: 'ssh', address: '127.0.0.1', port: await freePort(), connectTimeoutSeconds: 2 } as const;
+  const s = spec(await freePort(), cluster);
+  const input = { spec: { ...s, nodes: [{ ...s.nodes[0]!, host: unreachable }] } };
+  const handle = await env.client.workflow.start('recoverCluster', {
+    taskQueue: TASK_QUEUE,
+    workflowId: `recover/${cluster}`,
+    args: [input],
+  });
+  let progress = await handle.query(progressQuery);
+  for (let i = 0; !progress.waitingFor && i < 100; i++) {
+    await new Promise((r) => setTimeout(r, 100));
+    progress = await handle.query(progressQuery);
+  }
+  assert.equal(progress.waitingFor?.gate, 'fence');
+  assert.match(progress.waitingFor!.evidence.join('\n'), /pb1: cannot look for a postmaster on the host .*unreachable/);
+  assert.deepEqual(
+    progress.steps.map((st) => st.id),
+    ['fence'],
+    'nothing after the fence ran',
+  );
+  await handle.signal(abortSignal, { reason: 'test' });
+  const err = await handle.result().catch((e) => e);
+  assert.equal(failureType(err), 'Aborted');
+  assert.match(String(err.cause.message), /aborted \(test\).*completed: fence/);
+  assert.equal(existsSync(`/dev/${id}-shared`), false);
 });

@@ -8,10 +8,10 @@ import { WorkflowNotFoundError } from '@temporalio/client';
 import { DEFAULT_DRILL_HISTORY, DEFAULT_SANDBOX_ROOT, type DrillResult } from '../common/drill.js';
 import { recoveryWorkflowId } from '../common/input.js';
 import type { StepResult } from '../common/report.js';
-import type { Sandbox } from '../common/sandbox.js';
-import type { ClusterSpec } from '../common/spec.js';
+import type { DiskCopy, Sandbox } from '../common/sandbox.js';
+import { nodeNamed, type ClusterSpec } from '../common/spec.js';
 import { journalOf, resultOf, type ActivityDeps } from './context.js';
-import { copyDisk, copyHost, drillFailure, hostsOf, makeSandboxDir, markerText, teardownOnHost } from './sandbox.js';
+import { copyDisks, copyHost, drillFailure, hostsOf, makeSandboxDir, markerText, teardownOnHost } from './sandbox.js';
 
 /** Free ports on loopback, all different and none of `avoid` (bind port 0, read it, close). */
 async function freePorts(n: number, avoid: Set<number>): Promise<number[]> {
@@ -66,10 +66,11 @@ export const createDrillActivities = (deps: ActivityDeps) => ({
   },
 
   /**
-   * Makes the sandbox (dir, marker, owned dirs on every host) and copies every disk into it:
-   * standbys' own disks first, the shared disk last, so the copied primary is never behind the
-   * copied standby (a standby ahead of its primary could never stream from it again).
-   * Idempotent: a copy already in place is kept, a partial one is started over.
+   * Makes the sandbox (dir, marker, owned dirs on every host) and copies every disk into it. The
+   * disks of one host are frozen together and copied in one instant; across hosts the standbys'
+   * disks go first, so the copied primary is never behind a copied standby (a standby ahead of
+   * its primary could never stream from it again). Idempotent: a copy already in place is kept,
+   * a partial one is started over.
    */
   async snapshotStorage(spec: ClusterSpec, sb: Sandbox, run: { workflowId: string; runId: string }): Promise<StepResult> {
     const j = journalOf(deps);
@@ -98,8 +99,15 @@ export const createDrillActivities = (deps: ActivityDeps) => ({
         j,
       );
     }
+    // Grouped by the host that holds them (in the copies' order: standbys' disks first): all the
+    // disks of one host are copied in one freeze.
+    const groups = new Map<string, DiskCopy[]>();
+    for (const c of sb.copies) {
+      const key = JSON.stringify(nodeNamed(spec, c.node).host);
+      groups.set(key, [...(groups.get(key) ?? []), c]);
+    }
     const copies = [];
-    for (const c of sb.copies) copies.push(await copyDisk(copyHost(spec, c, deps.hostFor), spec, sb, c, j));
+    for (const group of groups.values()) copies.push(...(await copyDisks(copyHost(spec, group[0]!, deps.hostFor), spec, sb, group, j)));
     return resultOf(j, { copies, deviceCopies: copies.filter((c) => c.kind === 'device').map((c) => c.disk) });
   },
 

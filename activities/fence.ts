@@ -24,6 +24,8 @@ export const createFenceActivities = (deps: ActivityDeps) => ({
     const j = journalOf(deps);
     const unproven: string[] = [];
     const proven: string[] = [];
+    /** Nodes serving as themselves before this run touched anything (so it did not bring them back). */
+    const answering: string[] = [];
     for (const node of sharedNodes(spec)) {
       const p = await whoAnswers(spec, node);
       if (p.state === 'foreign') throw failure('PortTaken', p.detail);
@@ -32,6 +34,7 @@ export const createFenceActivities = (deps: ActivityDeps) => ({
         if (!p.inRecovery && node.role !== 'primary')
           throw failure('SplitBrainRisk', `${node.name} answers as a read-write node but is a ${node.role} in the spec`);
         proven.push(`${node.name}: answers as this cluster's ${p.inRecovery ? 'replica' : 'primary'} (already recovered)`);
+        answering.push(node.name);
         continue;
       }
       proven.push(`${node.name}: nothing answers on ${node.address}:${node.port} (${p.detail})`);
@@ -48,6 +51,6 @@ export const createFenceActivities = (deps: ActivityDeps) => ({
       }
     }
     j.verified.push(...proven);
-    return resultOf(j, { proven: unproven.length === 0, evidence: [...unproven, ...proven] });
+    return resultOf(j, { proven: unproven.length === 0, evidence: [...unproven, ...proven], answering });
   },
 });

@@ -50,6 +50,35 @@ async function waitServing(spec: ClusterSpec, node: NodeSpec, j: Journal, limitM
   }
 }
 
+/**
+ * PIDs of pg_basebackup processes that have `$0` (a clone's target directory) as one of their
+ * arguments. The script is constant; the directory is its argument.
+ */
+const CLONES_INTO =
+  'for p in /proc/[0-9]*; do [ "$(cat "$p/comm" 2>/dev/null)" = pg_basebackup ] && ' +
+  'tr "\\0" "\\n" < "$p/cmdline" 2>/dev/null | grep -qxF -- "$0" && echo "${p#/proc/}"; done; true';
+
+/**
+ * A clone an earlier attempt started may still run: its worker died, the clone did not (an
+ * orphan; a large clone outlives the heartbeat timeout by far). Wait until it ends, so the retry
+ * neither removes the copy under the running clone nor starts a second one beside it, and a clone
+ * that finished meanwhile is kept (it has its backup_manifest).
+ */
+async function waitForEarlierClone(host: Host, node: NodeSpec, target: string, j: Journal): Promise<void> {
+  if (node.role !== 'replica') return;
+  const started = Date.now();
+  for (;;) {
+    const r = await host.run({ argv: ['sh', '-c', CLONES_INTO, target], as: 'root', timeoutMs: 30_000 });
+    const pids = r.stdout.split('\n').filter(Boolean);
+    if (!pids.length) break;
+    heartbeat({ waiting: `an earlier clone into ${target} (pid ${pids.join(', ')})`, sinceMs: Date.now() - started });
+    await sleep(250);
+  }
+  const waited = Date.now() - started;
+  if (waited > 250)
+    j.verified.push(`${node.name}: an earlier clone into ${target} was still running; waited ${(waited / 1000).toFixed(1)} s for it`);
+}
+
 export const createNodeActivities = (deps: ActivityDeps) => ({
   async buildNode(spec: ClusterSpec, nodeName: string): Promise<StepResult> {
     const node = nodeNamed(spec, nodeName);
@@ -57,6 +86,7 @@ export const createNodeActivities = (deps: ActivityDeps) => ({
     const j = journalOf(deps);
     if (await alreadyServing(spec, node, j)) return resultOf(j);
     if (node.role !== 'standby') await refuseForeignDir(host, node);
+    await waitForEarlierClone(host, node, deps.profiles[spec.profile]!.postmasterDir(spec, node), j);
     await runOps(host, deps.profiles[spec.profile]!.buildNode(spec, node), j);
     return resultOf(j);
   },

@@ -90,23 +90,35 @@ async function mountOf(host: Host, path: string): Promise<string> {
 }
 
 /**
- * Copies `image` to `partial` with every mount of it frozen: the copy is crash-consistent (what a
- * power cut leaves, which PostgreSQL recovers from). The script unfreezes on any exit, and the
- * copy is killed after `maxFreezeSeconds`, so production is never frozen longer than that.
+ * Copies each image to its partial copy with every mount of every image frozen at once: one
+ * instant for all the disks of a host, as a power cut would leave them (PostgreSQL recovers from
+ * that), so the copied standby is never ahead of the copied primary. The script thaws on any exit
+ * it sees, and stops copying after `secs` seconds: production is never frozen longer than that.
+ * Arguments: secs, the number of pairs, the pairs (image partial), then the mount points to freeze.
+ * (Every path is a plain path from the spec or the sandbox: no spaces, no glob characters.)
  */
 const FREEZE_COPY = `set -u
-partial=$1; image=$2; secs=$3; shift 3
+secs=$1; n=$2; shift 2
+pairs=
+while [ "$n" -gt 0 ]; do pairs="$pairs $1 $2"; shift 2; n=$((n - 1)); done
 frozen=
 thaw() { for m in $frozen; do fsfreeze -u "$m" || echo "cannot unfreeze $m" >&2; done; frozen=; }
 trap thaw EXIT
 trap 'exit 143' HUP INT TERM
+t0=$(date +%s%3N)
+end=$(( $(date +%s) + secs ))
 for m in "$@"; do
   fsfreeze -f "$m" || exit 90
   frozen="$frozen $m"
 done
-t0=$(date +%s%3N)
-timeout -s KILL "$secs" cp --sparse=always --reflink=auto -- "$image" "$partial"
-rc=$?
+set -- $pairs
+rc=0
+while [ $# -gt 0 ]; do
+  left=$(( end - $(date +%s) ))
+  if [ "$left" -le 0 ]; then rc=137; break; fi
+  timeout -s KILL "$left" cp --sparse=always --reflink=auto -- "$1" "$2" || { rc=$?; break; }
+  shift 2
+done
 thaw
 echo "frozen_ms=$(( $(date +%s%3N) - t0 ))"
 exit $rc`;
@@ -124,9 +136,11 @@ interface CopyResult {
 /** While `p` runs, heartbeats how far the copy got. */
 async function watching<T>(host: Host, partial: string, disk: string, p: Promise<T>): Promise<T> {
   let done = false;
+  let wake = () => {};
+  const woken = new Promise<void>((r) => (wake = r));
   const watch = (async () => {
     while (!done) {
-      await sleep(2000);
+      await Promise.race([sleep(2000), woken]);
       if (done) break;
       const r = await host.run(root(['stat', '-c', '%s', '--', partial], 10_000));
       heartbeat({ copying: disk, bytes: r.exitCode === 0 ? Number(r.stdout.trim()) : 0 });
@@ -136,6 +150,7 @@ async function watching<T>(host: Host, partial: string, disk: string, p: Promise
     return await p;
   } finally {
     done = true;
+    wake();
     await watch.catch(() => {});
   }
 }
@@ -180,103 +195,9 @@ async function prepCopy(host: Host, sb: Sandbox, c: DiskCopy, devicePath: string
   await must(host, root(['rmdir', '--', prep]), j);
 }
 
-export async function copyDisk(
-  host: Host,
-  spec: ClusterSpec,
-  sb: Sandbox,
-  c: DiskCopy,
-  j: Journal,
-): Promise<CopyResult & { skipped?: boolean }> {
-  const started = Date.now();
-  const name = c.disk.diskName;
-  if (await ok(host, ['test', '-e', c.target])) {
-    j.skipped.push(`${host.name}: ${c.target} already copied`);
-    const isDev = await ok(host, ['test', '-b', c.target]);
-    return { disk: name, kind: isDev ? 'device' : 'image', method: 'cp', frozen: [], ms: 0, skipped: true };
-  }
-  await clearPartial(host, sb, c, j);
+/** Moves a finished partial copy into place (its final name means: done) and notes it. */
+async function finish(host: Host, c: DiskCopy, result: CopyResult, started: number, j: Journal): Promise<CopyResult> {
   const partial = `${c.target}.partial`;
-  const command = spec.drill?.snapshotCommand;
-  let result: CopyResult;
-
-  if (command) {
-    const source = c.source.image ?? c.source.device!;
-    const argv = command.map((w) =>
-      w
-        .replace(/\{image\}/g, source)
-        .replace(/\{target\}/g, partial)
-        .replace(/\{disk\}/g, c.source.diskName),
-    );
-    await watching(host, partial, name, must(host, root(argv, 6 * 3600_000), j));
-    if (!(await ok(host, ['test', '-e', partial])))
-      throw drillFailure('SnapshotFailed', `on ${host.name}: ${argv.join(' ')} succeeded but left nothing at ${partial}`);
-    const isDev = await ok(host, ['test', '-b', partial]);
-    if (!isDev && !(await ok(host, ['test', '-f', partial])))
-      throw drillFailure('SnapshotFailed', `on ${host.name}: ${partial} is neither an image file nor a block device`);
-    result = { disk: name, kind: isDev ? 'device' : 'image', method: 'snapshotCommand', frozen: [], ms: 0 };
-    if (spec.profile === 'postgres') await prepCopy(host, sb, c, isDev ? partial : undefined, j);
-  } else {
-    if (spec.profile === 'polardb')
-      throw drillFailure(
-        'SnapshotUnsupported',
-        'the polardb profile keeps its data in PFS, which cannot be frozen from a host: a drill needs drill.snapshotCommand',
-      );
-    if (!c.source.image)
-      throw drillFailure(
-        'SnapshotUnsupported',
-        `disk ${c.source.diskName} is the block device ${c.source.device}: only a snapshot command can copy it`,
-      );
-    const image = c.source.image;
-    if (!(await ok(host, ['test', '-f', image]))) throw drillFailure('SnapshotFailed', `on ${host.name}: the image ${image} is not there`);
-    const frozen = await mountsOfImage(host, image);
-    for (const m of frozen) {
-      if (!PLAIN_PATH.test(m) || m === '/')
-        throw drillFailure('SnapshotFailed', `on ${host.name}: refusing to freeze ${JSON.stringify(m)}`);
-    }
-    // The copy must not be written into a frozen filesystem: it would wait until the time limit.
-    const targetFs = await mountOf(host, `${sb.dir}/images`);
-    if (frozen.includes(targetFs))
-      throw drillFailure(
-        'SandboxConflict',
-        `the sandbox ${sb.dir} lies on ${targetFs}, the filesystem the copy freezes: choose another drill.sandboxRoot`,
-      );
-    const secs = spec.drill?.maxFreezeSeconds ?? 300;
-    const cmd = root(['sh', '-c', FREEZE_COPY, 'freeze-copy', partial, image, String(secs), ...frozen], (secs + 120) * 1000);
-    let r;
-    try {
-      r = await watching(host, partial, name, host.run(cmd));
-      j.ran(
-        host.name,
-        `root$ ${frozen.length ? `fsfreeze -f ${frozen.join(' ')}; ` : ''}cp --sparse=always --reflink=auto -- ${image} ${partial}${frozen.length ? `; fsfreeze -u ${frozen.join(' ')}` : ''}`,
-      );
-    } finally {
-      // Belt and braces: the script thaws on every exit it sees; this covers one it could not (it was killed).
-      for (const m of frozen) await host.run(root(['fsfreeze', '-u', m]));
-    }
-    if (r.exitCode === 90)
-      throw drillFailure('SnapshotFailed', `on ${host.name}: fsfreeze -f ${frozen.join(' ')} failed: ${r.stderr.trim()}`, true);
-    if (r.exitCode === 137 || r.exitCode === 124)
-      throw drillFailure(
-        'SnapshotFailed',
-        `on ${host.name}: copying ${image} took longer than drill.maxFreezeSeconds = ${secs} s; it was stopped and ${frozen.join(', ') || 'nothing'} unfrozen (use a snapshot command, or a filesystem with reflinks)`,
-      );
-    if (r.exitCode !== 0)
-      throw drillFailure(
-        'SnapshotFailed',
-        `on ${host.name}: copying ${image} failed (exit ${r.exitCode}: ${r.stderr.trim().slice(-500)})`,
-        true,
-      );
-    const frozenMs = Number(/frozen_ms=(\d+)/.exec(r.stdout)?.[1] ?? NaN);
-    result = {
-      disk: name,
-      kind: 'image',
-      method: frozen.length ? 'fsfreeze+cp' : 'cp',
-      frozen,
-      ms: 0,
-      ...(frozen.length ? { frozenMs } : {}),
-    };
-    await prepCopy(host, sb, c, undefined, j);
-  }
   const size = await host.run(root(['stat', '-L', '-c', '%s', '--', partial]));
   if (size.exitCode === 0) result.bytes = Number(size.stdout.trim());
   await must(host, root(['mv', '-T', '--', partial, c.target]), j);
@@ -284,6 +205,128 @@ export async function copyDisk(
   j.verified.push(`${host.name}: ${c.source.image ?? c.source.device} copied to ${c.target} (${result.method})`);
   result.ms = Date.now() - started;
   return result;
+}
+
+/** The spec's snapshot command, one disk at a time (consistency across disks is the command's: a SAN consistency group). */
+async function snapshotByCommand(host: Host, spec: ClusterSpec, sb: Sandbox, c: DiskCopy, j: Journal): Promise<CopyResult> {
+  const started = Date.now();
+  const partial = `${c.target}.partial`;
+  const source = c.source.image ?? c.source.device!;
+  const argv = spec.drill!.snapshotCommand!.map((w) =>
+    w
+      .replace(/\{image\}/g, source)
+      .replace(/\{target\}/g, partial)
+      .replace(/\{disk\}/g, c.source.diskName),
+  );
+  await watching(host, partial, c.disk.diskName, must(host, root(argv, 6 * 3600_000), j));
+  if (!(await ok(host, ['test', '-e', partial])))
+    throw drillFailure('SnapshotFailed', `on ${host.name}: ${argv.join(' ')} succeeded but left nothing at ${partial}`);
+  const isDev = await ok(host, ['test', '-b', partial]);
+  if (!isDev && !(await ok(host, ['test', '-f', partial])))
+    throw drillFailure('SnapshotFailed', `on ${host.name}: ${partial} is neither an image file nor a block device`);
+  if (spec.profile === 'postgres') await prepCopy(host, sb, c, isDev ? partial : undefined, j);
+  return finish(
+    host,
+    c,
+    { disk: c.disk.diskName, kind: isDev ? 'device' : 'image', method: 'snapshotCommand', frozen: [], ms: 0 },
+    started,
+    j,
+  );
+}
+
+/** The images of one host's disks, copied under one freeze of all their mounts. */
+async function freezeAndCopy(host: Host, spec: ClusterSpec, sb: Sandbox, copies: DiskCopy[], j: Journal): Promise<CopyResult[]> {
+  const started = Date.now();
+  const frozen: string[] = [];
+  for (const c of copies) {
+    const image = c.source.image!;
+    if (!(await ok(host, ['test', '-f', image]))) throw drillFailure('SnapshotFailed', `on ${host.name}: the image ${image} is not there`);
+    for (const m of await mountsOfImage(host, image)) {
+      if (!PLAIN_PATH.test(m) || m === '/')
+        throw drillFailure('SnapshotFailed', `on ${host.name}: refusing to freeze ${JSON.stringify(m)}`);
+      if (!frozen.includes(m)) frozen.push(m);
+    }
+  }
+  // The copies must not be written into a frozen filesystem: they would wait until the time limit.
+  const targetFs = await mountOf(host, `${sb.dir}/images`);
+  if (frozen.includes(targetFs))
+    throw drillFailure(
+      'SandboxConflict',
+      `the sandbox ${sb.dir} lies on ${targetFs}, a filesystem the copy freezes: choose another drill.sandboxRoot`,
+    );
+  const secs = spec.drill?.maxFreezeSeconds ?? 300;
+  const pairs = copies.flatMap((c) => [c.source.image!, `${c.target}.partial`]);
+  const cmd = root(['sh', '-c', FREEZE_COPY, 'freeze-copy', String(secs), String(copies.length), ...pairs, ...frozen], (secs + 120) * 1000);
+  let r: Awaited<ReturnType<Host['run']>> | undefined;
+  try {
+    r = await watching(host, `${copies.at(-1)!.target}.partial`, copies.map((c) => c.disk.diskName).join(', '), host.run(cmd));
+    const cps = copies.map((c) => `cp --sparse=always --reflink=auto -- ${c.source.image} ${c.target}.partial`).join('; ');
+    j.ran(host.name, `root$ ${frozen.length ? `fsfreeze -f ${frozen.join(' ')}; ${cps}; fsfreeze -u ${frozen.join(' ')}` : cps}`);
+  } finally {
+    // The script thaws on every exit it sees; one it cannot see (killed from outside) is thawed here.
+    if (!r || r.timedOut) for (const m of frozen) await host.run(root(['fsfreeze', '-u', m]));
+  }
+  const images = copies.map((c) => c.source.image).join(', ');
+  if (r.exitCode === 90)
+    throw drillFailure('SnapshotFailed', `on ${host.name}: fsfreeze -f failed (${r.stderr.trim()}); nothing stays frozen`, true);
+  if (r.exitCode === 137 || r.exitCode === 124)
+    throw drillFailure(
+      'SnapshotFailed',
+      `on ${host.name}: copying ${images} took longer than drill.maxFreezeSeconds = ${secs} s; it was stopped and ${frozen.join(', ') || 'nothing'} unfrozen (use a snapshot command, or a filesystem with reflinks)`,
+    );
+  if (r.exitCode !== 0)
+    throw drillFailure(
+      'SnapshotFailed',
+      `on ${host.name}: copying ${images} failed (exit ${r.exitCode}: ${r.stderr.trim().slice(-500)})`,
+      true,
+    );
+  const frozenMs = Number(/frozen_ms=(\d+)/.exec(r.stdout)?.[1] ?? NaN);
+  const out: CopyResult[] = [];
+  for (const c of copies) {
+    await prepCopy(host, sb, c, undefined, j);
+    const result: CopyResult = {
+      disk: c.disk.diskName,
+      kind: 'image',
+      method: frozen.length ? 'fsfreeze+cp' : 'cp',
+      frozen,
+      ms: 0,
+      ...(frozen.length ? { frozenMs } : {}),
+    };
+    out.push(await finish(host, c, result, started, j));
+  }
+  return out;
+}
+
+/**
+ * Copies the disks one host holds, standbys' first. Idempotent: a copy in place (its final
+ * name) is kept, a partial one is started over.
+ */
+export async function copyDisks(host: Host, spec: ClusterSpec, sb: Sandbox, copies: DiskCopy[], j: Journal): Promise<CopyResult[]> {
+  const out: CopyResult[] = [];
+  const todo: DiskCopy[] = [];
+  for (const c of copies) {
+    if (await ok(host, ['test', '-e', c.target])) {
+      j.skipped.push(`${host.name}: ${c.target} already copied`);
+      const isDev = await ok(host, ['test', '-b', c.target]);
+      out.push({ disk: c.disk.diskName, kind: isDev ? 'device' : 'image', method: 'cp', frozen: [], ms: 0 });
+      continue;
+    }
+    if (!spec.drill?.snapshotCommand && spec.profile === 'polardb')
+      throw drillFailure(
+        'SnapshotUnsupported',
+        'the polardb profile keeps its data in PFS, which no host can freeze: a drill of it needs drill.snapshotCommand',
+      );
+    if (!spec.drill?.snapshotCommand && !c.source.image)
+      throw drillFailure(
+        'SnapshotUnsupported',
+        `disk ${c.source.diskName} is the block device ${c.source.device}: only a snapshot command can copy it`,
+      );
+    await clearPartial(host, sb, c, j);
+    todo.push(c);
+  }
+  if (spec.drill?.snapshotCommand) for (const c of todo) out.push(await snapshotByCommand(host, spec, sb, c, j));
+  else if (todo.length) out.push(...(await freezeAndCopy(host, spec, sb, todo, j)));
+  return out;
 }
 
 // ---------------------------------------------------------------------------------------------

@@ -19,7 +19,8 @@ export interface RawRun {
   steps: StepRecord[];
 }
 
-export async function recoverRaw(spec: ClusterSpec, probeId: string): Promise<RawRun> {
+/** `serial`: no concurrency at all (every node one after the other), for comparison only. */
+export async function recoverRaw(spec: ClusterSpec, probeId: string, serial = false): Promise<RawRun> {
   const A = activities;
   const steps: StepRecord[] = [];
   const step = async (name: StepName, node: string | undefined, fn: () => Promise<StepResult>): Promise<StepResult> => {
@@ -41,7 +42,12 @@ export async function recoverRaw(spec: ClusterSpec, probeId: string): Promise<Ra
     });
     return r;
   };
-  const each = <T>(nodes: { name: string }[], fn: (name: string) => Promise<T>) => Promise.all(nodes.map((n) => fn(n.name)));
+  const each = async <T>(nodes: { name: string }[], fn: (name: string) => Promise<T>): Promise<T[]> => {
+    if (!serial) return Promise.all(nodes.map((n) => fn(n.name)));
+    const out: T[] = [];
+    for (const n of nodes) out.push(await fn(n.name));
+    return out;
+  };
   const primary = primaryOf(spec);
   const shared = sharedNodes(spec);
   const event = { cluster: spec.cluster, workflowId: probeId };
@@ -63,19 +69,24 @@ export async function recoverRaw(spec: ClusterSpec, probeId: string): Promise<Ra
   const missing = (slots.details?.missing as string[] | undefined) ?? [];
   if (missing.length) throw new Error(`slots missing: ${missing.join(', ')}`);
 
-  const standbys = each(nodesOf(spec, 'standby'), async (n) => {
-    await step('attachStorage', n, () => A.attachStorage(spec, n, 'own'));
-    await step('startStorageDaemon', n, () => A.startStorageDaemon(spec, n, 'own'));
-    await step('buildNode', n, () => A.buildNode(spec, n));
-    await step('startNode', n, () => A.startNode(spec, n));
-    await step('waitStreaming', n, () => A.waitStreaming(spec, n));
-  });
-  const replicas = each(nodesOf(spec, 'replica'), async (n) => {
-    await step('buildNode', n, () => A.buildNode(spec, n));
-    await step('startNode', n, () => A.startNode(spec, n));
-    await step('waitStreaming', n, () => A.waitStreaming(spec, n));
-  });
-  await Promise.all([standbys, replicas]);
+  const standbys = () =>
+    each(nodesOf(spec, 'standby'), async (n) => {
+      await step('attachStorage', n, () => A.attachStorage(spec, n, 'own'));
+      await step('startStorageDaemon', n, () => A.startStorageDaemon(spec, n, 'own'));
+      await step('buildNode', n, () => A.buildNode(spec, n));
+      await step('startNode', n, () => A.startNode(spec, n));
+      await step('waitStreaming', n, () => A.waitStreaming(spec, n));
+    });
+  const replicas = () =>
+    each(nodesOf(spec, 'replica'), async (n) => {
+      await step('buildNode', n, () => A.buildNode(spec, n));
+      await step('startNode', n, () => A.startNode(spec, n));
+      await step('waitStreaming', n, () => A.waitStreaming(spec, n));
+    });
+  if (serial) {
+    await standbys();
+    await replicas();
+  } else await Promise.all([standbys(), replicas()]);
 
   await step('verifyData', undefined, () => A.verifyData(spec, probeId, primaryStart.changed));
   const endedAt = Date.now();

@@ -37,7 +37,13 @@ function figures(r: Results): Row[] {
     const b = r.overhead.runs.filter((x) => x.mode === 'b');
     const [ma, mb] = [median(a.map((x) => x.wallMs)), median(b.map((x) => x.wallMs))];
     const serial = median(a.map((x) => Object.values(x.steps).reduce((s, d) => s + d, 0)));
-    rows.push([`overhead (a) plain script, same activities, ${n(a)}`, `${sec(ma)} (every step back to back: ${sec(serial)})`, '', '']);
+    const how = r.config.serialA ? 'every node one after the other (--serial-a)' : "the workflow's concurrency (standby beside replicas)";
+    rows.push([
+      `overhead (a) plain script, same activities, same order, ${how}, ${n(a)}`,
+      `${sec(ma)} (sum of all steps: ${sec(serial)})`,
+      '',
+      '',
+    ]);
     rows.push([
       `overhead (b) recoverCluster, warm worker, ${n(b)}`,
       `${sec(mb)} client wall (workflow RTO ${sec(median(b.map((x) => x.rtoMs)))})`,
@@ -98,7 +104,7 @@ function figures(r: Results): Row[] {
     for (const mb of sizes) {
       const xs = r.dataSize.runs.filter((x) => x.dataMb === mb);
       rows.push([
-        `data ${mb >= 1024 ? `${mb / 1024} GB` : `${mb} MB`} (${n(xs)}): RTO / primary rebuild (build+start pb1) / replica clone / verify`,
+        `data ${mb >= 1024 ? `${mb / 1024} GB` : `${mb} MB`} (database ${median(xs.map((x) => x.dbMb))} MB; ${n(xs)}): RTO / primary rebuild (build+start pb1) / replica clone / verify`,
         `${sec(pick(mb, (x) => x.rtoMs))} / ${sec(pick(mb, (x) => x.primaryRebuildMs))} / ${sec(pick(mb, (x) => x.cloneMs))} / ${sec(pick(mb, (x) => x.verifyMs))}`,
         '',
         '',

@@ -143,7 +143,7 @@ export async function resumeOnce(
     retryAttempt: retried?.attempt,
     latencyMs,
     interruptedDoneMs: retried ? retried.completedAt - next.spawnedAt : undefined,
-    nextStep: nextDone ? `${nextDone.activity} (${nextDone.workflowId.replace(/^recover\/[^/]+/, 'recover')})` : 'none',
+    nextStep: nextDone ? `${nextDone.activity}${nextDone.node ? `:${nextDone.node}` : ''}` : 'none',
     targetMs,
     rtoMs: report.rtoMs,
     ok: targetMs === undefined || Number.isNaN(latencyMs) ? undefined : latencyMs <= targetMs,

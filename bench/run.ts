@@ -33,11 +33,12 @@ const { values } = parseArgs({
     quick: { type: 'boolean', default: false },
     only: { type: 'string' },
     runs: { type: 'string' },
+    'serial-a': { type: 'boolean', default: false },
     help: { type: 'boolean', default: false },
   },
 });
 if (values.help) {
-  console.log(`usage: npm run bench [-- --quick] [-- --only ${SECTIONS.join(',')}] [-- --runs N]`);
+  console.log(`usage: npm run bench [-- --quick] [-- --only ${SECTIONS.join(',')}] [-- --runs N] [-- --serial-a]`);
   process.exit(0);
 }
 const quick = values.quick!;
@@ -55,6 +56,8 @@ if (only.has('breakdown')) only.add('overhead'); // the breakdown is read from t
 const cfg = {
   quick,
   overheadRuns: values.runs ? Number(values.runs) : quick ? 1 : 5,
+  /** (a) with no concurrency at all instead of the workflow's own (standby beside the replicas). */
+  serialA: values['serial-a']!,
   fanoutCounts: [1, 2, 4],
   fanoutReps: quick ? 1 : 3,
   concurrency: quick ? [1, 4] : [1, 4, 8],
@@ -151,7 +154,7 @@ async function main(): Promise<Results> {
     }
   };
 
-  results.overhead = await section('overhead', () => overhead(ctx, cfg.overheadRuns));
+  results.overhead = await section('overhead', () => overhead(ctx, cfg.overheadRuns, cfg.serialA));
   results.fanout = await section('fanout', () => fanout(ctx, cfg.fanoutCounts, cfg.fanoutReps));
   results.concurrency = await section('concurrency', () => concurrency(ctx, cfg.concurrency));
   results.dataSize = await section('datasize', () => dataSize(ctx, cfg.dataSizes, cfg.dataReps));

@@ -1,6 +1,7 @@
 // The benchmark's sections. Each builds its own labs (fresh, wrecked by the disaster, neither
 // timed), measures, and destroys them again, also when a recovery fails.
 import type { Client } from '@temporalio/client';
+import { withDb } from '../activities/db.js';
 import type { RecoveryReport } from '../common/report.js';
 import { nodesOf, primaryOf } from '../common/spec.js';
 import { dropLab, freshWreckedLab, wreckAgain, type BenchLab } from './labs.js';
@@ -63,7 +64,7 @@ export interface OverheadRun {
   hops?: { activities: number; activityQueueMs: number[]; workflowTasks: number; workflowTaskMs: number[] };
 }
 
-export async function overhead(ctx: Ctx, runs: number): Promise<{ warmupMs: number; runs: OverheadRun[] }> {
+export async function overhead(ctx: Ctx, runs: number, serialA = false): Promise<{ warmupMs: number; runs: OverheadRun[] }> {
   ctx.say('overhead: warm-up recovery through recoverCluster (not counted)');
   const warm = await withLab(ctx, await freshWreckedLab({ replicas: 1 }), (lab) => viaWorkflow(ctx, lab));
   ctx.say(`  warm-up: ${sec(warm.wallMs)}`);
@@ -73,7 +74,7 @@ export async function overhead(ctx: Ctx, runs: number): Promise<{ warmupMs: numb
       const lab = await freshWreckedLab({ replicas: 1 });
       const run = await withLab(ctx, lab, async (): Promise<OverheadRun> => {
         if (mode === 'a') {
-          const r = await recoverRaw(lab.spec, `bench-raw/${lab.id}`);
+          const r = await recoverRaw(lab.spec, `bench-raw/${lab.id}`, serialA);
           const analysis = analyse(lab.spec, r.steps, r.startedAt, r.endedAt);
           const idleMs = analyse(lab.spec, r.steps, r.startedAt, r.startedAt + r.wallMs).gapMs;
           return { mode, lab: lab.id, wallMs: r.wallMs, rtoMs: analysis.rtoMs, analysis, steps: durations(r.steps), idleMs };
@@ -184,6 +185,8 @@ export interface DataRun {
   cloneMs: number;
   catchUpMs: number;
   verifyMs: number;
+  /** pg_database_size after the recovery. */
+  dbMb: number;
 }
 
 export async function dataSize(ctx: Ctx, sizes: number[], reps: number): Promise<{ runs: DataRun[]; createMs: Record<number, number> }> {
@@ -206,6 +209,9 @@ export async function dataSize(ctx: Ctx, sizes: number[], reps: number): Promise
         const r = await viaWorkflow(ctx, lab);
         await terminateIfRunning(ctx.client, `recover/${lab.spec.cluster}`);
         const d = (id: string) => r.report.steps.find((s) => s.id === id)?.durationMs ?? NaN;
+        const dbBytes = await withDb(lab.spec, primaryOf(lab.spec), async (db) =>
+          Number((await db.query<{ b: string }>('select pg_database_size(current_database())::text as b')).rows[0]!.b),
+        );
         const primary = primaryOf(lab.spec).name;
         const replica = nodesOf(lab.spec, 'replica')[0]!.name;
         const run: DataRun = {
@@ -216,6 +222,7 @@ export async function dataSize(ctx: Ctx, sizes: number[], reps: number): Promise
           cloneMs: d(`buildNode:${replica}`),
           catchUpMs: d(`waitStreaming:${replica}`),
           verifyMs: d('verifyData'),
+          dbMb: Math.round(dbBytes / 1024 / 1024),
         };
         runs.push(run);
         ctx.say(

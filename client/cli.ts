@@ -145,7 +145,10 @@ async function main(argv: string[]): Promise<number> {
             keepSandbox: values['keep-sandbox'],
           });
           console.log(
-            `schedule ${h.scheduleId} created: ${(await h.describe()).info.nextActionTimes.map((d) => d.toISOString()).join(', ')}`,
+            `schedule ${h.scheduleId} created, next drills: ${(await h.describe()).info.nextActionTimes
+              .slice(0, 3)
+              .map((d) => d.toISOString())
+              .join(', ')}`,
           );
           return 0;
         }

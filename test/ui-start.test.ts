@@ -3,14 +3,13 @@
 // the client side. The real `temporal workflow start` against a real dev server and a real lab:
 // a registered cluster by name, an inline spec from a JSON file, and a drill by name.
 import assert from 'node:assert/strict';
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, test, type TestContext } from 'node:test';
 import type { TestWorkflowEnvironment } from '@temporalio/testing';
 import { execa } from 'execa';
 import YAML from 'yaml';
-import { readFileSync } from 'node:fs';
 import { readSpecDir } from '../client/spec-file.js';
 import type { DrillResult } from '../common/drill.js';
 import type { RecoveryReport } from '../common/report.js';
@@ -74,9 +73,13 @@ test('temporal workflow start with a registered cluster name recovers it', async
 test('temporal workflow start with the spec inline (a JSON file) recovers it', async (t) => {
   await disaster(lab);
   const id = `recover/${lab.id}`;
-  // The spec file as JSON, under "spec": what the Web UI's input box takes as well.
+  // The spec file as JSON, under "spec" (what the Web UI's input box takes as well), made with
+  // the very line the README shows.
   const input = join(dir, 'recover-input.json');
-  writeFileSync(input, JSON.stringify({ spec: YAML.parse(readFileSync(lab.specFile, 'utf8')) }, null, 2));
+  const line = 'echo "{\\"spec\\": $(node_modules/.bin/yaml --json --single < "$1")}" > "$2"';
+  t.diagnostic(`$ ${line}   # $1 = ${lab.specFile}, $2 = ${input}`);
+  await execa('sh', ['-c', line, 'sh', lab.specFile, input]);
+  assert.deepEqual(JSON.parse(readFileSync(input, 'utf8')), { spec: YAML.parse(readFileSync(lab.specFile, 'utf8')) });
   await temporal(t, [
     ...['workflow', 'start', '--type', 'recoverCluster', '--task-queue', 'polar-runbook'],
     ...['--workflow-id', id, '--input-file', input],

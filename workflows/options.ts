@@ -4,7 +4,14 @@
 import { proxyActivities, type ActivityOptions } from '@temporalio/workflow';
 import type { Activities } from '../activities/index.js';
 
-const retry: ActivityOptions['retry'] = { initialInterval: '500ms', backoffCoefficient: 2, maximumInterval: '10s', maximumAttempts: 12 };
+const retry: ActivityOptions['retry'] = {
+  initialInterval: '500ms',
+  backoffCoefficient: 2,
+  maximumInterval: '10s',
+  maximumAttempts: 12,
+  // A host key that changed may be another machine answering at that address: never retry into it.
+  nonRetryableErrorTypes: ['HostKeyRejected'],
+};
 
 /** Host plumbing: attach, start pfsd/mount, binaries, fencing and slot checks. */
 export const quick = proxyActivities<Activities>({ startToCloseTimeout: '5 minutes', heartbeatTimeout: '5s', retry });

@@ -35,8 +35,13 @@ export async function recoverCluster(input: RecoverInput): Promise<RecoveryRepor
     { key: Trigger, value: input.trigger ?? 'ui' },
   ]);
 
-  const tell: Tell = (kind, text) =>
-    notifier.notifyOperators({ kind, cluster: spec.cluster, workflowId, text: `[polar-runbook] ${spec.cluster}: ${text}` }).catch(() => {});
+  // A drill's recovery of its sandbox is not an incident: operators hear of the drill, not of it.
+  const tell: Tell = async (kind, text) => {
+    if (input.trigger === 'drill') return;
+    await notifier
+      .notifyOperators({ kind, cluster: spec.cluster, workflowId, text: `[polar-runbook] ${spec.cluster}: ${text}` })
+      .catch(() => {});
+  };
   void tell('started', `recovery started (trigger: ${input.trigger ?? 'ui'})`); // not awaited: adds no latency
   try {
     const report = await runbook(spec, input, tell);
@@ -118,8 +123,12 @@ async function runbook(spec: ClusterSpec, input: RecoverInput, tell: Tell): Prom
   await Promise.all([standbys, replicas]);
 
   rec.phase('verify');
+  // The fingerprint is compared when this run brought the primary back: it did not answer when the
+  // run began (fence looked). startNode's `changed` alone is not enough: a retry after a worker
+  // crash mid-start finds the primary the dead worker started already serving, and changes nothing.
+  const primaryWasDown = !((fence.details?.answering as string[] | undefined) ?? []).includes(primary.name);
   await rec.step('verifyData', undefined, () =>
-    long.verifyData(spec, `${workflowInfo().workflowId}@${workflowInfo().runId}`, primaryStart.changed),
+    long.verifyData(spec, `${workflowInfo().workflowId}@${workflowInfo().runId}`, primaryStart.changed || primaryWasDown),
   );
 
   rec.phase('done');

@@ -38,8 +38,10 @@ export function stepKey(type: string, args: unknown[]): string {
 
 export class HistoryWatcher {
   readonly events: SourcedEvent[] = [];
-  private readonly listeners = new Set<(e: SourcedEvent) => void>();
-  private readonly abort = new AbortController();
+  private readonly listeners = new Set<(e?: SourcedEvent) => void>();
+  /** One controller per outstanding long poll: stop() aborts them all. */
+  private readonly polls = new Set<AbortController>();
+  private stopped = false;
   private readonly loops: Promise<void>[] = [];
   private readonly following = new Set<string>();
   private failure: Error | undefined;
@@ -58,9 +60,12 @@ export class HistoryWatcher {
     const loop = async () => {
       let nextPageToken: Uint8Array | undefined;
       for (;;) {
+        if (this.stopped) return;
         let res: temporal.api.workflowservice.v1.IGetWorkflowExecutionHistoryResponse;
+        const poll = new AbortController();
+        this.polls.add(poll);
         try {
-          res = await this.client.connection.withAbortSignal(this.abort.signal, () =>
+          res = await this.client.connection.withAbortSignal(poll.signal, () =>
             this.client.workflowService.getWorkflowExecutionHistory({
               namespace: this.client.options.namespace,
               execution: { workflowId, runId },
@@ -69,10 +74,12 @@ export class HistoryWatcher {
             }),
           );
         } catch (err) {
-          if (this.abort.signal.aborted) return;
+          if (this.stopped) return;
           this.failure = err as Error;
           this.notify();
           return;
+        } finally {
+          this.polls.delete(poll);
         }
         for (const event of res.history?.events ?? []) {
           const e: SourcedEvent = { workflowId, runId, event, receivedAt: Date.now() };
@@ -88,12 +95,16 @@ export class HistoryWatcher {
     this.loops.push(loop());
   }
 
+  /** Wakes every listener with no event: a long poll failed (see waitFor). */
   private notify(): void {
-    for (const l of this.listeners) l(this.events[this.events.length - 1]!);
+    for (const l of this.listeners) l(undefined);
   }
 
-  /** Calls `fn` for every event from now on (synchronously, as it arrives); returns the unsubscribe. */
-  on(fn: (e: SourcedEvent) => void): () => void {
+  /**
+   * Calls `fn` for every event from now on, synchronously as it arrives (or with undefined when a
+   * long poll failed); returns the unsubscribe.
+   */
+  on(fn: (e?: SourcedEvent) => void): () => void {
     this.listeners.add(fn);
     return () => this.listeners.delete(fn);
   }
@@ -127,7 +138,8 @@ export class HistoryWatcher {
   }
 
   async stop(): Promise<void> {
-    this.abort.abort();
+    this.stopped = true;
+    for (const p of this.polls) p.abort();
     await Promise.allSettled(this.loops);
   }
 }
@@ -194,15 +206,20 @@ export function activityCalls(events: SourcedEvent[]): ActivityCall[] {
   return [...calls.values()];
 }
 
-/** Is this event the completion of the activity that stands for step `key`? */
-export function completes(key: string, e: SourcedEvent, all: SourcedEvent[]): boolean {
+/** Is this event the completion of the activity that stands for step `key` (or a step `key` accepts)? */
+export function completes(key: string | ((k: string) => boolean), e: SourcedEvent, all: SourcedEvent[]): boolean {
   const done = e.event.activityTaskCompletedEventAttributes;
   if (!done) return false;
   const scheduled = all.find(
-    (x) => x.workflowId === e.workflowId && String(x.event.eventId) === String(done.scheduledEventId) && x.event.activityTaskScheduledEventAttributes,
+    (x) =>
+      x.workflowId === e.workflowId &&
+      String(x.event.eventId) === String(done.scheduledEventId) &&
+      x.event.activityTaskScheduledEventAttributes,
   );
   const s = scheduled?.event.activityTaskScheduledEventAttributes;
-  return !!s && stepKey(s.activityType?.name ?? '', decode(s.input?.payloads)) === key;
+  if (!s) return false;
+  const k = stepKey(s.activityType?.name ?? '', decode(s.input?.payloads));
+  return typeof key === 'string' ? k === key : key(k);
 }
 
 export interface PendingActivity {
@@ -226,4 +243,23 @@ export async function pendingActivities(client: Client, workflowId: string, runI
     attempt: p.attempt ?? 1,
     lastFailure: p.lastFailure?.message ?? undefined,
   }));
+}
+
+/** The whole history of an execution and of the children it started, as it stands now. */
+export async function fetchAll(client: Client, workflowId: string, runId: string): Promise<SourcedEvent[]> {
+  const history = await client.workflow.getHandle(workflowId, runId).fetchHistory();
+  const now = Date.now();
+  const out: SourcedEvent[] = (history.events ?? []).map((event) => ({ workflowId, runId, event, receivedAt: now }));
+  for (const e of [...out]) {
+    const child = e.event.childWorkflowExecutionStartedEventAttributes?.workflowExecution;
+    if (child?.workflowId && child.runId) out.push(...(await fetchAll(client, child.workflowId, child.runId)));
+  }
+  return out;
+}
+
+/** The executions (workflow id -> run id) this history holds: the recovery and its children. */
+export function executionsOf(events: SourcedEvent[]): Map<string, string> {
+  const m = new Map<string, string>();
+  for (const e of events) if (!m.has(e.workflowId)) m.set(e.workflowId, e.runId);
+  return m;
 }

@@ -62,7 +62,9 @@ export class WorkerProcess {
       };
       this.child.stdout?.on('data', onData);
       this.child.stderr?.on('data', (d: Buffer) => appendFileSync(o.outputFile, String(d)));
-      void this.child.then((r) => reject(new Error(`worker ${this.pid} exited before it polled (${r.exitCode ?? r.signal}); see ${o.outputFile}`)));
+      void this.child.then((r) =>
+        reject(new Error(`worker ${this.pid} exited before it polled (${r.exitCode ?? r.signal}); see ${o.outputFile}`)),
+      );
     });
     this.ready.catch(() => {}); // observed by whoever awaits it
   }

@@ -1,4 +1,4 @@
-// npm run bench [-- --quick] [-- --only overhead,breakdown,fanout,concurrency,resume,datasize] [-- --runs N]
+// npm run bench [-- --quick] [-- --only overhead,breakdown,fanout,concurrency,resume,datasize] [-- --runs N] [-- --serial-a]
 //
 // Measures, on real lab clusters and a real Temporal dev server, in one run: the orchestration
 // overhead of recoverCluster against the same activities called by a plain script, the step

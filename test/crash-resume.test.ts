@@ -453,12 +453,16 @@ describe('kill -9 in the middle of a long step: it resumes, its effect happens o
     await worker.kill();
     return `mid-clone (backup_manifest there: ${existsSync(`${data}/backup_manifest`)})`;
   };
-  const inode = (path: string) => statSync(path).ino;
+  /** Which directory this is: its inode and birth time (an inode number alone is reused at once). */
+  const inode = (path: string) => {
+    const st = statSync(path, { bigint: true });
+    return `${st.ino}@${st.birthtimeNs}`;
+  };
 
   test('mid-clone of the replica: the orphaned clone finishes on its own and is kept', { timeout: 240_000 }, async (t) => {
     assert.ok(big, 'the 200 MB lab');
     const data = dataDirOf(big.spec, node(big.spec, 'pb2'));
-    let ino = 0;
+    let ino = '';
     const r = await crashRun(t, big, 'mid-clone, the clone finishes alone', {
       interrupted: ['buildNode:pb2'],
       kill: cloneCut,
@@ -477,7 +481,7 @@ describe('kill -9 in the middle of a long step: it resumes, its effect happens o
       assert.ok(big, 'the 200 MB lab');
       const data = dataDirOf(big.spec, node(big.spec, 'pb2'));
       let clone: number[] = [];
-      let ino = 0;
+      let ino = '';
       const r = await crashRun(t, big, 'mid-clone, the clone is slow', {
         interrupted: ['buildNode:pb2'],
         kill: cloneCut,
@@ -525,7 +529,7 @@ describe('kill -9 in the middle of a long step: it resumes, its effect happens o
     async (t) => {
       assert.ok(big, 'the 200 MB lab');
       const data = dataDirOf(big.spec, node(big.spec, 'pb2'));
-      let ino = 0;
+      let ino = '';
       const r = await crashRun(t, big, 'mid-clone, the host crashes', {
         interrupted: ['buildNode:pb2'],
         kill: cloneCut,

@@ -5,7 +5,7 @@ import { proxyActivities, type ActivityOptions } from '@temporalio/workflow';
 import type { Activities } from '../activities/index.js';
 
 const retry: ActivityOptions['retry'] = {
-  initialInterval: '500ms',
+  initialInterval: '200ms',
   backoffCoefficient: 2,
   maximumInterval: '10s',
   maximumAttempts: 12,
@@ -14,10 +14,10 @@ const retry: ActivityOptions['retry'] = {
 };
 
 /** Host plumbing: attach, start pfsd/mount, binaries, fencing and slot checks. */
-export const quick = proxyActivities<Activities>({ startToCloseTimeout: '5 minutes', heartbeatTimeout: '5s', retry });
+export const quick = proxyActivities<Activities>({ startToCloseTimeout: '5 minutes', heartbeatTimeout: '4s', retry });
 
 /** Building and starting nodes, cloning replicas, waiting for streaming: may take long, heartbeat all along. */
-export const long = proxyActivities<Activities>({ startToCloseTimeout: '6 hours', heartbeatTimeout: '5s', retry });
+export const long = proxyActivities<Activities>({ startToCloseTimeout: '6 hours', heartbeatTimeout: '4s', retry });
 
 /** Notifications: best effort, a few quick tries, never in the way of the recovery. */
 export const notifier = proxyActivities<Activities>({ startToCloseTimeout: '30s', retry: { maximumAttempts: 3 } });

@@ -17,8 +17,8 @@ import { recoveryWorkflowId } from '../common/input.js';
 import type { RecoveryReport } from '../common/report.js';
 import { sandboxDirName, sandboxSpec, SandboxError, type Sandbox } from '../common/sandbox.js';
 import { ClusterName, Phase, Trigger } from '../common/search-attributes.js';
-import { parseSpec, SpecError, type ClusterSpec } from '../common/spec.js';
 import { recoverCluster } from './recover-cluster.js';
+import { specFrom } from './spec-input.js';
 
 const retry: ActivityOptions['retry'] = { initialInterval: '1s', backoffCoefficient: 2, maximumInterval: '30s', maximumAttempts: 5 };
 /** Asking the server, picking ports, appending a line. */
@@ -29,18 +29,6 @@ const long = proxyActivities<Activities>({
   heartbeatTimeout: '30s',
   retry: { ...retry, maximumAttempts: 3 },
 });
-
-async function specFrom(input: DrillInput): Promise<ClusterSpec> {
-  const doc = input.spec ?? (input.cluster ? await quick.loadRegisteredSpec(input.cluster) : undefined);
-  if (!doc)
-    throw ApplicationFailure.nonRetryable('give either spec (the cluster spec) or cluster (a registered cluster name)', 'SpecInvalid');
-  try {
-    return parseSpec(doc);
-  } catch (err) {
-    if (err instanceof SpecError) throw ApplicationFailure.nonRetryable(err.message, 'SpecInvalid');
-    throw err;
-  }
-}
 
 /** The message at the bottom of a failure's cause chain (what actually went wrong), and its type. */
 function rootCause(err: unknown): { message: string; type?: string } {

@@ -5,23 +5,12 @@ import { ApplicationFailure, condition, executeChild, setHandler, upsertSearchAt
 import { recoveryWorkflowId, type RecoverInput } from '../common/input.js';
 import type { RecoveryReport } from '../common/report.js';
 import { ClusterName, Trigger } from '../common/search-attributes.js';
-import { nodesOf, parseSpec, primaryOf, sharedNodes, SpecError, type ClusterSpec } from '../common/spec.js';
+import { nodesOf, primaryOf, sharedNodes, type ClusterSpec } from '../common/spec.js';
 import { abortSignal, approveSignal, progressQuery } from './definitions.js';
 import { long, notifier, quick } from './options.js';
 import { Recorder } from './recorder.js';
+import { specFrom } from './spec-input.js';
 import { rebuildReplica } from './rebuild-replica.js';
-
-async function specFrom(input: RecoverInput): Promise<ClusterSpec> {
-  const doc = input.spec ?? (input.cluster ? await quick.loadRegisteredSpec(input.cluster) : undefined);
-  if (!doc)
-    throw ApplicationFailure.nonRetryable('give either spec (the cluster spec) or cluster (a registered cluster name)', 'SpecInvalid');
-  try {
-    return parseSpec(doc);
-  } catch (err) {
-    if (err instanceof SpecError) throw ApplicationFailure.nonRetryable(err.message, 'SpecInvalid');
-    throw err;
-  }
-}
 
 export async function recoverCluster(input: RecoverInput): Promise<RecoveryReport> {
   const spec = await specFrom(input);

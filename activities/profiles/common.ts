@@ -16,6 +16,14 @@ export const makeLocalDir = (node: NodeSpec): Op => ({
   skipIf: test('-d', node.localDir),
 });
 
+/** Creates an empty marker file (replica.signal, standby.signal) unless it is there. */
+export const touchOnce = (title: string, path: string): Op => ({
+  kind: 'run',
+  title,
+  cmd: { argv: ['touch', path], as: 'db', timeoutMs: T },
+  skipIf: test('-f', path),
+});
+
 /** Our mark on a local dir: a later run may continue in it; a dir without it is not ours. */
 export const markLocalDir = (spec: ClusterSpec, node: NodeSpec): Op => ({
   kind: 'file',

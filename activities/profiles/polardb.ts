@@ -5,7 +5,17 @@
 import { primaryOf, sharedDataDir, type ClusterSpec, type Disk, type NodeSpec } from '../../common/spec.js';
 import { failure } from '../failures.js';
 import type { CmdResult } from '../hosts/types.js';
-import { binariesCheck, binariesOps, makeLocalDir, markLocalDir, postmasterRunsIn, primaryConninfo, quoteConf, test } from './common.js';
+import {
+  binariesCheck,
+  binariesOps,
+  makeLocalDir,
+  markLocalDir,
+  postmasterRunsIn,
+  touchOnce,
+  primaryConninfo,
+  quoteConf,
+  test,
+} from './common.js';
 import { binDir, type Check, type Op, type Profile } from './types.js';
 
 const T = 30_000;
@@ -200,15 +210,7 @@ export const polardbProfile: Profile = {
       },
       { kind: 'block', title: 'pg_hba.conf rules', path: `${node.localDir}/pg_hba.conf`, block: polardbHbaBlock(spec), owner: 'db' },
     );
-    if (node.role === 'replica') {
-      const signal = `${node.localDir}/replica.signal`;
-      ops.push({
-        kind: 'run',
-        title: 'mark the node as a replica',
-        cmd: { argv: ['touch', signal], as: 'db', timeoutMs: T },
-        skipIf: test('-f', signal),
-      });
-    }
+    if (node.role === 'replica') ops.push(touchOnce('mark the node as a replica', `${node.localDir}/replica.signal`));
     return ops;
   },
 

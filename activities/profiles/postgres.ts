@@ -3,7 +3,17 @@
 // on the volume, joined by `data_directory`. Replicas are clones of the recovered primary through
 // their surviving slot; the standby re-attaches its own disk.
 import { primaryOf, sharedDataDir, type ClusterSpec, type Disk, type NodeSpec } from '../../common/spec.js';
-import { binariesCheck, binariesOps, makeLocalDir, markLocalDir, postmasterRunsIn, primaryConninfo, quoteConf, test } from './common.js';
+import {
+  binariesCheck,
+  binariesOps,
+  makeLocalDir,
+  markLocalDir,
+  postmasterRunsIn,
+  touchOnce,
+  primaryConninfo,
+  quoteConf,
+  test,
+} from './common.js';
 import { diskLink } from './storage.js';
 import { binDir, type Op, type Profile } from './types.js';
 
@@ -143,15 +153,7 @@ export const postgresProfile: Profile = {
     const ops = [makeLocalDir(node), markLocalDir(spec, node)];
     if (node.role === 'replica') ops.push(...cloneOps(spec, node));
     ops.push(...configOps(spec, node));
-    if (node.role !== 'primary') {
-      const signal = `${dataDirOf(spec, node)}/standby.signal`;
-      ops.push({
-        kind: 'run',
-        title: 'mark as standby',
-        cmd: { argv: ['touch', signal], as: 'db', timeoutMs: T },
-        skipIf: test('-f', signal),
-      });
-    }
+    if (node.role !== 'primary') ops.push(touchOnce('mark as standby', `${dataDirOf(spec, node)}/standby.signal`));
     return ops;
   },
 

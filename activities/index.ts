@@ -6,6 +6,7 @@ import { createDrillActivities } from './drill.js';
 import { createFenceActivities } from './fence.js';
 import { createNodeActivities } from './node.js';
 import { createNotifyActivities } from './notify.js';
+import { createPreflightActivities } from './preflight.js';
 import { createRegistryActivities } from './registry.js';
 import { createReplicationActivities } from './replication.js';
 import { createStorageDaemonActivities } from './storage-daemon.js';
@@ -17,6 +18,7 @@ export type { ActivityDeps } from './context.js';
 export const createActivities = (deps: ActivityDeps) => ({
   ...createRegistryActivities(deps),
   ...createFenceActivities(deps),
+  ...createPreflightActivities(deps),
   ...createStorageActivities(deps),
   ...createStorageDaemonActivities(deps),
   ...createBinariesActivities(deps),

@@ -12,7 +12,7 @@ import { runOps, type Journal } from './ops.js';
 import { MARKER_FILE } from './profiles/common.js';
 
 /** A local dir that exists, is not empty and has not our mark holds someone else's data. */
-async function refuseForeignDir(host: Host, node: NodeSpec): Promise<void> {
+export async function refuseForeignDir(host: Host, node: NodeSpec): Promise<void> {
   const ls = await host.run({ argv: ['ls', '-A', '--', node.localDir], as: 'root', timeoutMs: 30_000 });
   if (ls.exitCode !== 0) return; // not there: ours to create
   const entries = ls.stdout.split('\n').filter(Boolean);
@@ -55,8 +55,8 @@ async function waitServing(spec: ClusterSpec, node: NodeSpec, j: Journal, limitM
  * arguments. The script is constant; the directory is its argument.
  */
 const CLONES_INTO =
-  'for p in /proc/[0-9]*; do [ "$(cat "$p/comm" 2>/dev/null)" = pg_basebackup ] && ' +
-  'tr "\\0" "\\n" < "$p/cmdline" 2>/dev/null | grep -qxF -- "$0" && echo "${p#/proc/}"; done; true';
+  'for p in $(pgrep -x pg_basebackup); do ' +
+  'tr "\\0" "\\n" < "/proc/$p/cmdline" 2>/dev/null | grep -qxF -- "$0" && echo "$p"; done; true';
 
 /**
  * A clone an earlier attempt started may still run: its worker died, the clone did not (an
@@ -67,16 +67,17 @@ const CLONES_INTO =
 async function waitForEarlierClone(host: Host, node: NodeSpec, target: string, j: Journal): Promise<void> {
   if (node.role !== 'replica') return;
   const started = Date.now();
+  let seen = false;
   for (;;) {
     const r = await host.run({ argv: ['sh', '-c', CLONES_INTO, target], as: 'root', timeoutMs: 30_000 });
     const pids = r.stdout.split('\n').filter(Boolean);
     if (!pids.length) break;
+    seen = true;
     heartbeat({ waiting: `an earlier clone into ${target} (pid ${pids.join(', ')})`, sinceMs: Date.now() - started });
     await sleep(250);
   }
-  const waited = Date.now() - started;
-  if (waited > 250)
-    j.verified.push(`${node.name}: an earlier clone into ${target} was still running; waited ${(waited / 1000).toFixed(1)} s for it`);
+  if (seen)
+    j.verified.push(`${node.name}: an earlier clone into ${target} was still running; waited ${((Date.now() - started) / 1000).toFixed(1)} s for it`);
 }
 
 export const createNodeActivities = (deps: ActivityDeps) => ({

@@ -12,7 +12,7 @@ function line(s: StepRecord): string | undefined {
     case 'running':
       return `  ...  ${s.id}`;
     case 'done':
-      return `  ok   ${s.id}${d}${attempts}${s.changed === false ? ' (already in place)' : ''}`;
+      return `  ok   ${s.id}${d}${attempts}${s.changed === false ? ' (nothing to change)' : ''}`;
     case 'failed':
       return `  FAIL ${s.id}${d}: ${s.error}`;
     default:

@@ -56,12 +56,11 @@ async function main() {
   say('  worker polling task queue polar-runbook');
 
   say('\n== 2. the lab: a real cluster on this machine');
-  const labStarted = Date.now();
   // Cleanup knows the id before anything is built, so Ctrl-C half-way through still removes it all.
   const id = newLabId();
   cleanups.push(() => destroyLab(id));
   const lab: Lab = await createLab({ id, log: (l) => say(`  ${l}`) });
-  say(`  lab ${lab.id} ready in ${((Date.now() - labStarted) / 1000).toFixed(1)} s; spec: ${lab.specFile}`);
+  say(`  spec: ${lab.specFile}`);
 
   say('\n== 3. the disaster: every compute host lost, only the storage survives');
   const print = await disaster(lab, (l) => say(`  ${l}`));

@@ -16,7 +16,7 @@
 //     the disaster equal on every node (the workflow verifies it too).
 //
 // Between steps (1): a kill right after every step's ActivityTaskCompleted, every boundary of the
-// run (16 cases, one small lab reused: disaster, recover with a kill, check, again). In the middle
+// run (17 cases, one small lab reused: disaster, recover with a kill, check, again). In the middle
 // of long steps (2): while the primary's PostgreSQL is starting, the moment pg_ctl is issued, and
 // three ways a clone of the replica can be cut (on a lab with 200 MB of data so the clone takes
 // seconds): the orphaned clone finishes on its own; it outlives the heartbeat timeout (a slow
@@ -29,17 +29,17 @@
 // is the activity heartbeat timeout (5 s) plus the retry interval, overlapped with the new worker's
 // own start-up (~3-5 s: bundling the workflows).
 import assert from 'node:assert/strict';
-import { existsSync, mkdtempSync, readFileSync, rmSync, statSync } from 'node:fs';
+import { existsSync, mkdtempSync, rmSync, statSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, test, type TestContext } from 'node:test';
-import { Client, Connection, WorkflowNotFoundError, type WorkflowHandle } from '@temporalio/client';
-import { fingerprint, whoAnswers, withDb, type Fingerprint } from '../activities/db.js';
+import { Client, Connection, type WorkflowHandle } from '@temporalio/client';
+import { whoAnswers } from '../activities/db.js';
 import { dataDirOf } from '../activities/profiles/postgres.js';
 import { startOrAttachRecovery } from '../client/start-recovery.js';
 import { renderReport, type RecoveryReport, type StepRecord } from '../common/report.js';
 import { primaryOf, type ClusterSpec, type NodeSpec } from '../common/spec.js';
-import { createLab, destroyLab, disaster, labPaths, type Lab } from '../lab/lab.js';
+import { createLab, destroyLab, labPaths, type Lab } from '../lab/lab.js';
 import { postgresIn } from '../lab/system.js';
 import { startDevServer, type DevServer } from '../scripts/dev-server.js';
 import { lineOf, logOffset, readCommandLog, waitForCommand, type CommandEntry } from './helpers/command-log.js';
@@ -53,6 +53,7 @@ import {
   pendingActivities,
   type SourcedEvent,
 } from './helpers/history.js';
+import { recordedFingerprint, sameData, toDisaster, within } from './helpers/recovery.js';
 import { linkTargetOf, loopsOf, mountsAt, postgresStarts, processesWithArg, signalAll, sizeOf, waitGone } from './helpers/system.js';
 import { spawnWorker, stopAllWorkers, type WorkerProcess } from './helpers/worker-process.js';
 
@@ -104,22 +105,6 @@ async function liveWorker(): Promise<WorkerProcess> {
   }
   return current;
 }
-
-/** A recovery left running by a case that failed halfway would be attached to, not started: end it. */
-async function noRecoveryRunning(lab: Lab): Promise<void> {
-  const handle = client.workflow.getHandle(`recover/${lab.spec.cluster}`);
-  try {
-    if ((await handle.describe()).status.name === 'RUNNING') await handle.terminate('a previous test case failed');
-  } catch (err) {
-    if (!(err instanceof WorkflowNotFoundError)) throw err;
-  }
-}
-
-const within = <T>(p: Promise<T>, ms: number, what: string): Promise<T> =>
-  Promise.race([
-    p,
-    new Promise<T>((_, reject) => setTimeout(() => reject(new Error(`${what}: no result within ${ms / 1000} s`)), ms).unref()),
-  ]);
 
 const pgLog = (n: NodeSpec) => `${n.localDir}/postgresql.log`;
 const node = (spec: ClusterSpec, name: string) => spec.nodes.find((n) => n.name === name)!;
@@ -185,11 +170,10 @@ interface Outcome {
 
 async function crashRun(t: TestContext, lab: Lab, name: string, sc: Scenario): Promise<Outcome> {
   const { spec } = lab;
-  await noRecoveryRunning(lab);
-  await disaster(lab);
-  const recorded = (JSON.parse(readFileSync(spec.verify.fingerprintFile!, 'utf8')) as { tables: Fingerprint }).tables;
-  const logFrom = Object.fromEntries(spec.nodes.map((n) => [n.name, sizeOf(pgLog(n))]));
   const a = await liveWorker();
+  await toDisaster(client, lab);
+  const recorded = recordedFingerprint(spec);
+  const logFrom = Object.fromEntries(spec.nodes.map((n) => [n.name, sizeOf(pgLog(n))]));
   const from = logOffset(commandLog);
   const { handle, started } = await startOrAttachRecovery(client, spec.cluster, { spec, trigger: 'test' });
   assert.ok(started, 'a new recovery was started');
@@ -327,19 +311,8 @@ async function crashRun(t: TestContext, lab: Lab, name: string, sc: Scenario): P
     return { report, entries, a, b, doneBefore, inFlight, step };
   } finally {
     await watch.stop();
-  }
-}
-
-/** fingerprint() on every node equals the one recorded before the disaster (standbys may lag a moment). */
-async function sameData(spec: ClusterSpec, recorded: Fingerprint): Promise<void> {
-  const tables = Object.keys(recorded);
-  for (const n of spec.nodes) {
-    for (let i = 0; ; i++) {
-      const now = await withDb(spec, n, (db) => fingerprint(db, tables)).catch((err: Error) => err);
-      if (!(now instanceof Error) && JSON.stringify(now) === JSON.stringify(recorded)) break;
-      if (i >= 100) assert.deepEqual(now, recorded, `data on ${n.name} equals the fingerprint taken before the disaster`);
-      await new Promise((r) => setTimeout(r, 100));
-    }
+    signalAll([...paused], 'SIGKILL'); // a clone a failed scenario left paused
+    paused.clear();
   }
 }
 
@@ -366,6 +339,7 @@ const afterStep =
 
 const BOUNDARIES: [string, string | ((k: string) => boolean)][] = [
   ['fence', 'fence'],
+  ['preflight', 'preflight'],
   ['attachStorage:pb1', 'attachStorage:pb1'],
   ['startStorageDaemon:pb1', 'startStorageDaemon:pb1'],
   ['the first prepareBinaries', (k) => k.startsWith('prepareBinaries:')],

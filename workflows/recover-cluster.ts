@@ -77,6 +77,11 @@ async function runbook(spec: ClusterSpec, input: RecoverInput, tell: Tell): Prom
     await gate('fence', evidence);
   }
 
+  // Read-only checks first: a missing disk, a disk given twice, a foreign local dir stop the run
+  // before any disk is attached or mounted.
+  rec.phase('preflight');
+  await rec.step('preflight', undefined, () => quick.preflight(spec));
+
   rec.phase('storage');
   // The first host binds the disk; hosts sharing the device then find it bound and only link it.
   await rec.step('attachStorage', primary.name, () => quick.attachStorage(spec, primary.name, 'shared'));

@@ -1,0 +1,104 @@
+// Records the Temporal histories of real runs into test/histories/*.json, for the determinism guard
+// (test/replay.test.ts replays every file against the current workflow code: a change that would
+// break a recovery already running fails there first).
+//
+//   node --import tsx scripts/record-histories.ts      (root: it builds a lab)
+//
+// Runs, on a fresh lab and an embedded dev server, with the worker in this process:
+//   recover-full            a full recovery after the disaster (and its rebuildReplica child)
+//   recover-already-healthy the same workflow on the healthy cluster: nothing to do
+//   recover-approved        requireApproval: waits at the gate, approved, recovers (after a new disaster)
+//   recover-aborted-at-gate requireApproval: waits at the gate, aborted: fails as Aborted
+// Each file is the history as the client fetches it (JSON.stringify of fetchHistory()), plus the
+// workflow id it ran under (histories do not hold it; recoverCluster checks it).
+import { mkdirSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { Client, Connection, type WorkflowHandle } from '@temporalio/client';
+import { DefaultLogger, NativeConnection, Runtime } from '@temporalio/worker';
+import { startOrAttachRecovery } from '../client/start-recovery.js';
+import type { RecoverInput } from '../common/input.js';
+import { createLab, destroyLab, disaster, type Lab } from '../lab/lab.js';
+import { abortSignal, approveSignal, progressQuery } from '../workflows/definitions.js';
+import { createWorker } from '../workers/create-worker.js';
+import { startDevServer } from './dev-server.js';
+
+const out = fileURLToPath(new URL('../test/histories/', import.meta.url));
+const log = (line: string) => console.log(`[record-histories] ${line}`);
+
+async function save(client: Client, name: string, handle: WorkflowHandle): Promise<void> {
+  const { runId } = await handle.describe();
+  const write = async (file: string, workflowId: string, run: string) => {
+    const history = await client.workflow.getHandle(workflowId, run).fetchHistory();
+    const json = JSON.parse(JSON.stringify(history)) as { events: { childWorkflowExecutionStartedEventAttributes?: unknown }[] };
+    writeFileSync(join(out, file), JSON.stringify({ workflowId, ...json }, null, 1) + '\n');
+    log(`${file}: ${json.events.length} events of ${workflowId}`);
+    return json.events;
+  };
+  const events = await write(`${name}.json`, handle.workflowId, runId);
+  for (const e of events) {
+    const child = (
+      e.childWorkflowExecutionStartedEventAttributes as { workflowExecution?: { workflowId: string; runId: string } } | undefined
+    )?.workflowExecution;
+    if (child) await write(`${name}-${child.workflowId.split('/').pop()}.json`, child.workflowId, child.runId);
+  }
+}
+
+async function waitAtGate(handle: WorkflowHandle): Promise<void> {
+  for (let i = 0; i < 200; i++) {
+    if ((await handle.query(progressQuery)).waitingFor) return;
+    await new Promise((r) => setTimeout(r, 100));
+  }
+  throw new Error(`${handle.workflowId} never waited at its gate`);
+}
+
+async function main(): Promise<void> {
+  mkdirSync(out, { recursive: true });
+  Runtime.install({ logger: new DefaultLogger('WARN') });
+  const dev = await startDevServer();
+  const nativeConnection = await NativeConnection.connect({ address: dev.address });
+  const connection = await Connection.connect({ address: dev.address });
+  const client = new Client({ connection });
+  const worker = await createWorker({ connection: nativeConnection });
+  const running = worker.run();
+  let lab: Lab | undefined;
+  try {
+    lab = await createLab({ replicas: 1, log });
+    const input = (more: Partial<RecoverInput> = {}): RecoverInput => ({ spec: lab!.spec, trigger: 'test', ...more });
+    const run = async (name: string, i: RecoverInput, gate?: (h: WorkflowHandle) => Promise<void>) => {
+      const { handle } = await startOrAttachRecovery(client, lab!.spec.cluster, i);
+      if (gate) await gate(handle);
+      const outcome = await handle.result().then(
+        (r: { outcome: string }) => r.outcome,
+        (e: Error) => `failed: ${(e.cause as Error | undefined)?.message ?? e.message}`,
+      );
+      log(`${name}: ${outcome}`);
+      await save(client, name, handle);
+    };
+
+    await disaster(lab, log);
+    await run('recover-full', input());
+    await run('recover-already-healthy', input());
+    await disaster(lab, log);
+    await run('recover-aborted-at-gate', input({ requireApproval: true }), async (h) => {
+      await waitAtGate(h);
+      await h.signal(abortSignal, { by: 'record-histories', reason: 'recorded abort' });
+    });
+    await run('recover-approved', input({ requireApproval: true }), async (h) => {
+      await waitAtGate(h);
+      await h.signal(approveSignal, { by: 'record-histories' });
+    });
+  } finally {
+    worker.shutdown();
+    await running;
+    await nativeConnection.close();
+    await connection.close();
+    if (lab) await destroyLab(lab, log);
+    await dev.stop();
+  }
+}
+
+main().catch((err: Error) => {
+  console.error(`record-histories: ${err.stack ?? err.message}`);
+  process.exitCode = 1;
+});

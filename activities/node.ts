@@ -77,7 +77,9 @@ async function waitForEarlierClone(host: Host, node: NodeSpec, target: string, j
     await sleep(250);
   }
   if (seen)
-    j.verified.push(`${node.name}: an earlier clone into ${target} was still running; waited ${((Date.now() - started) / 1000).toFixed(1)} s for it`);
+    j.verified.push(
+      `${node.name}: an earlier clone into ${target} was still running; waited ${((Date.now() - started) / 1000).toFixed(1)} s for it`,
+    );
 }
 
 export const createNodeActivities = (deps: ActivityDeps) => ({

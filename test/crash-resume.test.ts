@@ -26,8 +26,8 @@
 // Resume latency (new worker process spawned -> next step completed) is printed per case. Between
 // steps it is ~10 s: the dead worker holds the workflow task it had just picked up, and the server
 // hands it to another worker only after the default workflow task timeout (10 s). Inside a step it
-// is the activity heartbeat timeout (5 s) plus the retry interval, overlapped with the new worker's
-// own start-up (~3-5 s: bundling the workflows).
+// is the activity heartbeat timeout (workflows/options.ts: a few seconds) plus the retry interval,
+// overlapped with the new worker's own start-up (~3-5 s: bundling the workflows).
 import assert from 'node:assert/strict';
 import { existsSync, mkdtempSync, rmSync, statSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -460,7 +460,7 @@ describe('kill -9 in the middle of a long step: it resumes, its effect happens o
         interrupted: ['buildNode:pb2'],
         kill: cloneCut,
         async afterKill() {
-          // A slow clone: still running when the retry comes (the heartbeat timeout is 5 s).
+          // A slow clone: still running when the retry comes, a heartbeat timeout later.
           clone = processesWithArg(data);
           assert.ok(clone.length > 0, 'the orphaned clone runs');
           signalAll(clone, 'SIGSTOP');

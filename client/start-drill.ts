@@ -2,11 +2,12 @@
 import { WorkflowFailedError, type Client, type WorkflowHandle } from '@temporalio/client';
 import { WorkflowIdConflictPolicy } from '@temporalio/common';
 import { drillWorkflowId, type DrillInput, type DrillResult } from '../common/drill.js';
-import { TASK_QUEUE } from '../common/input.js';
 import { ClusterName, Phase, Trigger } from '../common/search-attributes.js';
+import { TASK_QUEUE, WORKFLOW_TASK_TIMEOUT } from '../common/input.js';
 
 export async function startDrill(client: Client, cluster: string, input: DrillInput): Promise<WorkflowHandle> {
   return client.workflow.start('drill', {
+    workflowTaskTimeout: WORKFLOW_TASK_TIMEOUT,
     taskQueue: TASK_QUEUE,
     workflowId: drillWorkflowId(cluster),
     args: [input],

@@ -2,7 +2,7 @@
 import { randomUUID } from 'node:crypto';
 import { Client, WorkflowHandle } from '@temporalio/client';
 import { WorkflowIdConflictPolicy } from '@temporalio/common';
-import { recoveryWorkflowId, RecoverInput, TASK_QUEUE } from '../common/input.js';
+import { recoveryWorkflowId, RecoverInput, TASK_QUEUE, WORKFLOW_TASK_TIMEOUT } from '../common/input.js';
 import { ClusterName, Phase, Trigger } from '../common/search-attributes.js';
 
 export interface Started {
@@ -27,6 +27,7 @@ export async function startOrAttachRecovery(
     workflowId,
     args: [input],
     workflowIdConflictPolicy: WorkflowIdConflictPolicy.USE_EXISTING,
+    workflowTaskTimeout: WORKFLOW_TASK_TIMEOUT,
     memo: { ...memo, startToken },
     typedSearchAttributes: [
       { key: ClusterName, value: cluster },

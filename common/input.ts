@@ -15,3 +15,9 @@ export interface RecoverInput {
 
 /** One recovery per cluster at a time: the workflow id is derived from the cluster name. */
 export const recoveryWorkflowId = (cluster: string): string => `recover/${cluster}`;
+
+/**
+ * A workflow task a dead worker had picked up is handed to another after this long (the server's
+ * default is 10 s): it bounds how long a resume waits between steps.
+ */
+export const WORKFLOW_TASK_TIMEOUT = '4s';

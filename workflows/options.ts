@@ -20,4 +20,4 @@ export const quick = proxyActivities<Activities>({ startToCloseTimeout: '5 minut
 export const long = proxyActivities<Activities>({ startToCloseTimeout: '6 hours', heartbeatTimeout: '4s', retry });
 
 /** Notifications: best effort, a few quick tries, never in the way of the recovery. */
-export const notifier = proxyActivities<Activities>({ startToCloseTimeout: '30s', retry: { maximumAttempts: 3 } });
+export const notifier = proxyActivities<Activities>({ startToCloseTimeout: '10s', heartbeatTimeout: '4s', retry: { maximumAttempts: 3 } });

@@ -2,7 +2,7 @@
 // gone and only the storage survives: fence -> attach storage -> storage daemon -> binaries ->
 // primary -> slots -> standbys and replicas (in parallel) -> verify -> report.
 import { ApplicationFailure, condition, executeChild, setHandler, upsertSearchAttributes, workflowInfo } from '@temporalio/workflow';
-import { recoveryWorkflowId, type RecoverInput } from '../common/input.js';
+import { recoveryWorkflowId, WORKFLOW_TASK_TIMEOUT, type RecoverInput } from '../common/input.js';
 import type { RecoveryReport } from '../common/report.js';
 import { ClusterName, Trigger } from '../common/search-attributes.js';
 import { nodesOf, primaryOf, sharedNodes, type ClusterSpec } from '../common/spec.js';
@@ -111,7 +111,11 @@ async function runbook(spec: ClusterSpec, input: RecoverInput, tell: Tell): Prom
   });
   const replicas = each(nodesOf(spec, 'replica'), async (n) => {
     if (rec.aborted !== undefined) throw rec.abortFailure();
-    const steps = await executeChild(rebuildReplica, { args: [spec, n], workflowId: `${workflowInfo().workflowId}/replica/${n}` });
+    const steps = await executeChild(rebuildReplica, {
+      args: [spec, n],
+      workflowId: `${workflowInfo().workflowId}/replica/${n}`,
+      workflowTaskTimeout: WORKFLOW_TASK_TIMEOUT,
+    });
     rec.adopt(steps);
   });
   await Promise.all([standbys, replicas]);

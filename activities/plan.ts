@@ -4,6 +4,7 @@
 import { nodesOf, primaryOf, sharedNodes, type ClusterSpec, type Disk, type NodeSpec } from '../common/spec.js';
 import { renderCmd, shellWord, type Cmd } from './hosts/types.js';
 import { renderBlock } from './ops.js';
+import { CREATE_SLOT_SQL, PROBE_INSERT_SQL, SLOTS_SQL, STREAMING_SQL, TABLES_SQL, withParam } from './sql.js';
 import { MARKER_FILE } from './profiles/common.js';
 import * as S from './profiles/storage.js';
 import type { Check, Op, Profile } from './profiles/types.js';
@@ -104,7 +105,7 @@ function streamingLines(spec: ClusterSpec, node: NodeSpec): string[] {
   const primary = primaryOf(spec);
   return [
     `${where(node)}: wait until it streams (on ${primary.name}, up to 300 s)`,
-    `    select state, sent_lsn::text, replay_lsn::text from pg_stat_replication where application_name = '${node.slot}'`,
+    `    ${withParam(STREAMING_SQL, node.slot!)}`,
     `      (until a row has state = streaming)`,
   ];
 }
@@ -155,13 +156,13 @@ export function renderPlan(spec: ClusterSpec, profile: Profile): string {
   const expected = spec.slots.expected ?? [];
   section('replication slots (they live on shared storage and survive the hosts)', [
     `on ${primary.name}:`,
-    '    select slot_name, slot_type, active, wal_status, restart_lsn::text from pg_replication_slots',
+    `    ${SLOTS_SQL}`,
     `  - expected: ${expected.join(', ') || 'none'}; each must be physical with its WAL kept (wal_status <> lost)`,
     `  - a missing slot: ${
       { fail: 'stop the recovery (SlotMissing)', approve: "wait for an operator's approve, then create it", create: 'create it' }[
         spec.slots.onMissing
       ]
-    } (select pg_create_physical_replication_slot('<slot>', true))`,
+    } (${withParam(CREATE_SLOT_SQL, '<slot>')})`,
   ]);
 
   const standbys = nodesOf(spec, 'standby');
@@ -184,14 +185,9 @@ export function renderPlan(spec: ClusterSpec, profile: Profile): string {
   const tables = spec.verify.tables;
   section('verify', [
     `on ${primary.name}:`,
-    ...(tables.length
-      ? [
-          `  - the tables ${tables.join(', ')} are there:`,
-          `    select relname from pg_class where relkind in ('r','p') and relname = any('{${tables.join(',')}}')`,
-        ]
-      : []),
+    ...(tables.length ? [`  - the tables ${tables.join(', ')} are there:`, `    ${withParam(TABLES_SQL, `{${tables.join(',')}}`)}`] : []),
     ...(spec.verify.fingerprintFile ? [`  - row counts and checksums equal those recorded in ${spec.verify.fingerprintFile}`] : []),
-    `  - write a probe row: insert into polar_runbook_probe (id) values ('<workflow id>@<run id>')`,
+    `  - write a probe row: ${withParam(PROBE_INSERT_SQL, '<workflow id>@<run id>')}`,
     ...spec.nodes
       .filter((node) => node.role !== 'primary')
       .map((node) => `on ${node.name}: the probe row is visible within ${spec.verify.probeTimeoutSeconds} s`),

@@ -7,6 +7,7 @@ import { journalOf, resultOf, type ActivityDeps } from './context.js';
 import { withDb } from './db.js';
 import { failure } from './failures.js';
 import { heartbeat, sleep } from './heartbeat.js';
+import { CREATE_SLOT_SQL, SLOTS_SQL, STREAMING_SQL, withParam } from './sql.js';
 
 interface SlotRow {
   slot_name: string;
@@ -22,8 +23,7 @@ export const createReplicationActivities = (deps: ActivityDeps) => ({
     const j = journalOf(deps);
     const expected = spec.slots.expected ?? [];
     return withDb(spec, primaryOf(spec), async (db) => {
-      const rows = (await db.query<SlotRow>('select slot_name, slot_type, active, wal_status, restart_lsn::text from pg_replication_slots'))
-        .rows;
+      const rows = (await db.query<SlotRow>(SLOTS_SQL)).rows;
       const problems: string[] = [];
       const missing: string[] = [];
       for (const name of expected) {
@@ -37,8 +37,8 @@ export const createReplicationActivities = (deps: ActivityDeps) => ({
       if (problems.length) throw failure('SlotMissing', problems.join('; '));
       if (missing.length && create) {
         for (const name of missing) {
-          await db.query('select pg_create_physical_replication_slot($1, true)', [name]);
-          j.ran(primaryOf(spec).name, `select pg_create_physical_replication_slot('${name}', true)`);
+          await db.query(CREATE_SLOT_SQL, [name]);
+          j.ran(primaryOf(spec).name, withParam(CREATE_SLOT_SQL, name));
         }
         j.changed = true;
       } else if (missing.length && spec.slots.onMissing === 'fail') {
@@ -56,12 +56,9 @@ export const createReplicationActivities = (deps: ActivityDeps) => ({
     const primary = primaryOf(spec);
     for (;;) {
       const row = await withDb(spec, primary, async (db) =>
-        (
-          await db.query<{ state: string; sent_lsn: string; replay_lsn: string | null }>(
-            'select state, sent_lsn::text, replay_lsn::text from pg_stat_replication where application_name = $1',
-            [node.slot],
-          )
-        ).rows.find((r) => r.state === 'streaming'),
+        (await db.query<{ state: string; sent_lsn: string; replay_lsn: string | null }>(STREAMING_SQL, [node.slot])).rows.find(
+          (r) => r.state === 'streaming',
+        ),
       ).catch(() => undefined);
       if (row) {
         j.verified.push(`${node.name} streams through slot ${node.slot} (sent ${row.sent_lsn}, replayed ${row.replay_lsn})`);

@@ -8,8 +8,7 @@ import { journalOf, resultOf, type ActivityDeps } from './context.js';
 import { fingerprint, withDb, type Fingerprint } from './db.js';
 import { failure } from './failures.js';
 import { heartbeat, sleep } from './heartbeat.js';
-
-const PROBE_TABLE = 'polar_runbook_probe';
+import { PROBE_INSERT_SQL, PROBE_TABLE, TABLES_SQL, withParam } from './sql.js';
 
 export const createVerifyActivities = (deps: ActivityDeps) => ({
   /**
@@ -22,9 +21,7 @@ export const createVerifyActivities = (deps: ActivityDeps) => ({
     const tables = spec.verify.tables;
     const details: Record<string, unknown> = {};
     await withDb(spec, primary, async (db) => {
-      const found = (
-        await db.query<{ relname: string }>(`select relname from pg_class where relkind in ('r','p') and relname = any($1)`, [tables])
-      ).rows.map((r) => r.relname);
+      const found = (await db.query<{ relname: string }>(TABLES_SQL, [tables])).rows.map((r) => r.relname);
       const missing = tables.filter((t) => !found.includes(t));
       if (missing.length) throw failure('WrongCluster', `expected tables missing on the recovered primary: ${missing.join(', ')}`);
       if (tables.length) j.verified.push(`tables present: ${tables.join(', ')}`);
@@ -46,8 +43,8 @@ export const createVerifyActivities = (deps: ActivityDeps) => ({
       }
 
       await db.query(`create table if not exists ${PROBE_TABLE} (id text primary key, written_at timestamptz not null default now())`);
-      await db.query(`insert into ${PROBE_TABLE} (id) values ($1) on conflict (id) do nothing`, [probeId]);
-      j.ran(primary.name, `insert into ${PROBE_TABLE} (id) values ('${probeId}')`);
+      await db.query(PROBE_INSERT_SQL, [probeId]);
+      j.ran(primary.name, withParam(PROBE_INSERT_SQL, probeId));
     });
 
     // Every node that streams must show the probe row within the bound.

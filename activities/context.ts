@@ -4,7 +4,14 @@ import type { StepResult } from '../common/report.js';
 import type { Host } from './hosts/types.js';
 import { Journal } from './ops.js';
 import type { Profile } from './profiles/types.js';
-import { attemptNo } from './heartbeat.js';
+import { attemptNo, cancellation } from './heartbeat.js';
+
+/** The host, with every command it runs tied to the current activity's cancellation. */
+export const cancellable = (host: Host): Host => ({
+  name: host.name,
+  dbUser: host.dbUser,
+  run: (cmd) => host.run({ ...cmd, signal: cmd.signal ?? cancellation() }),
+});
 
 export interface ActivityDeps {
   hostFor(node: NodeSpec): Host;
@@ -28,6 +35,7 @@ export const resultOf = (j: Journal, details?: Record<string, unknown>): StepRes
   commands: j.commands,
   skipped: j.skipped,
   verified: j.verified,
+  ...(j.warnings.length ? { warnings: j.warnings } : {}),
   attempt: attemptNo(),
   ...(details ? { details } : {}),
 });

@@ -3,11 +3,24 @@
 import { readFileSync } from 'node:fs';
 import pg from 'pg';
 import type { ClusterSpec, NodeSpec } from '../common/spec.js';
+import { failure } from './failures.js';
 
+/** The password the spec references; a missing or unreadable one is its own failure, never a port conflict. */
 export function passwordOf(spec: ClusterSpec): string | undefined {
   const c = spec.connection;
-  if (c.passwordFile) return readFileSync(c.passwordFile, 'utf8').trim();
-  if (c.passwordEnv) return process.env[c.passwordEnv];
+  if (c.passwordFile) {
+    try {
+      return readFileSync(c.passwordFile, 'utf8').trim();
+    } catch (err) {
+      throw failure('SecretUnavailable', `cannot read connection.passwordFile ${c.passwordFile} (${(err as NodeJS.ErrnoException).code})`);
+    }
+  }
+  if (c.passwordEnv) {
+    const v = process.env[c.passwordEnv];
+    if (v === undefined)
+      throw failure('SecretUnavailable', `connection.passwordEnv names ${c.passwordEnv}, which the worker's environment lacks`);
+    return v;
+  }
   return undefined;
 }
 
@@ -30,10 +43,27 @@ export async function withDb<T>(spec: ClusterSpec, node: NodeSpec, fn: (db: pg.C
   }
 }
 
-export type Presence = { state: 'down'; detail: string } | { state: 'ours'; inRecovery: boolean } | { state: 'foreign'; detail: string };
+/**
+ * Who answers on a node's address and port. Only `down` (refused, unreachable) says nothing is
+ * there; a timeout or a refused login says something is there that we cannot name (`unknown`).
+ */
+export type Presence =
+  | { state: 'down'; detail: string }
+  | { state: 'starting'; detail: string }
+  | { state: 'ours'; inRecovery: boolean }
+  | { state: 'foreign'; what: 'postgres' | 'not-postgres'; detail: string }
+  | { state: 'unknown'; detail: string };
 
-/** Who answers on a node's address and port: nobody, this node (its config file), or something else. */
+const DOWN_CODES = ['ECONNREFUSED', 'EHOSTUNREACH', 'ENETUNREACH', 'ENOENT', 'EADDRNOTAVAIL'];
+/** cannot_connect_now, admin_shutdown, crash_shutdown: a postmaster starting or stopping. */
+const STARTING_CODES = ['57P03', '57P01', '57P02'];
+const AUTH_CODES = ['28P01', '28000'];
+const isSqlState = (code: string | undefined): boolean => /^[0-9A-Z]{5}$/.test(code ?? '');
+
+/** Who answers on a node's address and port, as precisely as the answer allows. */
 export async function whoAnswers(spec: ClusterSpec, node: NodeSpec): Promise<Presence> {
+  const at = `${node.address}:${node.port}`;
+  passwordOf(spec); // a missing secret is SecretUnavailable, not something answering
   try {
     return await withDb(spec, node, async (db) => {
       const r = await db.query<{ config_file: string; in_recovery: boolean }>(
@@ -41,15 +71,22 @@ export async function whoAnswers(spec: ClusterSpec, node: NodeSpec): Promise<Pre
       );
       const row = r.rows[0]!;
       if (row.config_file !== `${node.localDir}/postgresql.conf`)
-        return { state: 'foreign', detail: `a PostgreSQL with config ${row.config_file} answers on ${node.address}:${node.port}` };
+        return { state: 'foreign', what: 'postgres', detail: `a PostgreSQL with config ${row.config_file} answers on ${at}` };
       return { state: 'ours', inRecovery: row.in_recovery };
     });
   } catch (err) {
     const e = err as NodeJS.ErrnoException;
-    // Nothing listens, or a postmaster that is starting or stopping (57P03 cannot_connect_now).
-    if (['ECONNREFUSED', 'EHOSTUNREACH', 'ENETUNREACH', 'ETIMEDOUT', '57P03'].includes(e.code ?? '') || /timeout expired/i.test(e.message))
-      return { state: 'down', detail: `${node.address}:${node.port}: ${e.code ?? e.message}` };
-    return { state: 'foreign', detail: `something answers on ${node.address}:${node.port} but not as this node (${e.message})` };
+    const code = e.code;
+    if (DOWN_CODES.includes(code ?? '')) return { state: 'down', detail: `${at}: ${code}` };
+    if (STARTING_CODES.includes(code ?? ''))
+      return { state: 'starting', detail: `${at}: a postmaster is starting or stopping (${e.message})` };
+    if (code === 'ETIMEDOUT' || /timeout expired/i.test(e.message))
+      return { state: 'unknown', detail: `${at}: something accepts connections but did not answer in time (${e.message})` };
+    if (AUTH_CODES.includes(code ?? ''))
+      return { state: 'unknown', detail: `${at}: a PostgreSQL answers but refused our login, so it cannot be told apart (${e.message})` };
+    if (isSqlState(code))
+      return { state: 'foreign', what: 'postgres', detail: `a PostgreSQL answers on ${at} but not as this node (${e.message})` };
+    return { state: 'foreign', what: 'not-postgres', detail: `something that is not PostgreSQL answers on ${at} (${e.message})` };
   }
 }
 

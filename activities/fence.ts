@@ -1,13 +1,18 @@
 // fence: before a primary starts on shared storage, prove the old one is down everywhere it
-// could still run: no answer on its address and port, no postmaster in its directory. What
-// cannot be proven is returned as evidence for the operator's `approve` gate.
-import type { ClusterSpec } from '../common/spec.js';
+// could still run. Proof is either nothing answering on its address and port (refused) with no
+// postmaster in its directory, or a fencing agent's confirmation. Whatever answers in a way that
+// cannot be named (a timeout, a refused login, a postmaster starting) is evidence for the
+// operator's `approve` gate, never proof.
+import type { ClusterSpec, NodeSpec } from '../common/spec.js';
 import { sharedNodes } from '../common/spec.js';
 import type { StepResult } from '../common/report.js';
 import { journalOf, resultOf, type ActivityDeps } from './context.js';
 import { whoAnswers } from './db.js';
 import { failure } from './failures.js';
 import type { Host } from './hosts/types.js';
+import { LocalHost } from './hosts/local.js';
+import { renderCmd } from './hosts/types.js';
+import type { Journal } from './ops.js';
 import { processesInDir } from './profiles/common.js';
 
 /** PIDs whose working directory is `dir`. */
@@ -17,6 +22,33 @@ async function processesIn(host: Host, dir: string): Promise<string[]> {
     .split('\n')
     .filter(Boolean)
     .map((l) => l.split('/')[2]!);
+}
+
+/** The agent's argv for one node, placeholders filled in. */
+export function agentArgv(spec: ClusterSpec, node: NodeSpec, dataDir: string): string[] {
+  const values: Record<string, string> = {
+    node: node.name,
+    address: node.address,
+    port: String(node.port),
+    localDir: node.localDir,
+    dataDir,
+  };
+  return spec.fencing.agent!.command.map((w) => w.replace(/\{(\w+)\}/g, (_, k: string) => values[k]!));
+}
+
+/** Runs the fencing agent on the worker for one node; its exit 0 is the proof, anything else stops the run. */
+async function runAgent(spec: ClusterSpec, node: NodeSpec, dataDir: string, j: Journal): Promise<string> {
+  const cmd = { argv: agentArgv(spec, node, dataDir), as: 'root' as const, timeoutMs: spec.fencing.agent!.timeoutSeconds * 1000 };
+  const agentHost = new LocalHost('worker');
+  j.ran(agentHost.name, renderCmd(cmd));
+  const r = await agentHost.run(cmd);
+  const said = (r.stdout + '\n' + r.stderr).trim().split('\n').filter(Boolean).slice(-3).join(' / ');
+  if (r.exitCode !== 0)
+    throw failure(
+      'FenceFailed',
+      `the fencing agent for ${node.name} ${r.timedOut ? `timed out after ${cmd.timeoutMs / 1000} s` : `exited ${r.exitCode}`}: ${said || '(no output)'}`,
+    );
+  return said;
 }
 
 export const createFenceActivities = (deps: ActivityDeps) => ({
@@ -37,8 +69,18 @@ export const createFenceActivities = (deps: ActivityDeps) => ({
         answering.push(node.name);
         continue;
       }
-      proven.push(`${node.name}: nothing answers on ${node.address}:${node.port} (${p.detail})`);
       const dir = deps.profiles[spec.profile]!.postmasterDir(spec, node);
+      if (spec.fencing.agent) {
+        const said = await runAgent(spec, node, dir, j);
+        proven.push(`${node.name}: the fencing agent confirmed it is off${said ? ` (${said})` : ''}`);
+        j.changed = true;
+        continue;
+      }
+      if (p.state !== 'down') {
+        unproven.push(`${node.name}: ${p.detail}`);
+        continue;
+      }
+      proven.push(`${node.name}: nothing answers on ${node.address}:${node.port} (${p.detail})`);
       try {
         const pids = await processesIn(deps.hostFor(node), dir);
         if (pids.length)

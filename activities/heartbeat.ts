@@ -16,4 +16,11 @@ export function heartbeat(details?: unknown): void {
 
 export const attemptNo = (): number => context()?.info.attempt ?? 1;
 
-export const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
+/** When the activity's first attempt was scheduled (now, outside an activity): retries measure from it. */
+export const firstScheduledMs = (): number => context()?.info.scheduledTimestampMs ?? Date.now();
+
+/** The activity's cancellation (never aborted outside an activity). */
+export const cancellation = (): AbortSignal | undefined => context()?.cancellationSignal;
+
+/** Sleeps; inside an activity a cancellation ends the sleep (it throws CancelledFailure). */
+export const sleep = (ms: number): Promise<void> => context()?.sleep(ms) ?? new Promise((r) => setTimeout(r, ms));

@@ -1,6 +1,6 @@
 // createActivities(deps): every activity, built from the dependencies it is given (the host
 // layer, the profiles), so tests and the lab can hand in their own.
-import type { ActivityDeps } from './context.js';
+import { cancellable, type ActivityDeps } from './context.js';
 import { createBinariesActivities } from './binaries.js';
 import { createDrillActivities } from './drill.js';
 import { createFenceActivities } from './fence.js';
@@ -15,18 +15,22 @@ import { createVerifyActivities } from './verify.js';
 
 export type { ActivityDeps } from './context.js';
 
-export const createActivities = (deps: ActivityDeps) => ({
-  ...createRegistryActivities(deps),
-  ...createFenceActivities(deps),
-  ...createPreflightActivities(deps),
-  ...createStorageActivities(deps),
-  ...createStorageDaemonActivities(deps),
-  ...createBinariesActivities(deps),
-  ...createNodeActivities(deps),
-  ...createReplicationActivities(deps),
-  ...createVerifyActivities(deps),
-  ...createNotifyActivities(deps),
-  ...createDrillActivities(deps),
-});
+export const createActivities = (given: ActivityDeps) => {
+  // A cancelled activity ends the commands it runs, on every host.
+  const deps: ActivityDeps = { ...given, hostFor: (node) => cancellable(given.hostFor(node)) };
+  return {
+    ...createRegistryActivities(deps),
+    ...createFenceActivities(deps),
+    ...createPreflightActivities(deps),
+    ...createStorageActivities(deps),
+    ...createStorageDaemonActivities(deps),
+    ...createBinariesActivities(deps),
+    ...createNodeActivities(deps),
+    ...createReplicationActivities(deps),
+    ...createVerifyActivities(deps),
+    ...createNotifyActivities(deps),
+    ...createDrillActivities(deps),
+  };
+};
 
 export type Activities = ReturnType<typeof createActivities>;

@@ -10,6 +10,11 @@ import { heartbeat, sleep } from './heartbeat.js';
 import type { Host } from './hosts/types.js';
 import { runOps, type Journal } from './ops.js';
 import { MARKER_FILE } from './profiles/common.js';
+import type { Profile } from './profiles/types.js';
+import { checkPrimary } from './primary.js';
+import { ApplicationFailure } from '@temporalio/common';
+import { permanentCause, type FailureType } from '../common/failures.js';
+import { rawMessage } from './failures.js';
 
 /** A local dir that exists, is not empty and has not our mark holds someone else's data. */
 export async function refuseForeignDir(host: Host, node: NodeSpec): Promise<void> {
@@ -25,9 +30,32 @@ export async function refuseForeignDir(host: Host, node: NodeSpec): Promise<void
 
 async function alreadyServing(spec: ClusterSpec, node: NodeSpec, j: Journal): Promise<boolean> {
   const p = await whoAnswers(spec, node);
-  if (p.state === 'foreign') throw failure('PortTaken', p.detail);
+  // Something we cannot name holds the port: starting the node beside it can only fail, or worse.
+  if (p.state === 'foreign' || p.state === 'unknown') throw failure('PortTaken', p.detail);
   if (p.state === 'ours') j.verified.push(`${node.name} already serves on ${node.address}:${node.port} (in recovery: ${p.inRecovery})`);
   return p.state === 'ours';
+}
+
+/** The FATAL and PANIC lines at the end of the node's server log (the cause pg_ctl only hints at). */
+const SERVER_LOG_TAIL =
+  'for f in "$@"; do [ -d "$f" ] && f=$(ls -1t "$f"/* 2>/dev/null | head -n 1); ' +
+  '[ -n "$f" ] && [ -f "$f" ] && tail -n 200 -- "$f"; done; true';
+
+async function serverLogCause(host: Host, files: string[]): Promise<string[]> {
+  const r = await host.run({ argv: ['sh', '-c', SERVER_LOG_TAIL, 'server-log', ...files], as: 'root', timeoutMs: 30_000 });
+  return [...new Set(r.stdout.split('\n').filter((l) => /\b(FATAL|PANIC):/.test(l)))].slice(-5).map((l) => l.trim().slice(0, 400));
+}
+
+/** Starts the node; when the start fails, the failure carries the server log's own words and their type. */
+async function start(host: Host, spec: ClusterSpec, node: NodeSpec, profile: Profile, j: Journal): Promise<void> {
+  try {
+    await runOps(host, [profile.startNode(spec, node)], j);
+  } catch (err) {
+    const lines = await serverLogCause(host, profile.serverLogs(spec, node)).catch(() => []);
+    if (!lines.length || !(err instanceof ApplicationFailure)) throw err;
+    const type = (permanentCause(lines.join('\n')) ?? err.type ?? 'CommandFailed') as FailureType;
+    throw failure(type, `${node.name} did not start; its server log says: ${lines.join(' | ')}; ${rawMessage(err)}`);
+  }
 }
 
 /** Waits until the node answers as itself, in the role it should have. */
@@ -35,7 +63,7 @@ async function waitServing(spec: ClusterSpec, node: NodeSpec, j: Journal, limitM
   const started = Date.now();
   for (;;) {
     if (Date.now() - started > limitMs)
-      throw failure('CommandFailed', `${node.name} was started but did not accept connections within ${limitMs / 1000} s`, true);
+      throw failure('CommandFailed', `${node.name} was started but did not accept connections within ${limitMs / 1000} s`);
     const p = await whoAnswers(spec, node);
     if (p.state === 'foreign') throw failure('PortTaken', p.detail);
     if (p.state === 'ours') {
@@ -89,8 +117,16 @@ export const createNodeActivities = (deps: ActivityDeps) => ({
     const j = journalOf(deps);
     if (await alreadyServing(spec, node, j)) return resultOf(j);
     if (node.role !== 'standby') await refuseForeignDir(host, node);
-    await waitForEarlierClone(host, node, deps.profiles[spec.profile]!.postmasterDir(spec, node), j);
-    await runOps(host, deps.profiles[spec.profile]!.buildNode(spec, node), j);
+    const profile = deps.profiles[spec.profile]!;
+    await waitForEarlierClone(host, node, profile.postmasterDir(spec, node), j);
+    try {
+      await runOps(host, profile.buildNode(spec, node), j);
+    } catch (err) {
+      // A replica's build may read from the primary (a clone): a lost primary is the cause to name.
+      if (node.role !== 'primary' && !(err instanceof ApplicationFailure && err.nonRetryable))
+        await checkPrimary(spec, `buildNode ${node.name}`);
+      throw err;
+    }
     return resultOf(j);
   },
 
@@ -99,7 +135,7 @@ export const createNodeActivities = (deps: ActivityDeps) => ({
     const host = deps.hostFor(node);
     const j = journalOf(deps);
     if (!(await alreadyServing(spec, node, j))) {
-      await runOps(host, [deps.profiles[spec.profile]!.startNode(spec, node)], j);
+      await start(host, spec, node, deps.profiles[spec.profile]!, j);
       await waitServing(spec, node, j);
     }
     return resultOf(j);

@@ -3,12 +3,15 @@
 import { MARKER_BEGIN, MARKER_END, type Check, type Op, type Probe } from './profiles/types.js';
 import { renderCmd, type Cmd, type CmdResult, type Host } from './hosts/types.js';
 import { failure } from './failures.js';
+import { permanentCause, type FailureType } from '../common/failures.js';
 
 /** What a step did on its hosts: for the report and the command log. */
 export class Journal {
   readonly commands: string[] = [];
   readonly skipped: string[] = [];
   readonly verified: string[] = [];
+  /** What works but needs an operator's eye (a slot that reserves no WAL). */
+  readonly warnings: string[] = [];
   changed = false;
   /** `sink` sees every command that acts (not the probes): the command log of a worker. */
   constructor(private readonly sink?: (host: string, command: string) => void) {}
@@ -29,8 +32,11 @@ export async function must(host: Host, cmd: Cmd, journal?: Journal): Promise<Cmd
   journal?.ran(host.name, line);
   const r = await host.run(cmd);
   if (r.exitCode !== 0) {
-    const why = r.timedOut ? `timed out after ${cmd.timeoutMs} ms` : `exit ${r.exitCode}: ${(r.stderr || r.stdout).trim().slice(-800)}`;
-    throw failure('CommandFailed', `on ${host.name}: ${line} failed (${why})`, true);
+    const out = (r.stderr || r.stdout).trim().slice(-800);
+    const why = r.timedOut ? `timed out after ${cmd.timeoutMs} ms` : `exit ${r.exitCode}: ${out}`;
+    // The OS's own words say when no retry can help (no space, read-only, a missing binary).
+    const type = r.timedOut ? undefined : (permanentCause(out) ?? (r.exitCode === 127 ? 'BinariesMissing' : undefined));
+    throw failure(type ?? 'CommandFailed', `on ${host.name}: ${line} failed (${why})`);
   }
   return r;
 }
@@ -86,7 +92,7 @@ export async function runOps(host: Host, ops: Op[], journal: Journal): Promise<v
       case 'block': {
         const current = await readFile(host, op.path, op.owner);
         if (op.kind === 'block' && current === undefined)
-          throw failure('CommandFailed', `on ${host.name}: ${op.path} does not exist, cannot add our settings to it`, true);
+          throw failure('CommandFailed', `on ${host.name}: ${op.path} does not exist, cannot add our settings to it`);
         const wanted = op.kind === 'file' ? op.content : withBlock(current!, op.block);
         if (current !== undefined && normalise(current) === normalise(wanted)) {
           journal.skipped.push(`${host.name}: ${op.title} (already as rendered)`);
@@ -104,7 +110,7 @@ export async function runOps(host: Host, ops: Op[], journal: Journal): Promise<v
 const normalise = (s: string): string => s.replace(/\n+$/, '\n');
 
 /** Runs a check; throws the profile's typed failure when it reports a problem. */
-export async function runCheck(host: Host, check: Check, journal: Journal, type: string): Promise<void> {
+export async function runCheck(host: Host, check: Check, journal: Journal, type: FailureType): Promise<void> {
   const r = await host.run(check.cmd);
   const problem = check.problem(r);
   if (problem) throw failure(type, `on ${host.name}: ${problem}`);

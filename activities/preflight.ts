@@ -10,6 +10,48 @@ import type { StepResult } from '../common/report.js';
 import { journalOf, resultOf, type ActivityDeps } from './context.js';
 import { failure } from './failures.js';
 import { refuseForeignDir } from './node.js';
+import type { Host } from './hosts/types.js';
+import type { Journal } from './ops.js';
+import { permanentCause } from '../common/failures.js';
+
+/** A sparse image needs room on the filesystem that holds it as the database writes into it. */
+const MIN_ROOM_BYTES = 64 * 1024 * 1024;
+
+/**
+ * The disk can be written (not immutable, not on a read-only filesystem or LUN) and, for a sparse
+ * image, its filesystem has room: opened for appending nothing, so nothing changes.
+ */
+async function writable(host: Host, disk: Disk, field: string, j: Journal): Promise<void> {
+  const path = disk.image ?? disk.device!;
+  if (disk.device) {
+    const ro = await host.run({ argv: ['blockdev', '--getro', disk.device], as: 'root', timeoutMs: 30_000 });
+    if (ro.exitCode === 0 && ro.stdout.trim() === '1')
+      throw failure('StorageReadOnly', `on ${host.name}: block device ${path} is read-only (${field})`);
+    return;
+  }
+  const w = await host.run({ argv: ['sh', '-c', ': >>"$0"', path], as: 'root', timeoutMs: 30_000 });
+  if (w.exitCode !== 0) {
+    const said = (w.stderr || w.stdout).trim();
+    const type = /Operation not permitted|Read-only file system/i.test(said)
+      ? 'StorageReadOnly'
+      : (permanentCause(said) ?? 'PermissionDenied');
+    throw failure(type, `on ${host.name}: disk image ${path} cannot be written (${field}): ${said}`);
+  }
+  const st = await host.run({
+    argv: ['sh', '-c', 'stat -c "%s %b %B" -- "$0" && df -P -B1 -- "$0" | tail -n 1', path],
+    as: 'root',
+    timeoutMs: 30_000,
+  });
+  const [size, blocks, blockSize] = (st.stdout.split('\n')[0] ?? '').split(' ').map(Number);
+  const avail = Number((st.stdout.split('\n')[1] ?? '').trim().split(/\s+/)[3]);
+  const sparse = size! > blocks! * blockSize!;
+  if (st.exitCode === 0 && sparse && Number.isFinite(avail) && avail < MIN_ROOM_BYTES)
+    throw failure(
+      'StorageFull',
+      `on ${host.name}: the filesystem holding the sparse image ${path} has ${avail} bytes free (${field}): No space left on device`,
+    );
+  j.verified.push(`${host.name}: ${field}: ${path} is writable${sparse ? `, ${Math.floor(avail / 1048576)} MiB free for it` : ''}`);
+}
 
 export const createPreflightActivities = (deps: ActivityDeps) => ({
   async preflight(spec: ClusterSpec): Promise<StepResult> {
@@ -34,6 +76,7 @@ export const createPreflightActivities = (deps: ActivityDeps) => ({
         throw failure('WrongCluster', `on ${host.name}: ${field} (${path}) is the same disk as ${other}; nothing was attached`);
       seen.set(id, `${field} (${path})`);
       j.verified.push(`${host.name}: ${field}: ${path} is there (${kind})`);
+      await writable(host, disk, field, j);
     }
     for (const node of spec.nodes.filter((n) => n.role !== 'standby')) {
       await refuseForeignDir(deps.hostFor(node), node);

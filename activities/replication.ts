@@ -1,10 +1,11 @@
 // validateSlots and waitStreaming: the replication slots survived on shared storage, and each
 // standby/replica streams through its own.
+import { ApplicationFailure } from '@temporalio/common';
 import type { ClusterSpec } from '../common/spec.js';
 import { nodeNamed, primaryOf } from '../common/spec.js';
 import type { StepResult } from '../common/report.js';
 import { journalOf, resultOf, type ActivityDeps } from './context.js';
-import { withDb } from './db.js';
+import { checkPrimary, onPrimary } from './primary.js';
 import { failure } from './failures.js';
 import { heartbeat, sleep } from './heartbeat.js';
 import { CREATE_SLOT_SQL, SLOTS_SQL, STREAMING_SQL, withParam } from './sql.js';
@@ -22,7 +23,7 @@ export const createReplicationActivities = (deps: ActivityDeps) => ({
   async validateSlots(spec: ClusterSpec, create: boolean): Promise<StepResult> {
     const j = journalOf(deps);
     const expected = spec.slots.expected ?? [];
-    return withDb(spec, primaryOf(spec), async (db) => {
+    return onPrimary(spec, 'validateSlots', async (db) => {
       const rows = (await db.query<SlotRow>(SLOTS_SQL)).rows;
       const problems: string[] = [];
       const missing: string[] = [];
@@ -32,7 +33,18 @@ export const createReplicationActivities = (deps: ActivityDeps) => ({
         else if (s.slot_type !== 'physical') problems.push(`slot ${name} is ${s.slot_type}, not physical`);
         else if (s.wal_status === 'lost')
           problems.push(`slot ${name} lost its WAL (wal_status = lost): its standby must be rebuilt from scratch`);
-        else j.verified.push(`slot ${name}: physical, wal_status ${s.wal_status}, restart_lsn ${s.restart_lsn}, active ${s.active}`);
+        else {
+          j.verified.push(`slot ${name}: physical, wal_status ${s.wal_status}, restart_lsn ${s.restart_lsn}, active ${s.active}`);
+          // Slots come back as old as the last checkpoint: one that became active after it has no
+          // restart_lsn and reserves no WAL until its node reconnects. Nothing else flags it.
+          if (s.restart_lsn === null) {
+            const node = spec.nodes.find((n) => n.slot === name);
+            j.warnings.push(
+              `slot ${name}${node ? ` (${node.name}, ${node.role})` : ''} reserves no WAL (restart_lsn and wal_status NULL): ` +
+                `until ${node ? node.name : 'its node'} streams again the primary may remove WAL it needs`,
+            );
+          }
+        }
       }
       if (problems.length) throw failure('SlotMissing', problems.join('; '));
       if (missing.length && create) {
@@ -53,19 +65,27 @@ export const createReplicationActivities = (deps: ActivityDeps) => ({
     const node = nodeNamed(spec, nodeName);
     const j = journalOf(deps);
     const started = Date.now();
-    const primary = primaryOf(spec);
     for (;;) {
-      const row = await withDb(spec, primary, async (db) =>
-        (await db.query<{ state: string; sent_lsn: string; replay_lsn: string | null }>(STREAMING_SQL, [node.slot])).rows.find(
-          (r) => r.state === 'streaming',
-        ),
-      ).catch(() => undefined);
+      const row = await onPrimary(spec, `waitStreaming ${node.name}`, async (db) =>
+        (
+          await db.query<{ state: string; application_name: string; sent_lsn: string; replay_lsn: string | null }>(STREAMING_SQL, [
+            node.slot,
+          ])
+        ).rows.find((r) => r.state === 'streaming'),
+      ).catch(async (err: unknown) => {
+        if (err instanceof ApplicationFailure && err.type === 'PrimaryLost') throw err;
+        return undefined; // a passing fault: look again
+      });
       if (row) {
-        j.verified.push(`${node.name} streams through slot ${node.slot} (sent ${row.sent_lsn}, replayed ${row.replay_lsn})`);
+        j.verified.push(
+          `${node.name} streams through slot ${node.slot} as ${row.application_name} (sent ${row.sent_lsn}, replayed ${row.replay_lsn})`,
+        );
         return resultOf(j, { waitedMs: Date.now() - started });
       }
-      if (Date.now() - started > limitMs)
-        throw failure('CommandFailed', `${node.name} is not streaming from the primary after ${limitMs / 1000} s`, true);
+      if (Date.now() - started > limitMs) {
+        await checkPrimary(spec, `waitStreaming ${node.name}`);
+        throw failure('CommandFailed', `${node.name} is not streaming from the primary after ${limitMs / 1000} s`);
+      }
       heartbeat({ waitingMs: Date.now() - started });
       await sleep(100);
     }

@@ -18,7 +18,7 @@ const PLAIN_PATH = /^\/[A-Za-z0-9_.+@:=,/-]*$/;
 export const SANDBOX_FILE = 'sandbox.json';
 
 export const drillFailure = (type: keyof typeof DrillFailureTypes, message: string, retryable = false) =>
-  baseFailure(type, `${message} (${DrillFailureTypes[type]})`, retryable);
+  baseFailure(type, message, retryable);
 
 const root = (argv: string[], timeoutMs = T): Cmd => ({ argv, as: 'root', timeoutMs });
 const ok = async (host: Host, argv: string[]): Promise<boolean> => (await host.run(root(argv))).exitCode === 0;

@@ -1,8 +1,13 @@
 // The SQL the activities run, in one place: plans print these very strings (with $1 shown as the
 // value), so a plan cannot drift from what a recovery does.
 export const SLOTS_SQL = 'select slot_name, slot_type, active, wal_status, restart_lsn::text from pg_replication_slots';
+/**
+ * A node's stream, found through its slot: the walsender whose pid is the slot's active_pid. Not by
+ * application_name: a standby built with `polar_basebackup -R` streams as `walreceiver`.
+ */
 export const CREATE_SLOT_SQL = 'select pg_create_physical_replication_slot($1, true)';
-export const STREAMING_SQL = 'select state, sent_lsn::text, replay_lsn::text from pg_stat_replication where application_name = $1';
+export const STREAMING_SQL =
+  'select r.state, r.application_name, r.sent_lsn::text, r.replay_lsn::text from pg_replication_slots s join pg_stat_replication r on r.pid = s.active_pid where s.slot_name = $1';
 export const TABLES_SQL = `select relname from pg_class where relkind in ('r','p') and relname = any($1)`;
 export const PROBE_TABLE = 'polar_runbook_probe';
 export const PROBE_INSERT_SQL = `insert into ${PROBE_TABLE} (id) values ($1) on conflict (id) do nothing`;

@@ -6,6 +6,7 @@ import { primaryOf } from '../common/spec.js';
 import type { StepResult } from '../common/report.js';
 import { journalOf, resultOf, type ActivityDeps } from './context.js';
 import { fingerprint, withDb, type Fingerprint } from './db.js';
+import { onPrimary } from './primary.js';
 import { failure } from './failures.js';
 import { heartbeat, sleep } from './heartbeat.js';
 import { PROBE_INSERT_SQL, PROBE_TABLE, TABLES_SQL, withParam } from './sql.js';
@@ -20,7 +21,7 @@ export const createVerifyActivities = (deps: ActivityDeps) => ({
     const primary = primaryOf(spec);
     const tables = spec.verify.tables;
     const details: Record<string, unknown> = {};
-    await withDb(spec, primary, async (db) => {
+    await onPrimary(spec, 'verifyData', async (db) => {
       const found = (await db.query<{ relname: string }>(TABLES_SQL, [tables])).rows.map((r) => r.relname);
       const missing = tables.filter((t) => !found.includes(t));
       if (missing.length) throw failure('WrongCluster', `expected tables missing on the recovered primary: ${missing.join(', ')}`);
@@ -58,8 +59,7 @@ export const createVerifyActivities = (deps: ActivityDeps) => ({
           return (r.rowCount ?? 0) > 0;
         }).catch(() => false);
         if (seen) break;
-        if (Date.now() - started > bound)
-          throw failure('CommandFailed', `probe row not visible on ${node.name} after ${bound / 1000} s`, true);
+        if (Date.now() - started > bound) throw failure('CommandFailed', `probe row not visible on ${node.name} after ${bound / 1000} s`);
         heartbeat({ waitingFor: node.name });
         await sleep(50);
       }

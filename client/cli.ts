@@ -4,7 +4,7 @@ import { renderPlan } from '../activities/plan.js';
 import { polardbProfile } from '../activities/profiles/polardb.js';
 import { postgresProfile } from '../activities/profiles/postgres.js';
 import { renderDrillResult } from '../common/drill.js';
-import { renderReport, type RecoveryReport } from '../common/report.js';
+import { renderFailure, renderReport, stepLine, type RecoveryReport } from '../common/report.js';
 import { SpecError } from '../common/spec.js';
 import { abortSignal, approveSignal, progressQuery } from '../workflows/definitions.js';
 import { connectClient } from './connect.js';
@@ -83,12 +83,8 @@ async function main(argv: string[]): Promise<number> {
       console.log(`${arg}: ${d.status.name}`);
       if (d.status.name === 'COMPLETED') return printReport((await handle.result()) as RecoveryReport);
       const p = await handle.query(progressQuery);
-      console.log(
-        renderReport({ ...p, workflowId: arg, outcome: 'failed', endedAt: '', rtoMs: Date.now() - Date.parse(p.startedAt), commandsRun: 0 })
-          .split('\n')
-          .slice(1)
-          .join('\n'),
-      );
+      console.log(p.steps.map(stepLine).join('\n'));
+      if (p.failure) console.log(renderFailure(p.failure));
       if (p.waitingFor) console.log(`waiting for approval at ${p.waitingFor.gate}:\n  ${p.waitingFor.evidence.join('\n  ')}`);
       return 0;
     }

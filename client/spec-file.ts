@@ -1,14 +1,21 @@
 // Reads a ClusterSpec from a YAML or JSON file; errors name the file and the field.
-import { readdirSync, readFileSync } from 'node:fs';
+import { readdirSync, readFileSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import YAML from 'yaml';
 import { parseSpec, SpecError, type ClusterSpec } from '../common/spec.js';
 
+/** A spec is a small regular file: a device, a FIFO or a huge file is refused before it is read. */
+export const MAX_SPEC_BYTES = 1024 * 1024;
+
 export function readSpecFile(path: string): ClusterSpec {
   let text: string;
   try {
+    const st = statSync(path);
+    if (!st.isFile()) throw new SpecError([`${path}: not a regular file (a spec is a YAML or JSON file)`]);
+    if (st.size > MAX_SPEC_BYTES) throw new SpecError([`${path}: ${st.size} bytes; a spec file is at most ${MAX_SPEC_BYTES} bytes`]);
     text = readFileSync(path, 'utf8');
   } catch (err) {
+    if (err instanceof SpecError) throw err;
     throw new SpecError([`${path}: cannot read the spec file (${(err as NodeJS.ErrnoException).code ?? (err as Error).message})`]);
   }
   let doc: unknown;

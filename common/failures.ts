@@ -1,18 +1,68 @@
-// Failure types an operator can act on. Non-retryable ones stop the recovery at once: no retry
-// can fix them, and retrying must not be what decides whether shared storage gets touched.
+// The one failure catalogue: every type an activity or a workflow ends with, and what an operator
+// does about it. Non-retryable ones stop the recovery at once: no retry can fix them, and retrying
+// must not be what decides whether shared storage gets touched. The README's table lists them all
+// (a test keeps the two in step).
+import { DrillFailureTypes } from './drill.js';
+
 export const FailureTypes = {
   SpecInvalid: 'fix the cluster spec and start again',
+  SecretUnavailable: 'the password file or variable the spec names is missing or unreadable on the worker: provide it, then start again',
   StorageMissing: 'the image file or block device is not there: check the path / the SAN assignment',
+  StorageFull: 'the storage has no space left: free or grow it, then start again',
+  StorageReadOnly: 'the storage is read-only or immutable (chattr +i, a read-only mount or LUN): make it writable, then start again',
+  PermissionDenied: 'a command was refused by the OS (permissions): fix the ownership or rights it names, then start again',
   WrongCluster: 'the storage holds another cluster: check the image or device path',
   NotAPfsDisk: 'pfs does not show the shared data dir on that disk: wrong disk, or not a PFS disk',
   LinkConflict: 'the device name is already taken by something else: pick another diskName or remove the stale link by hand',
   ForeignDataDir: 'the local dir holds data this runbook did not create: move it away (nothing was changed)',
   SplitBrainRisk: 'an old primary may still be running: stop it, then approve or start again',
+  FenceFailed: 'the fencing agent did not confirm the old node is off: fence it by hand, then start again',
   SlotMissing: 'an expected replication slot is gone: create it, or set slots.onMissing',
   PortTaken: 'another process answers on the node port: stop it or change the port',
+  PrimaryLost: 'the rebuilt primary stopped serving during the recovery: read its server log, then start the recovery again',
   StandbyDirMissing: 'the standby lost its local dir, which this runbook does not rebuild: restore it or rebuild the standby',
-  BinariesMissing: 'the database binaries are not where the spec says',
-  NotImplemented: 'this step is not implemented for this profile/transport',
-  Aborted: 'the recovery was aborted by an operator',
+  BinariesMissing: 'a binary the step runs is not there: install it or fix binaries.dir / the tool path in the spec',
+  HostKeyRejected: "the host's ssh key is unknown or changed: verify the host, then update the known_hosts file",
+  HostUnreachable: 'the host does not answer (retried): check it is up and reachable from the worker',
+  CommandFailed: 'a command failed (retried): read its output in the message',
+  ApprovalTimeout: 'nobody answered the approval gate in time: read the evidence, then start the recovery again',
+  Aborted: 'the recovery was stopped by an operator: the report says which steps completed and which were interrupted',
+  Internal: 'an unexpected error in polar-runbook itself (retried): report it with the message',
+  ...DrillFailureTypes,
 } as const;
-export type FailureType = keyof typeof FailureTypes | 'CommandFailed' | 'HostUnreachable';
+export type FailureType = keyof typeof FailureTypes;
+
+/** The failure types no retry can fix (everything but the transient ones). */
+export const RETRYABLE_TYPES: readonly FailureType[] = ['HostUnreachable', 'CommandFailed', 'Internal'];
+
+/**
+ * A command's own words that mean no retry will help, and the type they get. Checked on a failed
+ * command's output and on the server log of a node that would not start.
+ */
+export const PERMANENT_CAUSES: { pattern: RegExp; type: FailureType }[] = [
+  { pattern: /No space left on device|Disk quota exceeded/i, type: 'StorageFull' },
+  { pattern: /Read-only file system|write-protected|is write protected/i, type: 'StorageReadOnly' },
+  { pattern: /Operation not permitted|Permission denied/i, type: 'PermissionDenied' },
+  { pattern: /failed to (run command|execute) .*No such file or directory|command not found/i, type: 'BinariesMissing' },
+];
+
+/** The permanent cause in a command's output, if any. */
+export function permanentCause(text: string): FailureType | undefined {
+  return PERMANENT_CAUSES.find((c) => c.pattern.test(text))?.type;
+}
+
+/**
+ * The failure at the bottom of an error's cause chain that has a type (an ApplicationFailure's),
+ * with its message: what an activity said, under the ActivityFailure / ChildWorkflowFailure /
+ * WorkflowFailedError wrappers. The one walker the workflows and the clients share.
+ */
+export function rootFailure(err: unknown): { type?: string; message: string; details?: unknown[] } {
+  let e = err as { cause?: unknown; type?: string; message?: string; details?: unknown[] } | undefined;
+  let found: { type?: string; message: string; details?: unknown[] } = { message: String((err as Error)?.message ?? err) };
+  while (e) {
+    if (typeof e.type === 'string' && e.type) found = { type: e.type, message: e.message ?? '', details: e.details };
+    else if (!found.type && e.message) found = { message: e.message };
+    e = e.cause as typeof e;
+  }
+  return found;
+}

@@ -10,7 +10,6 @@ export type StepName =
   | 'startNode'
   | 'validateSlots'
   | 'waitStreaming'
-  | 'rebuildReplica'
   | 'verifyData';
 
 /** What an activity hands back: the report's raw material. Never holds a secret. */
@@ -19,11 +18,13 @@ export interface StepResult {
   commands: string[];
   skipped: string[];
   verified: string[];
+  warnings?: string[];
   attempt: number;
   details?: Record<string, unknown>;
 }
 
-export type StepState = 'pending' | 'running' | 'done' | 'failed' | 'waiting-approval' | 'skipped';
+/** `interrupted`: an abort or a cancellation stopped it while it ran. */
+export type StepState = 'running' | 'done' | 'failed' | 'interrupted';
 
 export interface StepRecord {
   id: string; // e.g. "startNode:pb1"
@@ -38,24 +39,51 @@ export interface StepRecord {
   commands: string[];
   skipped: string[];
   verified: string[];
+  warnings?: string[];
   error?: string;
+  /** The failure type (the catalogue's, common/failures.ts) when the step failed. */
+  errorType?: string;
   details?: Record<string, unknown>;
 }
+
+/** Why a recovery did not complete: enough for an operator to act on without reading a history. */
+export interface FailureSummary {
+  type: string;
+  step?: string;
+  node?: string;
+  cause: string;
+  whatToDo: string;
+  /** Steps an abort or cancellation stopped while they ran. */
+  interrupted: string[];
+  completed: string[];
+}
+
+export type Outcome = 'recovered' | 'already-healthy' | 'failed' | 'aborted';
 
 export interface Progress {
   cluster: string;
   phase: string;
   steps: StepRecord[];
-  waitingFor?: { gate: string; evidence: string[] };
+  waitingFor?: { gate: string; evidence: string[]; since: string };
+  /** The run's start (the workflow's own start time). */
   startedAt: string;
+  /** Time spent waiting at approval gates: a person's time, not the runbook's. */
+  gateWaitMs: number;
+  /** Set once the run has ended. */
+  outcome?: Outcome;
+  failure?: FailureSummary;
 }
 
+/** The report's headline first: what an operator reads in the Web UI's result before the steps. */
 export interface RecoveryReport extends Progress {
+  headline: string;
+  outcome: Outcome;
   workflowId: string;
-  outcome: 'recovered' | 'already-healthy' | 'failed' | 'aborted';
-  endedAt: string;
+  /** Start to a verified, writable cluster, without the time spent at approval gates (gateWaitMs). */
   rtoMs: number;
+  endedAt: string;
   commandsRun: number;
+  warnings: string[];
 }
 
 /** One line per step, for terminals and notifications. */
@@ -67,11 +95,26 @@ export function stepLine(s: StepRecord): string {
   return `${s.state.padEnd(16)} ${s.id.padEnd(32)} ${d.padStart(8)}${extra ? `  (${extra})` : ''}`;
 }
 
+/** One line: the outcome, the RTO and, when a gate waited, how long. */
+export function headlineOf(r: Pick<RecoveryReport, 'cluster' | 'outcome' | 'rtoMs' | 'gateWaitMs' | 'workflowId'>): string {
+  const gate = r.gateWaitMs > 0 ? ` (+ ${(r.gateWaitMs / 1000).toFixed(1)} s waiting for approval)` : '';
+  return `Recovery of cluster ${r.cluster}: ${r.outcome.toUpperCase()} in ${(r.rtoMs / 1000).toFixed(2)} s${gate} (workflow ${r.workflowId})`;
+}
+
 export function renderReport(r: RecoveryReport): string {
-  const lines = [
-    `Recovery of cluster ${r.cluster}: ${r.outcome.toUpperCase()} in ${(r.rtoMs / 1000).toFixed(2)} s (workflow ${r.workflowId})`,
-    ...r.steps.map(stepLine),
-  ];
+  const lines = [r.headline ?? headlineOf(r), ...r.steps.map(stepLine)];
   for (const s of r.steps) for (const v of s.verified) lines.push(`  verified ${v}`);
+  for (const w of r.warnings ?? []) lines.push(`  WARNING ${w}`);
   return lines.join('\n');
+}
+
+/** What an operator reads first when a recovery did not complete. */
+export function renderFailure(f: FailureSummary): string {
+  return [
+    `failed: ${f.type}${f.step ? ` at ${f.step}` : ''}${f.node ? ` on ${f.node}` : ''}`,
+    `  cause: ${f.cause}`,
+    `  what to do: ${f.whatToDo}`,
+    ...(f.interrupted.length ? [`  interrupted: ${f.interrupted.join(', ')}`] : []),
+    `  completed: ${f.completed.join(', ') || 'nothing'}`,
+  ].join('\n');
 }

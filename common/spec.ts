@@ -3,23 +3,55 @@
 // so a spec can never smuggle shell syntax or a path traversal into a host.
 import { z } from 'zod';
 
-/** Absolute path made of plain characters only; no `..` segment. */
+/** A path already in its normal form: no `.` or `..` segment, no `//` (a trailing `/` is kept apart). */
+const isNormal = (p: string): boolean =>
+  !p
+    .replace(/\/$/, '')
+    .split('/')
+    .slice(1)
+    .some((seg) => seg === '' || seg === '.' || seg === '..');
+
+/** Absolute, normalised path made of plain characters only: what it says is where it leads. */
 const absPath = z
   .string()
   .regex(/^\/[A-Za-z0-9_.+@:=,/-]*$/, 'must be an absolute path of letters, digits and _ . + @ : = , / - only')
-  .refine((p) => !p.split('/').includes('..'), 'must not contain a ".." segment');
+  .refine(
+    (p) => p === '/' || (isNormal(p) && !p.endsWith('/')),
+    'must be a normalised path: no "." or ".." segments, no "//", no trailing "/"',
+  );
+
+/** A plain file name (a script in a known directory, a command found on PATH): never a path, never an option. */
+const fileName = z
+  .string()
+  .regex(/^[A-Za-z0-9_][A-Za-z0-9_.+-]{0,127}$/, 'must be a plain file name (letters, digits, _ . + -), not a path or an option');
 
 /** A name that becomes part of a device path, a slot, a workflow id: no separators, no shell syntax. */
 const plainName = (what: string, re = /^[a-z0-9][a-z0-9_-]{0,62}$/) => z.string().regex(re, `${what} must match ${re.source}`);
 
 /** One word of a snapshot command: plain characters and the {image} {target} {disk} placeholders. */
-const snapshotArg = z
-  .string()
-  .regex(/^[A-Za-z0-9_./{}=:,@+%-]+$/, 'must be plain characters (letters, digits, _ . / { } = : , @ + % -)')
-  .refine(
-    (w) => [...w.matchAll(/\{([^}]*)\}/g)].every((m) => ['image', 'target', 'disk'].includes(m[1]!)),
-    'the only placeholders are {image}, {target} and {disk}',
-  );
+const commandWord = (placeholders: string[]) =>
+  z
+    .string()
+    .regex(/^[A-Za-z0-9_./{}=:,@+%-]+$/, 'must be plain characters (letters, digits, _ . / { } = : , @ + % -)')
+    .refine(
+      (w) => [...w.matchAll(/\{([^}]*)\}/g)].every((m) => placeholders.includes(m[1]!)),
+      `the only placeholders are ${placeholders.map((p) => `{${p}}`).join(', ')}`,
+    )
+    .refine(
+      (w) => !w.includes('/') || isNormal(w.slice(w.indexOf('/'))),
+      'a path in it must be normalised: no "." or ".." segments, no "//"',
+    );
+const snapshotArg = commandWord(['image', 'target', 'disk']);
+
+/** A command the spec gives whole (argv): its program an absolute path, its words plain. */
+const commandArgv = (word: z.ZodType<string>) =>
+  z
+    .array(word)
+    .min(1)
+    .refine((argv) => argv[0]!.startsWith('/') && !argv[0]!.includes('{'), {
+      message: 'the command must start with an absolute path',
+      path: [0],
+    });
 
 export const diskName = plainName('disk name', /^[A-Za-z0-9][A-Za-z0-9_-]{0,62}$/);
 export const slotName = plainName('slot name', /^[a-z0-9_]{1,63}$/);
@@ -89,10 +121,8 @@ export const ClusterSpec = z
       .object({
         workers: z.number().int().min(1).max(64).default(1),
         startScript: absPath.default('/usr/local/polarstore/pfsd/bin/start_pfsd.sh'),
-        pfs: z
-          .string()
-          .regex(/^[A-Za-z0-9_./-]+$/)
-          .default('pfs'),
+        /** The pfs tool: a command on the host's PATH, or an absolute path. */
+        pfs: z.union([fileName, absPath]).default('pfs'),
         storageClusterName: plainName('storage cluster name').default('disk'),
       })
       .strict()
@@ -108,8 +138,23 @@ export const ClusterSpec = z
         shareDir: absPath.optional(),
         initScript: z
           .object({
-            name: z.string().regex(/^[A-Za-z0-9_.-]+$/),
-            args: z.array(z.string().regex(/^[A-Za-z0-9_./{}-]+$/)),
+            /** A file in the binaries' bin/ dir. */
+            name: fileName,
+            /** Plain words, or paths below {localDir} / {dataDir} or absolute ones; never options. */
+            args: z.array(
+              z
+                .string()
+                .regex(/^[A-Za-z0-9_./{}-]+$/, 'must be plain characters (letters, digits, _ . / { } -)')
+                .refine((w) => !w.startsWith('-'), 'must not start with "-": it would pass for an option')
+                .refine(
+                  (w) => /^(\{localDir\}|\{dataDir\})?(\/[^{}]*)?$/.test(w) || /^[A-Za-z0-9_]+$/.test(w),
+                  'must be a plain word, or a path that starts with {localDir}, {dataDir} or /',
+                )
+                .refine(
+                  (w) => !w.includes('/') || isNormal(w.slice(w.indexOf('/'))),
+                  'a path must be normalised: no "." or ".." segments, no "//"',
+                ),
+            ),
           })
           .strict()
           .default({ name: 'polar-initdb.sh', args: ['{localDir}/', '{dataDir}/', 'replica'] }),
@@ -138,9 +183,42 @@ export const ClusterSpec = z
       .strict()
       .default({ onMissing: 'fail' }),
     fencing: z
-      .object({ onUnprovable: z.enum(['approve', 'fail']).default('approve') })
+      .object({
+        onUnprovable: z.enum(['approve', 'fail']).default('approve'),
+        /**
+         * A fencing agent (STONITH): run on the worker for every old node before the primary
+         * starts (a power-off tool, a cloud CLI stopping the old instance). Exit 0 is proof the
+         * node is off; anything else stops the recovery. Placeholders: {node} {address} {port}
+         * {localDir} {dataDir} (the directory the node's postmaster runs in).
+         */
+        agent: z
+          .object({
+            command: commandArgv(commandWord(['node', 'address', 'port', 'localDir', 'dataDir'])),
+            timeoutSeconds: z.number().int().min(1).max(3600).default(60),
+          })
+          .strict()
+          .optional(),
+      })
       .strict()
       .default({ onUnprovable: 'approve' }),
+    /** How long an approval gate waits for an operator, and how often it reminds them. */
+    approval: z
+      .object({
+        timeoutSeconds: z
+          .number()
+          .int()
+          .min(10)
+          .max(7 * 24 * 3600)
+          .default(4 * 3600),
+        remindEverySeconds: z
+          .number()
+          .int()
+          .min(10)
+          .max(24 * 3600)
+          .default(15 * 60),
+      })
+      .strict()
+      .default({ timeoutSeconds: 4 * 3600, remindEverySeconds: 15 * 60 }),
     verify: z
       .object({
         tables: z.array(plainName('table', /^[A-Za-z_][A-Za-z0-9_]{0,62}$/)).default([]),
@@ -158,7 +236,7 @@ export const ClusterSpec = z
          * Needed for block devices and for the polardb profile; otherwise the image is copied
          * under fsfreeze.
          */
-        snapshotCommand: z.array(snapshotArg).min(1).optional(),
+        snapshotCommand: commandArgv(snapshotArg).optional(),
         sandboxRoot: absPath.refine((p) => p !== '/', 'must not be /').optional(),
         /** The longest the production filesystem may stay frozen while its image is copied. */
         maxFreezeSeconds: z.number().int().min(1).max(3600).default(300),
@@ -222,8 +300,6 @@ export const ClusterSpec = z
         ['binaries', 'initScript', 'args'],
         'the init script must never run in primary mode (it initialises a new cluster); use replica',
       );
-    if (spec.drill?.snapshotCommand && !spec.drill.snapshotCommand[0]!.startsWith('/'))
-      issue(['drill', 'snapshotCommand', 0], 'the command must be an absolute path');
     if (spec.drill?.snapshotCommand && !spec.drill.snapshotCommand.some((w) => w.includes('{target}')))
       issue(['drill', 'snapshotCommand'], 'the command must name where the copy goes: {target}');
     if (spec.binaries.install !== 'installed' && !spec.binaries.source)
@@ -257,7 +333,7 @@ export const primaryOf = (spec: ClusterSpec): NodeSpec => spec.nodes.find((n) =>
 export const nodesOf = (spec: ClusterSpec, role: NodeSpec['role']): NodeSpec[] => spec.nodes.filter((n) => n.role === role);
 export const nodeNamed = (spec: ClusterSpec, name: string): NodeSpec => {
   const n = spec.nodes.find((x) => x.name === name);
-  if (!n) throw new Error(`no node named ${name} in cluster ${spec.cluster}`);
+  if (!n) throw new SpecError([`no node named ${name} in cluster ${spec.cluster} (nodes: ${spec.nodes.map((x) => x.name).join(', ')})`]);
   return n;
 };
 /** Nodes whose data is the shared storage (the standby has its own disk). */

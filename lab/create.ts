@@ -226,7 +226,7 @@ async function startNode(spec: ClusterSpec, node: NodeSpec, j: Journal): Promise
   await until(`${node.name} to accept connections`, 120_000, async () => {
     const who = await whoAnswers(spec, node);
     if (who.state === 'foreign') throw new Error(who.detail);
-    if (who.state === 'down') return who.detail;
+    if (who.state !== 'ours') return who.detail;
     return who.inRecovery === wantRecovery ? true : `pg_is_in_recovery() = ${who.inRecovery}`;
   });
 }

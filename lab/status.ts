@@ -1,7 +1,7 @@
 // labStatus: what of a lab is there right now, as data (for tests) and as text (for people).
 import { stat } from 'node:fs/promises';
 import { primaryOf } from '../common/spec.js';
-import { whoAnswers, withDb } from '../activities/db.js';
+import { whoAnswers, withDb, type Presence } from '../activities/db.js';
 import { DISKS, isBelow, labPaths, type DiskRole } from './layout.js';
 import type { Lab } from './load.js';
 import { exists, linkTarget, loopsOf, mountPoints, postgresIn } from './system.js';
@@ -25,7 +25,7 @@ export interface NodeStatus {
   localDir: string;
   localDirExists: boolean;
   /** primary / in recovery when this node answers as itself; down or foreign otherwise. */
-  answers: 'primary' | 'in recovery' | 'down' | 'foreign';
+  answers: 'primary' | 'in recovery' | Exclude<Presence['state'], 'ours'>;
   detail?: string;
 }
 

@@ -99,7 +99,7 @@ test('the plan follows PROCEDURE.md, in its order', () => {
       /root\$ ln -s \/dev\/loop\S+ \/dev\/nvme2n1$/,
       'root$ /usr/local/polarstore/pfsd/bin/start_pfsd.sh -p nvme2n1 -w 1',
       `postgres$ ${BIN}/pg_ctl start -D /home/postgres/standby`,
-      "application_name = 'standby1'",
+      "s.slot_name = 'standby1'",
     ],
     at,
   );
@@ -119,7 +119,7 @@ test('the plan follows PROCEDURE.md, in its order', () => {
       ...SEED_HBA.map(exactly),
       'postgres$ touch /home/postgres/replica1/replica.signal',
       `postgres$ ${BIN}/pg_ctl start -D /home/postgres/replica1`,
-      "application_name = 'replica1'",
+      "s.slot_name = 'replica1'",
       // step 10 and the checks of step 7
       'the tables t, t1, t2, tbl are there',
     ],

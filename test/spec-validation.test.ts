@@ -126,3 +126,67 @@ describe('rejected, naming the field', () => {
     rejects(doc, 'binaries.initScript.args', /never run in primary mode/);
   });
 });
+
+describe('words that reach root command lines: normalised paths, no options, plain script names', () => {
+  type Any = Record<string, any>;
+  const withField = (set: (d: Any) => void): Doc => {
+    const d = seed() as Any;
+    set(d);
+    return d as Doc;
+  };
+  test('storageDaemon.pfs with a path traversal', () =>
+    rejects(
+      withField((d) => (d.storageDaemon = { pfs: '../../../tmp/evil' })),
+      'storageDaemon.pfs',
+    ));
+  test('an init script argument that climbs out of the local dir, or passes for an option', () => {
+    const args = (a: string[]) => withField((d) => (d.binaries.initScript = { name: 'polar-initdb.sh', args: a }));
+    rejects(args(['{localDir}/../../../etc/', '{dataDir}/', 'replica']), 'binaries.initScript.args.0', /normalised/);
+    rejects(args(['{localDir}/', '--force', 'replica']), 'binaries.initScript.args.1', /option/);
+  });
+  test('an init script named .. or with a path', () => {
+    for (const name of ['..', '.', '../bin/sh', '-x'])
+      rejects(
+        withField((d) => (d.binaries.initScript = { name, args: ['{localDir}/', '{dataDir}/', 'replica'] })),
+        'binaries.initScript.name',
+        /plain file name/,
+      );
+  });
+  test('a snapshot command whose program path is not normalised', () =>
+    rejects(
+      withField((d) => (d.drill = { snapshotCommand: ['/usr/../bin/sh', '-c', 'x', '{target}'] })),
+      'drill.snapshotCommand.0',
+      /normalised/,
+    ));
+  test('a sandbox root of //', () =>
+    rejects(
+      withField((d) => (d.drill = { sandboxRoot: '//' })),
+      'drill.sandboxRoot',
+      /normalised/,
+    ));
+  test('paths with "." segments, "//" or a trailing "/"', () => {
+    for (const bad of ['/home/postgres/./primary', '/home//postgres/primary', '/home/postgres/primary/'])
+      rejects(
+        withField((d) => (d.nodes[0].localDir = bad)),
+        'nodes.0.localDir',
+        /normalised/,
+      );
+  });
+  test('a fencing agent that is not an absolute program, or with an unknown placeholder', () => {
+    rejects(
+      withField((d) => (d.fencing = { agent: { command: ['fence_ipmilan', '{node}'] } })),
+      'fencing.agent.command.0',
+      /absolute path/,
+    );
+    rejects(
+      withField((d) => (d.fencing = { agent: { command: ['/usr/sbin/fence_ipmilan', '{secret}'] } })),
+      'fencing.agent.command.1',
+      /placeholders/,
+    );
+  });
+  test('a fencing agent and gate timings are accepted with their defaults', () => {
+    const spec = parseSpec(withField((d) => (d.fencing = { agent: { command: ['/usr/sbin/fence_ipmilan', '--plug', '{node}'] } })));
+    assert.deepEqual(spec.fencing.agent, { command: ['/usr/sbin/fence_ipmilan', '--plug', '{node}'], timeoutSeconds: 60 });
+    assert.deepEqual(spec.approval, { timeoutSeconds: 14400, remindEverySeconds: 900 });
+  });
+});

@@ -51,5 +51,7 @@ export async function createWorker(o: WorkerOptions): Promise<Worker> {
     stickyQueueScheduleToStartTimeout: '1s',
     // Nodes are rebuilt in parallel; every activity mostly waits on a host or a database.
     maxConcurrentActivityTaskExecutions: 64,
+    // Heartbeats reach the server at least every second: an abort reaches a running step that fast.
+    maxHeartbeatThrottleInterval: '1s',
   });
 }

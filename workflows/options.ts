@@ -1,7 +1,7 @@
 // Timeouts and retries per kind of step. Every activity heartbeats (a worker interceptor does it
 // for all of them), so a killed worker is noticed within the heartbeat timeout and the step is
 // retried on another worker: the resume latency is about that timeout, not the step's length.
-import { proxyActivities, type ActivityOptions } from '@temporalio/workflow';
+import { ActivityCancellationType, proxyActivities, type ActivityOptions } from '@temporalio/workflow';
 import type { Activities } from '../activities/index.js';
 
 const retry: ActivityOptions['retry'] = {
@@ -13,11 +13,15 @@ const retry: ActivityOptions['retry'] = {
   nonRetryableErrorTypes: ['HostKeyRejected'],
 };
 
+// An abort waits until the step's commands are ended on the hosts (the activity hears of it at its
+// next heartbeat, within about a second): when the workflow says Aborted, nothing of it still runs.
+const cancellationType = ActivityCancellationType.WAIT_CANCELLATION_COMPLETED;
+
 /** Host plumbing: attach, start pfsd/mount, binaries, fencing and slot checks. */
-export const quick = proxyActivities<Activities>({ startToCloseTimeout: '5 minutes', heartbeatTimeout: '4s', retry });
+export const quick = proxyActivities<Activities>({ startToCloseTimeout: '5 minutes', heartbeatTimeout: '4s', retry, cancellationType });
 
 /** Building and starting nodes, cloning replicas, waiting for streaming: may take long, heartbeat all along. */
-export const long = proxyActivities<Activities>({ startToCloseTimeout: '6 hours', heartbeatTimeout: '4s', retry });
+export const long = proxyActivities<Activities>({ startToCloseTimeout: '6 hours', heartbeatTimeout: '4s', retry, cancellationType });
 
 /** Notifications: best effort, a few quick tries, never in the way of the recovery. */
 export const notifier = proxyActivities<Activities>({ startToCloseTimeout: '10s', heartbeatTimeout: '4s', retry: { maximumAttempts: 3 } });

@@ -1,6 +1,7 @@
 // rebuildReplica: one child workflow per replica, so replicas are rebuilt in parallel and each
-// has its own history, progress and retries.
-import { setHandler } from '@temporalio/workflow';
+// has its own history, progress and retries. A failure carries the child's steps in its details.
+import { ApplicationFailure, setHandler } from '@temporalio/workflow';
+import { rootFailure } from '../common/failures.js';
 import type { ClusterSpec } from '../common/spec.js';
 import type { StepRecord } from '../common/report.js';
 import { progressQuery } from './definitions.js';
@@ -10,8 +11,19 @@ import { Recorder } from './recorder.js';
 export async function rebuildReplica(spec: ClusterSpec, nodeName: string): Promise<StepRecord[]> {
   const rec = new Recorder(spec.cluster);
   setHandler(progressQuery, () => rec.progress);
-  await rec.step('buildNode', nodeName, () => long.buildNode(spec, nodeName));
-  await rec.step('startNode', nodeName, () => long.startNode(spec, nodeName));
-  await rec.step('waitStreaming', nodeName, () => long.waitStreaming(spec, nodeName));
+  try {
+    await rec.step('buildNode', nodeName, (o) => long.buildNode.executeWithOptions(o, [spec, nodeName]), 'replica');
+    await rec.step('startNode', nodeName, (o) => long.startNode.executeWithOptions(o, [spec, nodeName]), 'replica');
+    await rec.step('waitStreaming', nodeName, (o) => long.waitStreaming.executeWithOptions(o, [spec, nodeName]), 'replica');
+  } catch (err) {
+    const root = rootFailure(err);
+    if (!root.type) throw err; // a cancellation: the parent reports it
+    throw ApplicationFailure.create({
+      type: root.type,
+      message: root.message,
+      nonRetryable: true,
+      details: [{ steps: rec.progress.steps }],
+    });
+  }
   return rec.progress.steps;
 }

@@ -1,6 +1,15 @@
 // Records every step a workflow runs (start, end, attempts, commands, what it verified): the
-// live `progress` and, at the end, the RecoveryReport.
-import { ApplicationFailure, upsertSearchAttributes } from '@temporalio/workflow';
+// live `progress`, the workflow's current details in the Web UI and, at the end, the report.
+import {
+  CancellationScope,
+  CancelledFailure,
+  isCancellation,
+  setCurrentDetails,
+  upsertSearchAttributes,
+  workflowInfo,
+  type ActivityOptions,
+} from '@temporalio/workflow';
+import { rootFailure } from '../common/failures.js';
 import type { Progress, StepName, StepRecord, StepResult } from '../common/report.js';
 import { Phase } from '../common/search-attributes.js';
 
@@ -11,17 +20,40 @@ export class Recorder {
   aborted?: string;
 
   constructor(cluster: string) {
-    this.progress = { cluster, phase: 'starting', steps: [], startedAt: iso(Date.now()) };
+    // The run's own start time: a first workflow task lost or delayed still counts.
+    this.progress = { cluster, phase: 'starting', steps: [], startedAt: workflowInfo().startTime.toISOString(), gateWaitMs: 0 };
   }
 
   phase(name: string): void {
     this.progress.phase = name;
     upsertSearchAttributes([{ key: Phase, value: name }]);
+    this.details();
   }
 
-  /** Runs one step unless the recovery was aborted; its record is live in `progress`. */
-  async step(step: StepName, node: string | undefined, fn: () => Promise<StepResult>): Promise<StepResult> {
-    if (this.aborted !== undefined) throw this.abortFailure();
+  /** The Web UI's "current details": the phase and what runs now. */
+  details(): void {
+    const running = this.progress.steps.filter((s) => s.state === 'running').map((s) => s.id);
+    const done = this.progress.steps.filter((s) => s.state === 'done').length;
+    const waiting = this.progress.waitingFor ? `\n\n**waiting for approval** at ${this.progress.waitingFor.gate}` : '';
+    setCurrentDetails(
+      `**${this.progress.cluster}**: phase ${this.progress.phase}; ${done} steps done` +
+        (running.length ? `; running: ${running.join(', ')}` : '') +
+        waiting,
+    );
+  }
+
+  /**
+   * Runs one step unless the recovery was aborted; its record is live in `progress`. `fn` gets the
+   * activity options that name the step in the Web UI (`startNode pb1 (primary)`).
+   */
+  async step(
+    step: StepName,
+    node: string | undefined,
+    fn: (o: ActivityOptions) => Promise<StepResult>,
+    role?: string,
+  ): Promise<StepResult> {
+    // Aborted or cancelled: nothing new starts (and is not recorded as if it had).
+    if (CancellationScope.current().consideredCancelled) throw new CancelledFailure('the recovery was aborted');
     const rec: StepRecord = {
       id: node ? `${step}:${node}` : step,
       step,
@@ -33,9 +65,10 @@ export class Recorder {
       verified: [],
     };
     this.progress.steps.push(rec);
+    this.details();
     const t0 = Date.now();
     try {
-      const r = await fn();
+      const r = await fn({ summary: `${step}${node ? ` ${node}` : ''}${role ? ` (${role})` : ''}` } as ActivityOptions);
       Object.assign(rec, {
         state: 'done',
         attempts: r.attempt,
@@ -43,29 +76,25 @@ export class Recorder {
         commands: r.commands,
         skipped: r.skipped,
         verified: r.verified,
+        ...(r.warnings ? { warnings: r.warnings } : {}),
         details: r.details,
       });
       return r;
     } catch (err) {
-      rec.state = 'failed';
-      rec.error = (err as Error).cause instanceof Error ? ((err as Error).cause as Error).message : (err as Error).message;
+      rec.state = isCancellation(err) ? 'interrupted' : 'failed';
+      const root = rootFailure(err);
+      rec.error = root.message;
+      if (root.type) rec.errorType = root.type;
       throw err;
     } finally {
       rec.endedAt = iso(Date.now());
       rec.durationMs = Date.now() - t0;
+      this.details();
     }
   }
 
   /** Steps a child workflow ran, folded into this record. */
   adopt(steps: StepRecord[]): void {
     this.progress.steps.push(...steps);
-  }
-
-  abortFailure(): ApplicationFailure {
-    const done = this.progress.steps.filter((s) => s.state === 'done').map((s) => s.id);
-    return ApplicationFailure.nonRetryable(
-      `aborted (${this.aborted || 'no reason given'}) before the next step; completed: ${done.join(', ') || 'nothing'}`,
-      'Aborted',
-    );
   }
 }

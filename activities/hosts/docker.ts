@@ -1,17 +1,18 @@
 // The docker transport: `docker exec` into a running container, argv passed through as is.
 import { execa } from 'execa';
-import { farSideArgv, killedAtDeadline, remoteTimeoutSeconds } from './quote.js';
-import { HostUnreachable, type Cmd, type CmdResult, type Host } from './types.js';
+import { COMMAND_ENV, workerVars } from './local.js';
+import { cancellableRemote, farSideArgv, killedAtDeadline, remoteTimeoutSeconds } from './quote.js';
+import { CommandCancelled, HostUnreachable, type Cmd, type CmdResult, type Host } from './types.js';
 
 /** The full argv (starting with `docker`) that runs `cmd` in the container. */
-export function dockerArgv(cmd: Cmd, dbUser: string, container: string): string[] {
+export function dockerArgv(cmd: Cmd, dbUser: string, container: string, runId?: string): string[] {
   return [
     'docker',
     'exec',
     ...(cmd.input === undefined ? [] : ['-i']),
     ...['-u', cmd.as === 'root' ? 'root' : dbUser],
     container,
-    ...farSideArgv(cmd),
+    ...farSideArgv(cmd, runId),
   ];
 }
 
@@ -27,16 +28,27 @@ export class DockerHost implements Host {
   ) {}
 
   async run(cmd: Cmd): Promise<CmdResult> {
-    const [file, ...args] = dockerArgv(cmd, this.dbUser, this.container);
     const started = Date.now();
-    const r = await execa(file!, args, {
-      reject: false,
-      input: cmd.input,
-      stdin: cmd.input === undefined ? 'ignore' : undefined,
-      // A backstop: killing the client leaves the exec'd process running, the in-container timeout ends it.
-      timeout: cmd.timeoutMs === undefined ? undefined : (remoteTimeoutSeconds(cmd.timeoutMs) + 5) * 1000,
-      killSignal: 'SIGKILL',
-    });
+    const { value: r, cancelled } = await cancellableRemote(
+      cmd,
+      (runId) => {
+        const [file, ...args] = dockerArgv(cmd, this.dbUser, this.container, runId);
+        const child = execa(file!, args, {
+          reject: false,
+          input: cmd.input,
+          stdin: cmd.input === undefined ? 'ignore' : undefined,
+          // A backstop: killing the client leaves the exec'd process running, the in-container timeout ends it.
+          timeout: cmd.timeoutMs === undefined ? undefined : (remoteTimeoutSeconds(cmd.timeoutMs) + 5) * 1000,
+          killSignal: 'SIGKILL',
+          // The docker client needs to find its daemon (DOCKER_HOST) and config (HOME); nothing else of the worker's.
+          extendEnv: false,
+          env: { ...COMMAND_ENV, ...workerVars(['HOME', 'DOCKER_HOST', 'DOCKER_CONFIG', 'DOCKER_CONTEXT']) },
+        });
+        return { result: child, stop: () => child.kill('SIGKILL') };
+      },
+      (killCmd) => this.run(killCmd),
+    );
+    if (cancelled) throw new CommandCancelled(this.name, cmd.argv);
     const durationMs = Date.now() - started;
     const stdout = typeof r.stdout === 'string' ? r.stdout : '';
     const stderr = typeof r.stderr === 'string' ? r.stderr : '';

@@ -31,10 +31,50 @@ export const remoteTimeoutSeconds = (timeoutMs: number): number => Math.max(1, M
  * since killing the local ssh/docker client leaves the remote process running; and with its
  * output sent to cmd.outputFile when asked. `timeout -s KILL` kills its whole process group.
  */
-export function farSideArgv(cmd: Cmd): string[] {
+export function farSideArgv(cmd: Cmd, runId?: string): string[] {
   if (cmd.argv.length === 0) throw new Error('empty argv');
   const argv = cmd.outputFile === undefined ? cmd.argv : ['sh', '-c', OUTPUT_FILE_SCRIPT, cmd.outputFile, ...cmd.argv];
-  return cmd.timeoutMs === undefined ? argv : ['timeout', '-s', 'KILL', String(remoteTimeoutSeconds(cmd.timeoutMs)), ...argv];
+  const timed = cmd.timeoutMs === undefined ? argv : ['timeout', '-s', 'KILL', String(remoteTimeoutSeconds(cmd.timeoutMs)), ...argv];
+  return runId === undefined ? timed : ['env', `${RUN_MARK}=${runId}`, ...timed];
+}
+
+/**
+ * The variable a cancellable remote command and everything it starts inherit: killing the local
+ * ssh or docker client leaves the far side running, so a cancel finds the processes by it.
+ */
+export const RUN_MARK = 'POLAR_RUNBOOK_RUN';
+
+/** Ends (TERM) every process whose environment carries `$RUN_MARK=$0`. A constant; the id is its argument. */
+export const KILL_MARKED_SCRIPT =
+  `for e in /proc/[0-9]*/environ; do tr "\\0" "\\n" <"$e" 2>/dev/null | grep -qxF "${RUN_MARK}=$0" || continue; ` +
+  'p=${e#/proc/}; kill -TERM "${p%/environ}" 2>/dev/null; done; true';
+
+/**
+ * Runs `start(runId)` so that `signal` cancels it on the far side too: an abort ends the marked
+ * processes through `kill` (a second command on the same host), then the local client.
+ */
+export async function cancellableRemote<T>(
+  cmd: Cmd,
+  start: (runId: string | undefined) => { result: Promise<T>; stop: () => void },
+  kill: (killCmd: Cmd) => Promise<unknown>,
+): Promise<{ value: T; cancelled: boolean }> {
+  if (!cmd.signal) return { value: await start(undefined).result, cancelled: false };
+  if (cmd.signal.aborted) return { value: undefined as T, cancelled: true };
+  const runId = `${Date.now().toString(36)}-${Math.random().toString(36).slice(2, 10)}`;
+  const run = start(runId);
+  let cancelled = false;
+  const onAbort = () => {
+    cancelled = true;
+    void kill({ argv: ['sh', '-c', KILL_MARKED_SCRIPT, runId], as: 'root', timeoutMs: 15_000 })
+      .catch(() => {})
+      .finally(() => setTimeout(run.stop, 2000).unref());
+  };
+  cmd.signal.addEventListener('abort', onAbort, { once: true });
+  try {
+    return { value: await run.result, cancelled };
+  } finally {
+    cmd.signal.removeEventListener('abort', onAbort);
+  }
 }
 
 /**

@@ -1,8 +1,9 @@
 // The ssh transport: the system OpenSSH client with host key checking on. The remote command is
 // one string, built only by quoteForShell, which the login user's shell splits back into argv.
 import { execa } from 'execa';
-import { farSideArgv, killedAtDeadline, quoteForShell, remoteTimeoutSeconds } from './quote.js';
-import { HostKeyRejected, HostUnreachable, type Cmd, type CmdResult, type Host } from './types.js';
+import { COMMAND_ENV, workerVars } from './local.js';
+import { cancellableRemote, farSideArgv, killedAtDeadline, quoteForShell, remoteTimeoutSeconds } from './quote.js';
+import { CommandCancelled, HostKeyRejected, HostUnreachable, type Cmd, type CmdResult, type Host } from './types.js';
 
 export interface SshTransport {
   transport: 'ssh';
@@ -22,7 +23,7 @@ function switchUser(cmd: Cmd, login: string, dbUser: string): string[] {
 }
 
 /** The full ssh argv (starting with `ssh`) that runs `cmd` on the host. */
-export function sshArgv(cmd: Cmd, dbUser: string, t: SshTransport): string[] {
+export function sshArgv(cmd: Cmd, dbUser: string, t: SshTransport, runId?: string): string[] {
   return [
     'ssh',
     ...['-o', 'BatchMode=yes', '-o', 'StrictHostKeyChecking=yes', '-o', `ConnectTimeout=${t.connectTimeoutSeconds}`],
@@ -32,7 +33,7 @@ export function sshArgv(cmd: Cmd, dbUser: string, t: SshTransport): string[] {
     ...(t.identityFile === undefined ? [] : ['-i', t.identityFile, '-o', 'IdentitiesOnly=yes']),
     ...(t.knownHostsFile === undefined ? [] : ['-o', `UserKnownHostsFile=${t.knownHostsFile}`]),
     ...['-p', String(t.port), '-l', t.user, '-T', '--', t.address],
-    quoteForShell([...switchUser(cmd, t.user, dbUser), ...farSideArgv(cmd)]),
+    quoteForShell([...switchUser(cmd, t.user, dbUser), ...farSideArgv(cmd, runId)]),
   ];
 }
 
@@ -57,19 +58,30 @@ export class SshHost implements Host {
   ) {}
 
   async run(cmd: Cmd): Promise<CmdResult> {
-    const [file, ...args] = sshArgv(cmd, this.dbUser, this.t);
     const started = Date.now();
-    const r = await execa(file!, args, {
-      reject: false,
-      input: cmd.input,
-      stdin: cmd.input === undefined ? 'ignore' : undefined,
-      // A backstop for a stuck connection: the far-side timeout normally ends the command first,
-      // after the connection is set up (which may take up to ConnectTimeout).
-      timeout: cmd.timeoutMs === undefined ? undefined : (remoteTimeoutSeconds(cmd.timeoutMs) + this.t.connectTimeoutSeconds + 2) * 1000,
-      killSignal: 'SIGKILL',
-      // Forwarded where the server accepts LC_* (Debian's default), so output parses the same as local.
-      env: { LC_ALL: 'C' },
-    });
+    const { value: r, cancelled } = await cancellableRemote(
+      cmd,
+      (runId) => {
+        const [file, ...args] = sshArgv(cmd, this.dbUser, this.t, runId);
+        const child = execa(file!, args, {
+          reject: false,
+          input: cmd.input,
+          stdin: cmd.input === undefined ? 'ignore' : undefined,
+          // A backstop for a stuck connection: the far-side timeout normally ends the command first,
+          // after the connection is set up (which may take up to ConnectTimeout).
+          timeout:
+            cmd.timeoutMs === undefined ? undefined : (remoteTimeoutSeconds(cmd.timeoutMs) + this.t.connectTimeoutSeconds + 2) * 1000,
+          killSignal: 'SIGKILL',
+          // Forwarded where the server accepts LC_* (Debian's default), so output parses the same as
+          // local. ssh finds its config, known hosts and agent through these; nothing else of the worker's.
+          extendEnv: false,
+          env: { ...COMMAND_ENV, ...workerVars(['HOME', 'SSH_AUTH_SOCK']) },
+        });
+        return { result: child, stop: () => child.kill('SIGKILL') };
+      },
+      (killCmd) => this.run(killCmd),
+    );
+    if (cancelled) throw new CommandCancelled(this.name, cmd.argv);
     const durationMs = Date.now() - started;
     const stdout = typeof r.stdout === 'string' ? r.stdout : '';
     const stderr = typeof r.stderr === 'string' ? r.stderr : '';

@@ -16,6 +16,11 @@ export interface Cmd {
    * pg_ctl without -l): a caller reading a pipe would wait for EOF forever.
    */
   outputFile?: string;
+  /**
+   * Cancels the command: its whole process tree is ended (TERM, then KILL), on the far side too.
+   * run() then throws CommandCancelled.
+   */
+  signal?: AbortSignal;
 }
 
 export interface CmdResult {
@@ -61,5 +66,13 @@ export class HostKeyRejected extends Error {
   constructor(host: string, detail: string) {
     super(`host ${host}: ssh host key rejected: ${detail}`);
     this.name = 'HostKeyRejected';
+  }
+}
+
+/** Thrown by run() when the command's signal cancelled it (its processes were ended). */
+export class CommandCancelled extends Error {
+  constructor(host: string, argv: string[]) {
+    super(`on ${host}: ${argv.join(' ')} was cancelled`);
+    this.name = 'CommandCancelled';
   }
 }

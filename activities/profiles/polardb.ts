@@ -233,4 +233,7 @@ export const polardbProfile: Profile = {
 
   // PolarDB's -D is the local dir: the postmaster runs there.
   postmasterDir: (_spec, node) => node.localDir,
+
+  // What the postmaster says before its logging collector starts, then the collector's files.
+  serverLogs: (_spec, node) => [`${node.localDir}/pg_ctl-start.log`, `${node.localDir}/pg_log`],
 };

@@ -171,4 +171,6 @@ export const postgresProfile: Profile = {
   },
 
   postmasterDir: dataDirOf,
+
+  serverLogs: (_spec, node) => [`${node.localDir}/postgresql.log`],
 };

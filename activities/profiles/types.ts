@@ -35,6 +35,8 @@ export interface Profile {
   startNode(spec: ClusterSpec, node: NodeSpec): Op;
   /** The directory the postmaster runs in (its cwd): how a running instance is recognised. */
   postmasterDir(spec: ClusterSpec, node: NodeSpec): string;
+  /** Where the node's server writes its log: files, or directories whose newest file is the log. */
+  serverLogs(spec: ClusterSpec, node: NodeSpec): string[];
 }
 
 export const binDir = (spec: ClusterSpec): string => `${spec.binaries.dir}/bin`;

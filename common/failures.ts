@@ -13,6 +13,8 @@ export const FailureTypes = {
   StandbyDirMissing: 'the standby lost its local dir, which this runbook does not rebuild: restore it or rebuild the standby',
   BinariesMissing: 'the database binaries are not where the spec says',
   NotImplemented: 'this step is not implemented for this profile/transport',
+  CopyInconsistent:
+    'the recovered data fails a consistency check (the drill marker, amcheck or an invariant): in a drill the copy was not a point-in-time copy (choose a consistent drill.copyMethod); in a recovery, inspect the data before serving it',
   Aborted: 'the recovery was aborted by an operator',
 } as const;
 export type FailureType = keyof typeof FailureTypes | 'CommandFailed' | 'HostUnreachable';

@@ -146,13 +146,14 @@ wd=
 resume() {
   [ -n "$stopped" ] && { kill -CONT $stopped 2>/dev/null; echo "resumed $stopped" >&2; }
   stopped=
-  [ -n "$wd" ] && kill -TERM -- "-$wd" 2>/dev/null
+  [ -n "$wd" ] && /bin/kill -TERM -- "-$wd" 2>/dev/null
   wd=
 }
 trap resume EXIT
 trap 'exit 143' HUP INT TERM
 t0=$(date +%s%3N)
-end=$(( $(date +%s) + secs ))
+end=$(( t0 + secs * 1000 ))
+now() { date +%s%3N; }
 if [ -n "$pids" ]; then
   setsid sh -c 'sleep "$1"; shift; kill -CONT "$@"' pfsd-freeze-watchdog $((secs + 5)) $pids </dev/null >/dev/null 2>&1 &
   wd=$!
@@ -160,7 +161,7 @@ if [ -n "$pids" ]; then
   kill -STOP $pids || exit 90
   for p in $pids; do
     while [ "$(cut -d' ' -f3 "/proc/$p/stat" 2>/dev/null)" != T ] && [ -e "/proc/$p" ]; do
-      [ "$(date +%s)" -ge "$end" ] && { echo "pfsdaemon $p did not stop" >&2; exit 137; }
+      [ "$(now)" -ge "$end" ] && { echo "pfsdaemon $p did not stop" >&2; exit 137; }
       sleep 0.01
     done
   done
@@ -170,7 +171,7 @@ for l in $loops; do
   while :; do
     read r w < "/sys/block/$b/inflight" || exit 91
     [ "$r" = 0 ] && [ "$w" = 0 ] && break
-    [ "$(date +%s)" -ge "$end" ] && { echo "in-flight I/O on $l did not drain" >&2; exit 137; }
+    [ "$(now)" -ge "$end" ] && { echo "in-flight I/O on $l did not drain" >&2; exit 137; }
     sleep 0.01
   done
   blockdev --flushbufs "$l" || exit 91
@@ -179,9 +180,9 @@ echo "drained_ms=$(( $(date +%s%3N) - t0 ))"
 set -- $pairs
 rc=0
 while [ $# -gt 0 ]; do
-  left=$(( end - $(date +%s) ))
+  left=$(( end - $(now) ))
   if [ "$left" -le 0 ]; then rc=137; break; fi
-  timeout -s KILL "$left" cp --sparse=always --reflink=auto -- "$1" "$2" || { rc=$?; break; }
+  timeout -s KILL "$((left / 1000)).$(printf %03d $((left % 1000)))" cp --sparse=always --reflink=auto -- "$1" "$2" || { rc=$?; break; }
   shift 2
 done
 resume

@@ -6,12 +6,12 @@
 // must leave nothing of the sandbox's pfsd while production's stays untouched.
 import assert from 'node:assert/strict';
 import { randomBytes } from 'node:crypto';
-import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, readdirSync, statSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { after, before, test } from 'node:test';
 import { execa } from 'execa';
 import { hostFor } from '../activities/hosts/index.js';
 import { Journal } from '../activities/ops.js';
-import { cleanSandboxPfsd, copyDisks, makeSandboxDir, markerText, PFSD_PATHS } from '../activities/sandbox.js';
+import { cleanSandboxPfsd, copyDisks, copyStandbyDirs, makeSandboxDir, markerText, PFSD_PATHS } from '../activities/sandbox.js';
 import { sandboxSpec, type Sandbox } from '../common/sandbox.js';
 import { parseSpec, type ClusterSpec } from '../common/spec.js';
 
@@ -206,4 +206,56 @@ test('teardown of a sandbox disk’s pfsd: its daemon stopped, its pid file, run
   } finally {
     for (const f of files(sbDisk)) rmSync(f, { recursive: true, force: true });
   }
+});
+
+test('a polardb standby in a drill: its local dir is copied from its host into the sandbox and pointed at the sandbox', async () => {
+  const prodDir = `${R}/pb3`;
+  mkdirSync(`${prodDir}/pg_log`, { recursive: true });
+  writeFileSync(`${prodDir}/postgresql.conf`, "port=5434\npolar_hostid=3\npolar_disk_name='prod'\n");
+  writeFileSync(`${prodDir}/postgresql.auto.conf`, "primary_conninfo = 'host=10.0.0.1 port=5432 user=postgres'\n");
+  writeFileSync(`${prodDir}/standby.signal`, '');
+  writeFileSync(`${prodDir}/postmaster.pid`, '12345\n');
+  writeFileSync(`${prodDir}/pg_log/big.log`, 'x'.repeat(1000));
+  const spec = parseSpec({
+    ...specOf(`${R}/img/prod.img`, 60),
+    nodes: [
+      ...specOf(`${R}/img/prod.img`, 60).nodes,
+      {
+        name: 'pb3',
+        role: 'standby',
+        host: { transport: 'local' },
+        address: '127.0.0.1',
+        port: 3,
+        localDir: prodDir,
+        hostId: 3,
+        slot: 'standby1',
+        storage: { image: `${R}/img/standby.img`, diskName: OTHER, dataDir: `/${OTHER}/shared_data` },
+      },
+    ],
+  });
+  const sb = sandboxSpec(spec, { root: `${R}/drills`, name: 'f-20240101T000004', ports: [4, 5], seed: hex });
+  const node = sb.spec.nodes.find((n) => n.name === 'pb3')!;
+  await makeSandboxDir(hostFor(spec.nodes[0]!), sb, markerText(sb, { workflowId: 'drill/test', runId: 'x' }), sb.dirs, new Journal());
+  const j = new Journal();
+  const copied = await copyStandbyDirs(spec, sb, hostFor, j);
+  assert.deepEqual(copied, [{ node: 'pb3', from: prodDir, to: node.localDir }]);
+  assert.deepEqual(readdirSync(node.localDir).sort(), ['pg_log', 'postgresql.auto.conf', 'postgresql.conf', 'standby.signal']);
+  assert.deepEqual(readdirSync(`${node.localDir}/pg_log`), [], 'the logs stay behind');
+  assert.equal(readFileSync(`${node.localDir}/postgresql.conf`, 'utf8'), readFileSync(`${prodDir}/postgresql.conf`, 'utf8'));
+  const auto = readFileSync(`${node.localDir}/postgresql.auto.conf`, 'utf8');
+  // postgresql.auto.conf is read last: the sandbox's values come after production's and win.
+  assert.ok(auto.startsWith("primary_conninfo = 'host=10.0.0.1"));
+  const tail = auto.slice(auto.indexOf('# polar-runbook drill'));
+  assert.match(tail, new RegExp(`port = ${node.port}\n`));
+  assert.match(tail, new RegExp(`polar_disk_name = '${node.storage!.diskName}'`));
+  assert.match(tail, new RegExp(`polar_datadir = '/${node.storage!.diskName}/shared_data/'`));
+  assert.match(tail, new RegExp(`primary_conninfo = 'host=127.0.0.1 port=4 user=postgres dbname=postgres application_name=standby1'`));
+  assert.match(tail, /primary_slot_name = 'standby1'/);
+  const pg = (await execa('id', ['-u', 'postgres'])).stdout.trim();
+  assert.equal(String(statSync(`${node.localDir}/postgresql.conf`).uid), pg, "owned by the standby's OS user");
+  // Production's dir is as it was; a second run changes nothing.
+  assert.equal(readFileSync(`${prodDir}/postmaster.pid`, 'utf8'), '12345\n');
+  const again = new Journal();
+  await copyStandbyDirs(spec, sb, hostFor, again);
+  assert.equal(again.commands.length, 0);
 });

@@ -90,6 +90,8 @@ test('three drills under pgbench load pass, with the marker, amcheck and the inv
     assert.equal(result!.copyMethod, 'fsfreeze');
     const after = await committed();
     t.diagnostic(`drill ${i}: pgbench committed ${after - before} transactions during it`);
+    const copies = result!.steps.find((s) => s.name === 'snapshotStorage')!.details!.copies as { disk: string; frozenMs?: number }[];
+    t.diagnostic(`drill ${i}: production frozen for ${copies[0]?.frozenMs} ms (${copies.map((c) => c.disk).join(', ')})`);
     assert.ok(after > before, 'pgbench kept writing during the drill');
 
     const report = (await env.client.workflow.getHandle(result!.recovery!.workflowId).result()) as RecoveryReport;

@@ -9,9 +9,14 @@ import { DEFAULT_DRILL_HISTORY, DEFAULT_SANDBOX_ROOT, type DrillResult } from '.
 import { recoveryWorkflowId } from '../common/input.js';
 import type { StepResult } from '../common/report.js';
 import type { DiskCopy, Sandbox } from '../common/sandbox.js';
-import { nodeNamed, type ClusterSpec } from '../common/spec.js';
+import { copyMethodOf, nodeNamed, primaryOf, type ClusterSpec } from '../common/spec.js';
+import { writeDrillMarker } from './consistency.js';
+import { whoAnswers, withDb } from './db.js';
+import type { Journal } from './ops.js';
+import { must } from './ops.js';
+import { DRILL_MARKER_INSERT_SQL, withParam } from './sql.js';
 import { journalOf, resultOf, type ActivityDeps } from './context.js';
-import { copyDisks, copyHost, drillFailure, hostsOf, makeSandboxDir, markerText, teardownOnHost } from './sandbox.js';
+import { copyDisks, copyHost, copyStandbyDirs, drillFailure, hostsOf, makeSandboxDir, markerText, teardownOnHost } from './sandbox.js';
 
 /** Free ports on loopback, all different and none of `avoid` (bind port 0, read it, close). */
 async function freePorts(n: number, avoid: Set<number>): Promise<number[]> {
@@ -24,6 +29,46 @@ async function freePorts(n: number, avoid: Set<number>): Promise<number[]> {
     if (!avoid.has(port)) ports.add(port);
   }
   return [...ports];
+}
+
+export type DrillMarker = { id: string; lsn: string; writtenAt: string };
+const MARKER_FILE = 'drill-marker.json';
+
+/**
+ * The drill's marker row on the production primary, once per drill: its LSN is kept in the
+ * sandbox dir on the primary's host, so a retried snapshot (whose copies may already be in place)
+ * checks against the first marker, not a later one. A primary that does not answer (the cluster is
+ * down: nothing writes, the copy cannot tear) gets none, and the report says so.
+ */
+async function writeMarkerOnce(
+  deps: ActivityDeps,
+  spec: ClusterSpec,
+  sb: Sandbox,
+  run: { workflowId: string; runId: string },
+  j: Journal,
+): Promise<DrillMarker | undefined> {
+  const primary = primaryOf(spec);
+  const host = deps.hostFor(primary);
+  const file = `${sb.dir}/${MARKER_FILE}`;
+  const kept = await host.run({ argv: ['cat', '--', file], as: 'root', timeoutMs: 30_000 });
+  if (kept.exitCode === 0) {
+    const m = JSON.parse(kept.stdout) as DrillMarker;
+    j.skipped.push(`drill marker ${m.id} already written (flushed at ${m.lsn})`);
+    return m;
+  }
+  const who = await whoAnswers(spec, primary);
+  if (who.state !== 'ours' || who.inRecovery) {
+    j.skipped.push(
+      `no drill marker: the production primary ${primary.name} ${who.state === 'ours' ? 'is in recovery' : `does not answer as itself (${who.detail})`}; the copy is checked by amcheck and the invariants only`,
+    );
+    return undefined;
+  }
+  const id = `drill:${run.runId}`;
+  const m = await withDb(spec, primary, (db) => writeDrillMarker(db, id), 10_000);
+  j.ran(primary.name, `${withParam(DRILL_MARKER_INSERT_SQL, id)}; select pg_current_wal_flush_lsn() -> ${m.lsn}`);
+  await must(host, { argv: ['tee', '--', file], as: 'root', input: JSON.stringify(m) + '\n', timeoutMs: 30_000 });
+  j.verified.push(`drill marker ${id} committed and flushed on ${primary.name} at ${m.lsn}, before the copy`);
+  return m;
 }
 
 export const drillHistoryFile = (deps: ActivityDeps): string =>
@@ -75,13 +120,14 @@ export const createDrillActivities = (deps: ActivityDeps) => ({
   async snapshotStorage(spec: ClusterSpec, sb: Sandbox, run: { workflowId: string; runId: string }): Promise<StepResult> {
     const j = journalOf(deps);
     // Refuse before making anything.
+    const method = copyMethodOf(spec);
+    if (!method)
+      throw drillFailure(
+        'SnapshotUnsupported',
+        'the polardb profile keeps its data in PFS, which no host can freeze: a drill of it needs drill.copyMethod pfsd-freeze or drill.snapshotCommand',
+      );
     for (const c of sb.copies) {
-      if (spec.drill?.snapshotCommand) continue;
-      if (spec.profile === 'polardb')
-        throw drillFailure(
-          'SnapshotUnsupported',
-          'the polardb profile keeps its data in PFS, which no host can freeze: a drill of it needs drill.snapshotCommand',
-        );
+      if (method === 'snapshot-command') continue;
       if (!c.source.image)
         throw drillFailure(
           'SnapshotUnsupported',
@@ -99,6 +145,9 @@ export const createDrillActivities = (deps: ActivityDeps) => ({
         j,
       );
     }
+    // The marker, committed and flushed on production BEFORE any copy starts: a point-in-time
+    // copy must hold it. Written once per drill (a retry reuses the LSN the first attempt kept).
+    const drillMark = await writeMarkerOnce(deps, spec, sb, run, j);
     // Grouped by the host that holds them (in the copies' order: standbys' disks first): all the
     // disks of one host are copied in one freeze.
     const groups = new Map<string, DiskCopy[]>();
@@ -108,7 +157,14 @@ export const createDrillActivities = (deps: ActivityDeps) => ({
     }
     const copies = [];
     for (const group of groups.values()) copies.push(...(await copyDisks(copyHost(spec, group[0]!, deps.hostFor), spec, sb, group, j)));
-    return resultOf(j, { copies, deviceCopies: copies.filter((c) => c.kind === 'device').map((c) => c.disk) });
+    const standbyDirs = await copyStandbyDirs(spec, sb, deps.hostFor, j);
+    return resultOf(j, {
+      copyMethod: method,
+      copies,
+      deviceCopies: copies.filter((c) => c.kind === 'device').map((c) => c.disk),
+      ...(drillMark ? { marker: drillMark } : {}),
+      ...(standbyDirs.length ? { standbyDirs } : {}),
+    });
   },
 
   /** Stops, unmounts, detaches and removes everything of the sandbox on every host; only a dir with the drill's marker. */

@@ -3,13 +3,14 @@
 // by the sandbox dir, which carries the drill's marker; production is only ever read, and frozen
 // for the length of one copy.
 import type { ClusterSpec, NodeSpec } from '../common/spec.js';
-import { nodeNamed } from '../common/spec.js';
+import { copyMethodOf, nodeNamed, primaryOf } from '../common/spec.js';
 import { DRILL_MARKER, DrillFailureTypes } from '../common/drill.js';
 import { within, type DiskCopy, type Sandbox } from '../common/sandbox.js';
 import { failure as baseFailure } from './failures.js';
 import { heartbeat, sleep } from './heartbeat.js';
 import type { Cmd, Host } from './hosts/types.js';
 import { must, type Journal } from './ops.js';
+import { primaryConninfo, quoteConf } from './profiles/common.js';
 import { pfsdRunning } from './profiles/polardb.js';
 
 const T = 60_000;
@@ -123,11 +124,78 @@ thaw
 echo "frozen_ms=$(( $(date +%s%3N) - t0 ))"
 exit $rc`;
 
+/**
+ * The PFS equivalent of FREEZE_COPY: every pfsdaemon serving the disks is SIGSTOPped (and seen
+ * stopped), the loop devices' in-flight I/O drains and their buffers are flushed, the images are
+ * copied, and the daemons get SIGCONT on every exit the script sees. A watchdog in its own
+ * session sends SIGCONT after the bound even if this script is killed outright. Nothing runs past
+ * `secs` seconds: production never stalls longer than that.
+ * Arguments: secs, the number of pairs, the pairs (image partial), the number of loop devices,
+ * the loop devices, then the pfsdaemon pids.
+ */
+const PFSD_FREEZE_COPY = `set -u
+secs=$1; n=$2; shift 2
+pairs=
+while [ "$n" -gt 0 ]; do pairs="$pairs $1 $2"; shift 2; n=$((n - 1)); done
+n=$1; shift
+loops=
+while [ "$n" -gt 0 ]; do loops="$loops $1"; shift; n=$((n - 1)); done
+pids="$*"
+stopped=
+wd=
+resume() {
+  [ -n "$stopped" ] && { kill -CONT $stopped 2>/dev/null; echo "resumed $stopped" >&2; }
+  stopped=
+  [ -n "$wd" ] && /bin/kill -TERM -- "-$wd" 2>/dev/null
+  wd=
+}
+trap resume EXIT
+trap 'exit 143' HUP INT TERM
+t0=$(date +%s%3N)
+end=$(( t0 + secs * 1000 ))
+now() { date +%s%3N; }
+if [ -n "$pids" ]; then
+  setsid sh -c 'sleep "$1"; shift; kill -CONT "$@"' pfsd-freeze-watchdog $((secs + 5)) $pids </dev/null >/dev/null 2>&1 &
+  wd=$!
+  stopped=$pids
+  kill -STOP $pids || exit 90
+  for p in $pids; do
+    while [ "$(cut -d' ' -f3 "/proc/$p/stat" 2>/dev/null)" != T ] && [ -e "/proc/$p" ]; do
+      [ "$(now)" -ge "$end" ] && { echo "pfsdaemon $p did not stop" >&2; exit 137; }
+      sleep 0.01
+    done
+  done
+fi
+for l in $loops; do
+  b=\${l#/dev/}
+  while :; do
+    read r w < "/sys/block/$b/inflight" || exit 91
+    [ "$r" = 0 ] && [ "$w" = 0 ] && break
+    [ "$(now)" -ge "$end" ] && { echo "in-flight I/O on $l did not drain" >&2; exit 137; }
+    sleep 0.01
+  done
+  blockdev --flushbufs "$l" || exit 91
+done
+echo "drained_ms=$(( $(date +%s%3N) - t0 ))"
+set -- $pairs
+rc=0
+while [ $# -gt 0 ]; do
+  left=$(( end - $(now) ))
+  if [ "$left" -le 0 ]; then rc=137; break; fi
+  timeout -s KILL "$((left / 1000)).$(printf %03d $((left % 1000)))" cp --sparse=always --reflink=auto -- "$1" "$2" || { rc=$?; break; }
+  shift 2
+done
+resume
+echo "frozen_ms=$(( $(date +%s%3N) - t0 ))"
+exit $rc`;
+
 interface CopyResult {
   disk: string;
   kind: 'image' | 'device';
-  method: 'fsfreeze+cp' | 'cp' | 'snapshotCommand';
+  method: 'fsfreeze+cp' | 'cp' | 'snapshotCommand' | 'pfsd-freeze+cp';
   frozen: string[];
+  /** pfsd-freeze: the pfsdaemon pids stopped for the copy. */
+  stopped?: number[];
   frozenMs?: number;
   bytes?: number;
   ms: number;
@@ -297,6 +365,90 @@ async function freezeAndCopy(host: Host, spec: ClusterSpec, sb: Sandbox, copies:
   return out;
 }
 
+/** The loop devices bound to `image`. */
+async function loopsOf(host: Host, image: string): Promise<string[]> {
+  return [...(await must(host, root(['losetup', '-j', image]))).stdout.matchAll(/^(\/dev\/loop\d+):/gm)].map((m) => m[1]!);
+}
+
+/** The images of one host's PFS disks, copied while every pfsdaemon serving them is stopped. */
+async function pfsdFreezeAndCopy(host: Host, spec: ClusterSpec, _sb: Sandbox, copies: DiskCopy[], j: Journal): Promise<CopyResult[]> {
+  const started = Date.now();
+  const loops: string[] = [];
+  const pids: number[] = [];
+  for (const c of copies) {
+    const image = c.source.image!;
+    if (!(await ok(host, ['test', '-e', image])) || (await ok(host, ['test', '-d', image])))
+      throw drillFailure('SnapshotFailed', `on ${host.name}: the image ${image} is not there`);
+    for (const l of await loopsOf(host, image)) if (!loops.includes(l)) loops.push(l);
+    // By its command line, never by its pid file (which holds the pid from before it forked).
+    const r = await host.run({ ...pfsdRunning(c.source), timeoutMs: T });
+    for (const p of r.stdout.split('\n').filter((x) => /^\d+$/.test(x))) if (!pids.includes(Number(p))) pids.push(Number(p));
+  }
+  const secs = spec.drill?.maxFreezeSeconds ?? 300;
+  const pairs = copies.flatMap((c) => [c.source.image!, `${c.target}.partial`]);
+  const cmd = root(
+    [
+      'sh',
+      '-c',
+      PFSD_FREEZE_COPY,
+      'pfsd-freeze-copy',
+      String(secs),
+      String(copies.length),
+      ...pairs,
+      String(loops.length),
+      ...loops,
+      ...pids.map(String),
+    ],
+    (secs + 120) * 1000,
+  );
+  let r: Awaited<ReturnType<Host['run']>> | undefined;
+  try {
+    r = await watching(host, `${copies.at(-1)!.target}.partial`, copies.map((c) => c.disk.diskName).join(', '), host.run(cmd));
+    const cps = copies.map((c) => `cp --sparse=always --reflink=auto -- ${c.source.image} ${c.target}.partial`).join('; ');
+    j.ran(
+      host.name,
+      `root$ ${pids.length ? `kill -STOP ${pids.join(' ')}; ` : ''}${loops.length ? `(wait for ${loops.join(' ')} in-flight I/O 0; blockdev --flushbufs); ` : ''}${cps}${pids.length ? `; kill -CONT ${pids.join(' ')}` : ''}`,
+    );
+  } finally {
+    // The script resumes them on every exit it sees (and its watchdog after the bound); one it cannot see is handled here.
+    if (pids.length && (!r || r.timedOut)) await host.run(root(['kill', '-CONT', ...pids.map(String)]));
+  }
+  const images = copies.map((c) => c.source.image).join(', ');
+  if (r.exitCode === 90 || r.exitCode === 91)
+    throw drillFailure(
+      'SnapshotFailed',
+      `on ${host.name}: stopping pfsd or draining ${loops.join(', ')} failed (${r.stderr.trim()}); pfsd was resumed`,
+      true,
+    );
+  if (r.exitCode === 137 || r.exitCode === 124 || r.timedOut)
+    throw drillFailure(
+      'SnapshotFailed',
+      `on ${host.name}: copying ${images} took longer than drill.maxFreezeSeconds = ${secs} s; it was stopped and pfsd ${pids.join(', ') || '(none running)'} resumed (${r.stderr.trim().slice(-300)}) (use a filesystem with reflinks, or a snapshot command)`,
+    );
+  if (r.exitCode !== 0)
+    throw drillFailure(
+      'SnapshotFailed',
+      `on ${host.name}: copying ${images} failed (exit ${r.exitCode}: ${r.stderr.trim().slice(-500)}); pfsd was resumed`,
+      true,
+    );
+  const frozenMs = Number(/frozen_ms=(\d+)/.exec(r.stdout)?.[1] ?? NaN);
+  if (!pids.length)
+    j.verified.push(`${host.name}: no pfsdaemon serves ${copies.map((c) => c.source.diskName).join(', ')}: the disks were idle`);
+  else j.verified.push(`${host.name}: pfsdaemon ${pids.join(', ')} stopped for ${frozenMs} ms and resumed`);
+  const out: CopyResult[] = [];
+  for (const c of copies)
+    out.push(
+      await finish(
+        host,
+        c,
+        { disk: c.disk.diskName, kind: 'image', method: 'pfsd-freeze+cp', frozen: loops, stopped: pids, frozenMs, ms: 0 },
+        started,
+        j,
+      ),
+    );
+  return out;
+}
+
 /**
  * Copies the disks one host holds, standbys' first. Idempotent: a copy in place (its final
  * name) is kept, a partial one is started over.
@@ -304,6 +456,7 @@ async function freezeAndCopy(host: Host, spec: ClusterSpec, sb: Sandbox, copies:
 export async function copyDisks(host: Host, spec: ClusterSpec, sb: Sandbox, copies: DiskCopy[], j: Journal): Promise<CopyResult[]> {
   const out: CopyResult[] = [];
   const todo: DiskCopy[] = [];
+  const method = copyMethodOf(spec);
   for (const c of copies) {
     if (await ok(host, ['test', '-e', c.target])) {
       j.skipped.push(`${host.name}: ${c.target} already copied`);
@@ -311,12 +464,12 @@ export async function copyDisks(host: Host, spec: ClusterSpec, sb: Sandbox, copi
       out.push({ disk: c.disk.diskName, kind: isDev ? 'device' : 'image', method: 'cp', frozen: [], ms: 0 });
       continue;
     }
-    if (!spec.drill?.snapshotCommand && spec.profile === 'polardb')
+    if (!method)
       throw drillFailure(
         'SnapshotUnsupported',
-        'the polardb profile keeps its data in PFS, which no host can freeze: a drill of it needs drill.snapshotCommand',
+        'the polardb profile keeps its data in PFS, which no host can freeze: a drill of it needs drill.copyMethod pfsd-freeze or drill.snapshotCommand',
       );
-    if (!spec.drill?.snapshotCommand && !c.source.image)
+    if (method !== 'snapshot-command' && !c.source.image)
       throw drillFailure(
         'SnapshotUnsupported',
         `disk ${c.source.diskName} is the block device ${c.source.device}: only a snapshot command can copy it`,
@@ -324,8 +477,84 @@ export async function copyDisks(host: Host, spec: ClusterSpec, sb: Sandbox, copi
     await clearPartial(host, sb, c, j);
     todo.push(c);
   }
-  if (spec.drill?.snapshotCommand) for (const c of todo) out.push(await snapshotByCommand(host, spec, sb, c, j));
+  if (method === 'snapshot-command') for (const c of todo) out.push(await snapshotByCommand(host, spec, sb, c, j));
+  else if (todo.length && method === 'pfsd-freeze') out.push(...(await pfsdFreezeAndCopy(host, spec, sb, todo, j)));
   else if (todo.length) out.push(...(await freezeAndCopy(host, spec, sb, todo, j)));
+  return out;
+}
+
+/** What a sandbox standby must use instead of production's (postgresql.auto.conf is read last: these win). */
+export function standbyOverrides(sb: Sandbox, node: NodeSpec): string {
+  const spec = sb.spec;
+  const primary = primaryOf(spec);
+  const disk = node.storage!;
+  const dataDir = disk.dataDir ?? `/${disk.diskName}/shared_data`;
+  return [
+    `# polar-runbook drill ${sb.sandboxCluster}: this copy of the standby's local dir runs in the sandbox`,
+    `port = ${node.port}`,
+    `listen_addresses = ${quoteConf(node.address === '127.0.0.1' ? '127.0.0.1' : '0.0.0.0')}`,
+    `polar_disk_name = ${quoteConf(disk.diskName)}`,
+    `polar_datadir = ${quoteConf(`${dataDir.replace(/\/+$/, '')}/`)}`,
+    `primary_conninfo = ${quoteConf(primaryConninfo(spec, primary, node))}`,
+    `primary_slot_name = ${quoteConf(node.slot!)}`,
+    '',
+  ].join('\n');
+}
+
+/**
+ * A polardb standby keeps its compute-local dir (postgresql.conf, standby.signal, ...): the
+ * drill copies it from the standby's host into the sandbox (logs and the lock file left out) and
+ * points the copy at the sandbox (its port, its disk copy, the sandbox primary). Done when the
+ * copy's postgresql.conf is in place (it is moved there whole).
+ */
+export async function copyStandbyDirs(
+  spec: ClusterSpec,
+  sb: Sandbox,
+  hostFor: (n: NodeSpec) => Host,
+  j: Journal,
+): Promise<{ node: string; from: string; to: string }[]> {
+  if (spec.profile !== 'polardb') return [];
+  const out = [];
+  for (const prod of spec.nodes.filter((n) => n.role === 'standby')) {
+    const node = nodeNamed(sb.spec, prod.name);
+    const host = hostFor(prod);
+    const to = node.localDir;
+    out.push({ node: prod.name, from: prod.localDir, to });
+    if (await ok(host, ['test', '-f', `${to}/postgresql.conf`])) {
+      j.skipped.push(`${host.name}: ${to} already copied from ${prod.localDir}`);
+      continue;
+    }
+    if (!(await ok(host, ['test', '-f', `${prod.localDir}/postgresql.conf`])))
+      throw drillFailure('SnapshotFailed', `on ${host.name}: the standby ${prod.name} has no ${prod.localDir}/postgresql.conf to copy`);
+    const partial = `${to}.partial`;
+    await must(host, root(['rm', '-rf', '--', partial]), j);
+    await must(host, root(['mkdir', '-m', '0700', '--', partial]), j);
+    await must(
+      host,
+      root(
+        [
+          'find',
+          prod.localDir,
+          '-mindepth',
+          '1',
+          '-maxdepth',
+          '1',
+          ...['!', '-name', 'pg_log', '!', '-name', 'log', '!', '-name', 'postmaster.pid', '!', '-name', 'postmaster.opts'],
+          ...['-exec', 'cp', '-a', '--reflink=auto', '-t', partial, '--', '{}', '+'],
+        ],
+        30 * 60_000,
+      ),
+      j,
+    );
+    await must(host, root(['mkdir', '-p', '--', `${partial}/pg_log`]), j);
+    const auto = await host.run(root(['cat', '--', `${partial}/postgresql.auto.conf`]));
+    const text = (auto.exitCode === 0 ? auto.stdout.replace(/\n?$/, '\n') : '') + standbyOverrides(sb, node);
+    await must(host, { argv: ['tee', '--', `${partial}/postgresql.auto.conf`], as: 'root', input: text, timeoutMs: T }, j);
+    await must(host, root(['chown', '-R', `${node.osUser}:${node.osUser}`, '--', partial]), j);
+    await must(host, root(['mv', '-T', '--', partial, to]), j);
+    j.changed = true;
+    j.verified.push(`${host.name}: the standby's local dir ${prod.localDir} copied to ${to}, pointed at the sandbox`);
+  }
   return out;
 }
 
@@ -345,17 +574,63 @@ done
 [ -n "$pids" ] && kill -9 $pids 2>/dev/null
 echo $pids`;
 
+/** Where pfsd keeps its runtime files (POLARDB-NOTES.md). */
+export const PFSD_PATHS = { run: '/var/run/pfsd', shm: '/dev/shm/pfsd', log: '/var/log' };
+
+/**
+ * What `stop_pfsd.sh <disk>` then `clean_pfsd.sh <disk>` do, for a sandbox disk only (its name
+ * ends in _d<seed>, so nothing of production matches): the pfsdaemon serving it, found by its
+ * command line, gets SIGINT then SIGKILL after 1 s; then its pid file, run dir, shared memory
+ * files and log dir go, and the log the runbook's start wrote. Never the argument-less stop,
+ * which kills every pfsdaemon on the host.
+ */
+export async function cleanSandboxPfsd(host: Host, disk: string, j: Journal): Promise<string[]> {
+  if (!/_d[0-9a-f]{6}$/.test(disk) || !/^[A-Za-z0-9_-]+$/.test(disk))
+    throw drillFailure('SandboxConflict', `${disk} is not a sandbox disk name: its pfsd is left alone`);
+  const pidsOf = async () =>
+    (await host.run({ ...pfsdRunning({ diskName: disk }), timeoutMs: T })).stdout.split('\n').filter((x) => /^\d+$/.test(x));
+  let pids = await pidsOf();
+  if (pids.length) {
+    await host.run(root(['kill', '-INT', ...pids]));
+    j.ran(host.name, `root$ kill -INT ${pids.join(' ')} (pfsdaemon -p ${disk})`);
+    for (let i = 0; i < 10 && (pids = await pidsOf()).length; i++) await sleep(100);
+    if (pids.length) await must(host, root(['kill', '-9', ...pids]), j);
+    for (let i = 0; (pids = await pidsOf()).length; i++) {
+      if (i > 50)
+        throw drillFailure('SandboxTeardownFailed', `on ${host.name}: pfsdaemon ${pids.join(', ')} of ${disk} does not die`, true);
+      await sleep(100);
+    }
+  }
+  const paths = [
+    `${PFSD_PATHS.run}/${disk}`,
+    `${PFSD_PATHS.run}/pfsd_${disk}.pid`,
+    `${PFSD_PATHS.log}/pfsd-${disk}`,
+    `${PFSD_PATHS.log}/polar-runbook-pfsd-${disk}.log`,
+  ];
+  const shm = await host.run(root(['find', PFSD_PATHS.shm, '-maxdepth', '1', '-name', `shm_pfsd-${disk}_*`]));
+  if (shm.exitCode === 0) paths.push(...shm.stdout.split('\n').filter((l) => l.startsWith(`${PFSD_PATHS.shm}/shm_pfsd-${disk}_`)));
+  const removed: string[] = [];
+  for (const path of paths)
+    if ((await ok(host, ['test', '-e', path])) || (await ok(host, ['test', '-L', path]))) {
+      await must(host, root(['rm', '-rf', '--', path]), j);
+      removed.push(path);
+    }
+  return removed;
+}
+
 export interface TeardownResult {
   host: string;
   killed: number;
   unmounted: string[];
   detached: string[];
   links: string[];
+  /** pfsd runtime files of the sandbox's disks that were removed. */
+  pfsdRemoved: string[];
   removed: boolean;
 }
 
 export async function teardownOnHost(host: Host, sb: Sandbox, j: Journal): Promise<TeardownResult> {
-  const out: TeardownResult = { host: host.name, killed: 0, unmounted: [], detached: [], links: [], removed: false };
+  const out: TeardownResult = { host: host.name, killed: 0, unmounted: [], detached: [], links: [], pfsdRemoved: [], removed: false };
   const dir = sb.dir;
   if (!within(sb.root, dir) || dir === sb.root || !PLAIN_PATH.test(dir))
     throw drillFailure('SandboxConflict', `${dir} is not a sandbox below ${sb.root}: left alone`);
@@ -374,13 +649,7 @@ export async function teardownOnHost(host: Host, sb: Sandbox, j: Journal): Promi
       throw drillFailure('SandboxTeardownFailed', `on ${host.name}: postgres processes below ${dir} do not die: ${pids.join(', ')}`, true);
     await sleep(200);
   }
-  if (sb.spec.profile === 'polardb')
-    for (const c of sb.copies) {
-      const p = pfsdRunning(c.disk);
-      const r = await host.run({ ...p, timeoutMs: T });
-      const pids = r.stdout.split('\n').filter((x) => /^\d+$/.test(x));
-      if (pids.length) await must(host, root(['kill', '-9', ...pids]), j);
-    }
+  if (sb.spec.profile === 'polardb') for (const c of sb.copies) out.pfsdRemoved.push(...(await cleanSandboxPfsd(host, c.disk.diskName, j)));
 
   // 2. Mounts below the sandbox dir, deepest first; a mount still busy a moment after the kill is retried.
   const mounts = (await must(host, root(['findmnt', '-rn', '-o', 'TARGET']))).stdout
@@ -454,7 +723,7 @@ export async function teardownOnHost(host: Host, sb: Sandbox, j: Journal): Promi
     await must(host, root(['rmdir', '--', dir]), j);
     out.removed = true;
   }
-  j.changed ||= out.killed > 0 || out.unmounted.length + out.detached.length + out.links.length > 0 || out.removed;
+  j.changed ||= out.killed > 0 || out.unmounted.length + out.detached.length + out.links.length + out.pfsdRemoved.length > 0 || out.removed;
   j.verified.push(`${host.name}: nothing of ${dir} is left (no process, mount, loop device or link)`);
   return out;
 }

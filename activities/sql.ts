@@ -14,3 +14,5 @@ export const PROBE_INSERT_SQL = `insert into ${PROBE_TABLE} (id) values ($1) on 
 
 /** The statement with its one parameter written in, for plans and reports. */
 export const withParam = (sql: string, value: string): string => sql.replace('$1', `'${value.replace(/'/g, "''")}'`);
+/** A drill's marker row, written on the production primary before the copy is taken. */
+export const DRILL_MARKER_INSERT_SQL = `insert into ${PROBE_TABLE} (id) values ($1) on conflict (id) do nothing`;

@@ -9,6 +9,7 @@ import { fingerprint, withDb, type Fingerprint } from './db.js';
 import { onPrimary } from './primary.js';
 import { failure } from './failures.js';
 import { heartbeat, sleep } from './heartbeat.js';
+import { checkDrillMarker, checkInvariants, runAmcheck } from './consistency.js';
 import { PROBE_INSERT_SQL, PROBE_TABLE, TABLES_SQL, withParam } from './sql.js';
 
 export const createVerifyActivities = (deps: ActivityDeps) => ({
@@ -42,6 +43,22 @@ export const createVerifyActivities = (deps: ActivityDeps) => ({
         j.verified.push(`fingerprint of ${Object.keys(before).length} tables matches ${file}`);
         details.fingerprint = after;
       }
+
+      // A torn or stale copy: the drill's marker (before anything is written here), amcheck, the invariants.
+      const problems: string[] = [];
+      const marker = spec.verify.drillMarker;
+      for (const check of [
+        ...(marker ? [() => checkDrillMarker(db, marker, j)] : []),
+        // Only a drill's sandbox may be given the extension; production never is.
+        () => runAmcheck(db, spec, !!marker, j),
+        () => checkInvariants(db, spec, j),
+      ]) {
+        const o = await check();
+        problems.push(...o.problems);
+        Object.assign(details, o.details);
+      }
+      if (problems.length)
+        throw failure('CopyInconsistent', `the recovered data fails ${problems.length} check(s): ${problems.join('; ')}`);
 
       await db.query(`create table if not exists ${PROBE_TABLE} (id text primary key, written_at timestamptz not null default now())`);
       await db.query(PROBE_INSERT_SQL, [probeId]);

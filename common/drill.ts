@@ -63,6 +63,8 @@ export interface DrillResult {
     commandsRun: number;
     steps: { id: string; state: string; durationMs?: number }[];
   };
+  /** How the copy was taken (drill.copyMethod: fsfreeze, pfsd-freeze, snapshot-command). */
+  copyMethod?: string;
   /** The drill's own steps, with their timings. */
   steps: DrillStep[];
   error?: string;
@@ -73,7 +75,8 @@ export interface DrillResult {
 export const DrillFailureTypes = {
   RecoveryRunning: 'a real recovery of this cluster is running: a drill never runs beside it; try again once it is over',
   DrillRunning: 'another drill of this cluster is running: wait for it',
-  SnapshotUnsupported: 'give drill.snapshotCommand in the cluster spec (an LVM/SAN/cloud snapshot written to {target})',
+  SnapshotUnsupported:
+    'give drill.copyMethod pfsd-freeze (polardb on image files) or drill.snapshotCommand (an LVM/SAN/cloud snapshot of all the disks at one instant, written to {target})',
   SnapshotFailed: 'the copy of the storage could not be taken; production was unfrozen and left as it was',
   SandboxConflict: 'the sandbox path is taken by something the drill did not create: it was left alone',
   SandboxTeardownFailed: 'the sandbox could not be removed completely: see the error, then remove it by hand',
@@ -90,6 +93,7 @@ export function renderDrillResult(r: DrillResult): string {
   const lines = [
     `Drill of cluster ${r.cluster}: ${r.outcome.toUpperCase()}${r.rtoMs !== undefined ? `, RTO ${secs(r.rtoMs)}` : ''} (drill ${secs(r.durationMs)}, workflow ${r.workflowId})`,
   ];
+  if (r.copyMethod) lines.push(`  copy method: ${r.copyMethod}`);
   if (r.sandbox)
     lines.push(
       `  sandbox ${r.sandbox.cluster} at ${r.sandbox.dir}${r.sandbox.kept ? ` (kept: polar-runbook drill teardown ${r.sandbox.dir})` : ' (removed)'}`,

@@ -27,6 +27,8 @@ export const FailureTypes = {
   CommandFailed: 'a command failed (retried): read its output in the message',
   ApprovalTimeout: 'nobody answered the approval gate in time: read the evidence, then start the recovery again',
   Aborted: 'the recovery was stopped by an operator: the report says which steps completed and which were interrupted',
+  CopyInconsistent:
+    'the recovered data fails a consistency check (the drill marker, amcheck or an invariant): in a drill the copy was not a point-in-time copy (choose a consistent drill.copyMethod); in a recovery, inspect the data before serving it',
   Internal: 'an unexpected error in polar-runbook itself (retried): report it with the message',
   ...DrillFailureTypes,
 } as const;

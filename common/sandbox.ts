@@ -16,6 +16,8 @@ export interface SandboxParams {
   seed: string;
   /** Sandbox disk names whose copy turned out to be a block device (a snapshotCommand linked one). */
   deviceCopies?: string[];
+  /** The row the drill wrote on the production primary before the copy, and the LSN after its commit. */
+  marker?: { id: string; lsn: string };
 }
 
 /** One disk to copy: the production disk, where its copy goes, and what the copy is called. */
@@ -196,7 +198,15 @@ export function sandboxSpec(spec: ClusterSpec, p: SandboxParams): Sandbox {
     fencing: { onUnprovable: 'fail' },
     // No fingerprint: production keeps writing, so no fingerprint taken before the copy describes
     // it, and one taken of the copy would prove nothing. The tables and the probe row everywhere do.
-    verify: { tables: spec.verify.tables, probeTimeoutSeconds: spec.verify.probeTimeoutSeconds },
+    // The copy is checked as hard as it can be: amcheck, the operator's invariants, the marker.
+    verify: {
+      tables: spec.verify.tables,
+      probeTimeoutSeconds: spec.verify.probeTimeoutSeconds,
+      amcheck: spec.verify.amcheck,
+      amcheckTimeoutSeconds: spec.verify.amcheckTimeoutSeconds,
+      invariants: spec.verify.invariants,
+      ...(p.marker ? { drillMarker: p.marker } : {}),
+    },
   };
   let out: ClusterSpec;
   try {

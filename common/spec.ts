@@ -49,7 +49,7 @@ const commandArgv = (word: z.ZodType<string>) =>
     .array(word)
     .min(1)
     .refine((argv) => argv[0]!.startsWith('/') && !argv[0]!.includes('{'), {
-      message: 'the command must start with an absolute path',
+      message: 'the command must be an absolute path',
       path: [0],
     });
 
@@ -224,9 +224,40 @@ export const ClusterSpec = z
         tables: z.array(plainName('table', /^[A-Za-z_][A-Za-z0-9_]{0,62}$/)).default([]),
         fingerprintFile: absPath.optional(),
         probeTimeoutSeconds: z.number().int().min(1).max(3600).default(30),
+        /**
+         * amcheck on the verified tables (verify_heapam, bt_index_check of their btree indexes):
+         * `auto` runs it where the extension exists (a drill's sandbox creates it; a production
+         * database is never given an extension), `off` never.
+         */
+        amcheck: z.enum(['auto', 'off']).default('auto'),
+        /** The time limit of each amcheck statement. */
+        amcheckTimeoutSeconds: z.number().int().min(1).max(86400).default(300),
+        /**
+         * SQL that must hold on the recovered primary: one row whose first column is true (more
+         * columns are shown as the numbers when it is not). Run read-only, with a time limit.
+         */
+        invariants: z
+          .array(
+            z
+              .object({
+                name: z.string().regex(/^[A-Za-z0-9][A-Za-z0-9 _.:=+-]{0,99}$/, 'must be a short plain name'),
+                sql: z.string().min(1).max(10_000),
+              })
+              .strict(),
+          )
+          .default([]),
+        /**
+         * Set by a drill in its sandbox's spec, never by hand: the row the drill wrote on the
+         * production primary before taking the copy, and the LSN after its commit. The copy must
+         * hold both, or it is older than the drill or torn.
+         */
+        drillMarker: z
+          .object({ id: z.string().regex(/^[A-Za-z0-9_.:@/-]{1,200}$/), lsn: z.string().regex(/^[0-9A-F]{1,8}\/[0-9A-F]{1,8}$/) })
+          .strict()
+          .optional(),
       })
       .strict()
-      .default({ tables: [], probeTimeoutSeconds: 30 }),
+      .default({ tables: [], probeTimeoutSeconds: 30, amcheck: 'auto', amcheckTimeoutSeconds: 300, invariants: [] }),
     /** DR drills: how to take a copy of the storage, where the sandbox lives (workflows/drill.ts). */
     drill: z
       .object({
@@ -237,6 +268,14 @@ export const ClusterSpec = z
          * under fsfreeze.
          */
         snapshotCommand: commandArgv(snapshotArg).optional(),
+        /**
+         * How the copy is taken (README, "DR drills"): `fsfreeze` (postgres profile, image files:
+         * the mounts frozen for the copy), `pfsd-freeze` (polardb on image files: every pfsdaemon
+         * serving the disks SIGSTOPped for the copy), `snapshot-command` (snapshotCommand, which
+         * must take a point-in-time snapshot of all the disks at once). Default: snapshot-command
+         * when snapshotCommand is given, else fsfreeze for postgres; polardb must choose.
+         */
+        copyMethod: z.enum(['fsfreeze', 'pfsd-freeze', 'snapshot-command']).optional(),
         sandboxRoot: absPath.refine((p) => p !== '/', 'must not be /').optional(),
         /** The longest the production filesystem may stay frozen while its image is copied. */
         maxFreezeSeconds: z.number().int().min(1).max(3600).default(300),
@@ -300,6 +339,18 @@ export const ClusterSpec = z
         ['binaries', 'initScript', 'args'],
         'the init script must never run in primary mode (it initialises a new cluster); use replica',
       );
+    const method = spec.drill?.copyMethod;
+    if (method === 'snapshot-command' && !spec.drill?.snapshotCommand)
+      issue(['drill', 'snapshotCommand'], 'copyMethod snapshot-command needs the snapshotCommand');
+    if (method && method !== 'snapshot-command' && spec.drill?.snapshotCommand)
+      issue(
+        ['drill', 'copyMethod'],
+        `copyMethod ${method} copies the images itself: leave out snapshotCommand, or choose snapshot-command`,
+      );
+    if (method === 'pfsd-freeze' && spec.profile !== 'polardb')
+      issue(['drill', 'copyMethod'], 'pfsd-freeze is for the polardb profile (PFS disks); the postgres profile uses fsfreeze');
+    if (method === 'fsfreeze' && spec.profile === 'polardb')
+      issue(['drill', 'copyMethod'], 'PFS is not a filesystem the host can freeze: use pfsd-freeze or a snapshot command');
     if (spec.drill?.snapshotCommand && !spec.drill.snapshotCommand.some((w) => w.includes('{target}')))
       issue(['drill', 'snapshotCommand'], 'the command must name where the copy goes: {target}');
     if (spec.binaries.install !== 'installed' && !spec.binaries.source)
@@ -307,6 +358,14 @@ export const ClusterSpec = z
   });
 export type ClusterSpec = z.infer<typeof ClusterSpec>;
 export type ClusterSpecInput = z.input<typeof ClusterSpec>;
+export type CopyMethod = NonNullable<NonNullable<ClusterSpec['drill']>['copyMethod']>;
+
+/** The drill's copy method: the spec's choice, else what its other fields imply (undefined: none fits). */
+export function copyMethodOf(spec: ClusterSpec): CopyMethod | undefined {
+  if (spec.drill?.copyMethod) return spec.drill.copyMethod;
+  if (spec.drill?.snapshotCommand) return 'snapshot-command';
+  return spec.profile === 'postgres' ? 'fsfreeze' : undefined;
+}
 
 export class SpecError extends Error {
   constructor(public readonly problems: string[]) {

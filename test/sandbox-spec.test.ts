@@ -214,7 +214,7 @@ test('snapshotStorage refuses polardb without a snapshot command, and a block de
   const seed = readSpecFile('examples/seed-cluster.yaml');
   await assert.rejects(acts.snapshotStorage(seed, sandboxSpec(seed, params(seed)), run), (err: ApplicationFailure) => {
     assert.equal(err.type, 'SnapshotUnsupported');
-    assert.match(err.message, /polardb .* needs drill\.snapshotCommand/);
+    assert.match(err.message, /polardb .* needs drill\.copyMethod pfsd-freeze or drill\.snapshotCommand/);
     return true;
   });
   const doc = JSON.parse(JSON.stringify(readSpecFile('examples/lab-cluster.yaml')));

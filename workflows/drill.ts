@@ -112,10 +112,23 @@ export async function drill(input: DrillInput): Promise<DrillResult> {
     const snap = await step(
       'snapshotStorage',
       () => long.snapshotStorage(spec, sandbox!, self),
-      (r) => ({ copies: r.details?.copies }),
+      (r) => ({
+        copyMethod: r.details?.copyMethod,
+        copies: r.details?.copies,
+        marker: r.details?.marker ?? 'none: the production primary did not answer',
+        ...(r.details?.standbyDirs ? { standbyDirs: r.details.standbyDirs } : {}),
+      }),
     );
     const devices = (snap.details?.deviceCopies as string[] | undefined) ?? [];
-    if (devices.length) sandbox = sandboxSpec(spec, { ...params, deviceCopies: devices });
+    const marker = snap.details?.marker as { id: string; lsn: string } | undefined;
+    result.copyMethod = snap.details?.copyMethod as string | undefined;
+    // The sandbox's verify must find the marker written on production before the copy.
+    if (devices.length || marker)
+      sandbox = sandboxSpec(spec, {
+        ...params,
+        ...(devices.length ? { deviceCopies: devices } : {}),
+        ...(marker ? { marker: { id: marker.id, lsn: marker.lsn } } : {}),
+      });
     // A recovery that started while the disks were copied: production is in trouble, the copy may
     // be of a failing cluster, and the real recovery needs the machine more than a drill does.
     await step('checkIdle', () => quick.checkIdle(spec.cluster, self));

@@ -68,3 +68,12 @@ export function rootFailure(err: unknown): { type?: string; message: string; det
   }
   return found;
 }
+
+/** The first `details[0]` in an error's cause chain that has the field `key` (a child's steps). */
+export function detailIn<T>(err: unknown, key: string): T | undefined {
+  for (let e = err as { cause?: unknown; details?: unknown[] } | undefined; e; e = e.cause as typeof e) {
+    const d = e.details?.[0] as Record<string, unknown> | undefined;
+    if (d && key in d) return d[key] as T;
+  }
+  return undefined;
+}

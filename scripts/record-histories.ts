@@ -10,7 +10,9 @@
 //   recover-approved        requireApproval: waits at the gate, approved, recovers (after a new disaster)
 //   recover-aborted-at-gate requireApproval: waits at the gate, aborted: fails as Aborted
 // Each file is the history as the client fetches it (JSON.stringify of fetchHistory()), plus the
-// workflow id it ran under (histories do not hold it; recoverCluster checks it).
+// workflow id it ran under (histories do not hold it; recoverCluster checks it). Files are named
+// `<version>-<run>.json`: bump VERSION when the workflows change, and keep the older files, so
+// recoveries recorded before a change keep replaying after it.
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -24,6 +26,8 @@ import { createWorker } from '../workers/create-worker.js';
 import { startDevServer } from './dev-server.js';
 
 const out = fileURLToPath(new URL('../test/histories/', import.meta.url));
+/** The workflow code's generation: v2 has the cancellation scope, gate timeouts, Outcome and the children's search attributes. */
+const VERSION = 'v2';
 const log = (line: string) => console.log(`[record-histories] ${line}`);
 
 async function save(client: Client, name: string, handle: WorkflowHandle): Promise<void> {
@@ -35,12 +39,12 @@ async function save(client: Client, name: string, handle: WorkflowHandle): Promi
     log(`${file}: ${json.events.length} events of ${workflowId}`);
     return json.events;
   };
-  const events = await write(`${name}.json`, handle.workflowId, runId);
+  const events = await write(`${VERSION}-${name}.json`, handle.workflowId, runId);
   for (const e of events) {
     const child = (
       e.childWorkflowExecutionStartedEventAttributes as { workflowExecution?: { workflowId: string; runId: string } } | undefined
     )?.workflowExecution;
-    if (child) await write(`${name}-${child.workflowId.split('/').pop()}.json`, child.workflowId, child.runId);
+    if (child) await write(`${VERSION}-${name}-${child.workflowId.split('/').pop()}.json`, child.workflowId, child.runId);
   }
 }
 

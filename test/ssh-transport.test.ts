@@ -10,7 +10,8 @@ import { after, before, describe, test } from 'node:test';
 import { execa, type ResultPromise } from 'execa';
 import { DockerHost, dockerArgv } from '../activities/hosts/docker.js';
 import { SshHost, sshArgv, type SshTransport } from '../activities/hosts/ssh.js';
-import { HostKeyRejected, HostUnreachable } from '../activities/hosts/types.js';
+import { CommandCancelled, HostKeyRejected, HostUnreachable } from '../activities/hosts/types.js';
+import { LocalHost } from '../activities/hosts/local.js';
 
 const SSHD = '/usr/sbin/sshd';
 const LOOPBACK = '127.0.0.1';
@@ -177,6 +178,45 @@ describe('SshHost against a real sshd on loopback', () => {
       assert.ok(elapsed < 5000, `as ${as}: took ${elapsed} ms`);
       assert.deepEqual(left, [], `as ${as}: the remote sleep survived`);
     }
+  });
+
+  test('a cancelled command is ended on the remote side too (a clone an abort stops)', async () => {
+    for (const as of ['root', 'db'] as const) {
+      const duration = uniqueSleep(600);
+      const ac = new AbortController();
+      const started = Date.now();
+      setTimeout(() => ac.abort(), 1000);
+      const err = await host()
+        .run({ argv: ['sh', '-c', `sleep ${duration}; echo not killed`], as, timeoutMs: 60_000, signal: ac.signal })
+        .catch((e: unknown) => e);
+      const elapsed = Date.now() - started;
+      assert.ok(err instanceof CommandCancelled, `as ${as}: ${String(err)}`);
+      assert.ok(elapsed < 6000, `as ${as}: took ${elapsed} ms`);
+      let left = await sleepPids(duration);
+      for (let i = 0; i < 30 && left.length; i++) {
+        await new Promise((r) => setTimeout(r, 100));
+        left = await sleepPids(duration);
+      }
+      leftovers.push(...left);
+      assert.deepEqual(left, [], `as ${as}: the remote sleep survived the cancel`);
+    }
+  });
+
+  test('a cancelled local command is ended with its whole process tree', async () => {
+    const duration = uniqueSleep(600);
+    const ac = new AbortController();
+    setTimeout(() => ac.abort(), 500);
+    const err = await new LocalHost('local')
+      .run({ argv: ['sh', '-c', `sleep ${duration}; echo not killed`], as: 'db', timeoutMs: 60_000, signal: ac.signal })
+      .catch((e: unknown) => e);
+    assert.ok(err instanceof CommandCancelled, String(err));
+    let left = await sleepPids(duration);
+    for (let i = 0; i < 30 && left.length; i++) {
+      await new Promise((r) => setTimeout(r, 100));
+      left = await sleepPids(duration);
+    }
+    leftovers.push(...left);
+    assert.deepEqual(left, [], 'the sleep survived the cancel');
   });
 
   test('outputFile: a daemon holding stdio open does not keep run() waiting', async () => {

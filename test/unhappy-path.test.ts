@@ -307,6 +307,7 @@ test(
       'PATH',
       'LC_ALL',
       'POLAR_RUNBOOK_RUN',
+      'PWD',
       'HOME',
       'SHELL',
       'USER',

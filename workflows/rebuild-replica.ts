@@ -1,6 +1,6 @@
 // rebuildReplica: one child workflow per replica, so replicas are rebuilt in parallel and each
 // has its own history, progress and retries. A failure carries the child's steps in its details.
-import { ApplicationFailure, setHandler } from '@temporalio/workflow';
+import { ApplicationFailure, isCancellation, setHandler } from '@temporalio/workflow';
 import { rootFailure } from '../common/failures.js';
 import type { ClusterSpec } from '../common/spec.js';
 import type { StepRecord } from '../common/report.js';
@@ -16,14 +16,10 @@ export async function rebuildReplica(spec: ClusterSpec, nodeName: string): Promi
     await rec.step('startNode', nodeName, (o) => long.startNode.executeWithOptions(o, [spec, nodeName]), 'replica');
     await rec.step('waitStreaming', nodeName, (o) => long.waitStreaming.executeWithOptions(o, [spec, nodeName]), 'replica');
   } catch (err) {
-    const root = rootFailure(err);
-    if (!root.type) throw err; // a cancellation: the parent reports it
-    throw ApplicationFailure.create({
-      type: root.type,
-      message: root.message,
-      nonRetryable: true,
-      details: [{ steps: rec.progress.steps }],
-    });
+    const details = [{ steps: rec.progress.steps }];
+    // Cancelled too (an abort of the recovery): a failure, since only a failure carries the steps back.
+    const root = isCancellation(err) ? { type: 'Aborted', message: 'the replica rebuild was cancelled' } : rootFailure(err);
+    throw ApplicationFailure.create({ type: root.type ?? 'Internal', message: root.message, nonRetryable: true, details });
   }
   return rec.progress.steps;
 }

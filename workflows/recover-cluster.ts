@@ -12,7 +12,7 @@ import {
   upsertSearchAttributes,
   workflowInfo,
 } from '@temporalio/workflow';
-import { FailureTypes, rootFailure } from '../common/failures.js';
+import { detailIn, FailureTypes, rootFailure } from '../common/failures.js';
 import { recoveryWorkflowId, WORKFLOW_TASK_TIMEOUT, type RecoverInput } from '../common/input.js';
 import { headlineOf, type FailureSummary, type Outcome, type RecoveryReport, type StepRecord } from '../common/report.js';
 import { ClusterName, Outcome as OutcomeAttribute, Trigger } from '../common/search-attributes.js';
@@ -244,12 +244,13 @@ async function runbook(spec: ClusterSpec, input: RecoverInput, rec: Recorder, te
       rec.adopt(steps);
     } catch (err) {
       // The child's steps travel in its failure's details: the report shows where it stopped.
-      const steps = rootFailure(err).details?.[0] as { steps?: StepRecord[] } | undefined;
-      if (steps?.steps) rec.adopt(steps.steps);
+      rec.adopt(detailIn<StepRecord[]>(err, 'steps') ?? []);
       throw err;
     }
   });
-  await Promise.all([standbys, replicas]);
+  // Both branches settle before a failure goes up: the report then holds every step of both.
+  const settled = await Promise.allSettled([standbys, replicas]);
+  for (const r of settled) if (r.status === 'rejected') throw r.reason;
 
   rec.phase('verify');
   // The fingerprint is compared when this run brought the primary back: it did not answer when the

@@ -4,7 +4,9 @@ import { defineSearchAttributeKey, SearchAttributeType } from '@temporalio/commo
 export const ClusterName = defineSearchAttributeKey('ClusterName', SearchAttributeType.KEYWORD);
 export const Trigger = defineSearchAttributeKey('Trigger', SearchAttributeType.KEYWORD);
 export const Phase = defineSearchAttributeKey('Phase', SearchAttributeType.KEYWORD);
-export const searchAttributeKeys = [ClusterName, Trigger, Phase];
+/** How a run ended: recovered | already-healthy | failed | aborted (the workflows set it). */
+export const Outcome = defineSearchAttributeKey('Outcome', SearchAttributeType.KEYWORD);
+export const searchAttributeKeys = [ClusterName, Trigger, Phase, Outcome];
 
 /** The same, as `temporal server start-dev --search-attribute` arguments. */
 export const devServerSearchAttributeArgs = searchAttributeKeys.flatMap((k) => ['--search-attribute', `${k.name}=Keyword`]);

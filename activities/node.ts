@@ -3,6 +3,7 @@
 import type { ClusterSpec, NodeSpec } from '../common/spec.js';
 import { nodeNamed } from '../common/spec.js';
 import type { StepResult } from '../common/report.js';
+import { withCloneProgress } from './clone-progress.js';
 import { journalOf, resultOf, type ActivityDeps } from './context.js';
 import { whoAnswers } from './db.js';
 import { failure } from './failures.js';
@@ -89,8 +90,9 @@ export const createNodeActivities = (deps: ActivityDeps) => ({
     const j = journalOf(deps);
     if (await alreadyServing(spec, node, j)) return resultOf(j);
     if (node.role !== 'standby') await refuseForeignDir(host, node);
-    await waitForEarlierClone(host, node, deps.profiles[spec.profile]!.postmasterDir(spec, node), j);
-    await runOps(host, deps.profiles[spec.profile]!.buildNode(spec, node), j);
+    const target = deps.profiles[spec.profile]!.postmasterDir(spec, node);
+    await waitForEarlierClone(host, node, target, j);
+    await withCloneProgress(spec, node, host, target, () => runOps(host, deps.profiles[spec.profile]!.buildNode(spec, node), j));
     return resultOf(j);
   },
 

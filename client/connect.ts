@@ -3,8 +3,8 @@
 import { Client, Connection } from '@temporalio/client';
 import { describeSettings, temporalSettings, type TemporalSettings } from './temporal-config.js';
 
-/** How long the CLI waits for the server before it says it cannot reach it. */
-export const CONNECT_TIMEOUT_MS = 4000;
+/** How long the CLI waits for the server before it says it cannot reach it (POLAR_CONNECT_TIMEOUT_MS overrides). */
+export const CONNECT_TIMEOUT_MS = Number(process.env.POLAR_CONNECT_TIMEOUT_MS) || 2500;
 
 /** Temporal could not be reached (the CLI exits 4). */
 export class UnreachableError extends Error {}

@@ -49,6 +49,8 @@ export async function createWorker(o: WorkerOptions): Promise<Worker> {
     interceptors: { activity: [(ctx) => ({ inbound: new HeartbeatInterceptor(ctx) })] },
     // A worker that died holds its sticky workflow tasks only this long before another takes them.
     stickyQueueScheduleToStartTimeout: '1s',
+    // Heartbeat details (clone progress, waits) reach the server each second, for `follow` and the Web UI.
+    maxHeartbeatThrottleInterval: '1s',
     // Nodes are rebuilt in parallel; every activity mostly waits on a host or a database.
     maxConcurrentActivityTaskExecutions: 64,
   });

@@ -1,6 +1,7 @@
 // Keeps every activity heartbeating while it runs, so a killed worker is noticed within the
 // heartbeat timeout (seconds), not the step's start-to-close timeout (hours).
 import type { Context } from '@temporalio/activity';
+import { lastHeartbeatDetails } from '../activities/heartbeat.js';
 import type { ActivityExecuteInput, ActivityInboundCallsInterceptor, Next } from '@temporalio/worker';
 
 export class HeartbeatInterceptor implements ActivityInboundCallsInterceptor {
@@ -10,7 +11,8 @@ export class HeartbeatInterceptor implements ActivityInboundCallsInterceptor {
   ) {}
 
   async execute(input: ActivityExecuteInput, next: Next<ActivityInboundCallsInterceptor, 'execute'>): Promise<unknown> {
-    const timer = setInterval(() => this.ctx.heartbeat(), this.everyMs);
+    // Repeats the activity's last details (clone progress, what a wait waits for) rather than none.
+    const timer = setInterval(() => this.ctx.heartbeat(lastHeartbeatDetails(this.ctx)), this.everyMs);
     try {
       return await next(input);
     } finally {

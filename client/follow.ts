@@ -47,7 +47,7 @@ export function describeDetails(d: Record<string, unknown> | undefined): string 
   if (d.phase === 'clone' && typeof d.bytesDone === 'number') {
     const total = typeof d.bytesTotal === 'number' && d.bytesTotal > 0 ? d.bytesTotal : undefined;
     return total
-      ? `clone ${mb(d.bytesDone)} of ${mb(total)} (${Math.min(100, Math.round((100 * d.bytesDone) / total))} %)`
+      ? `clone ${mb(Math.min(d.bytesDone, total))} of ${mb(total)} (${Math.min(100, Math.round((100 * d.bytesDone) / total))} %)`
       : `clone ${mb(d.bytesDone)}`;
   }
   if (typeof d.copying === 'string') return `copy ${d.copying}${typeof d.bytes === 'number' ? ` ${mb(d.bytes)}` : ''}`;
@@ -113,7 +113,7 @@ async function activitiesOf(
   return { phase: d.typedSearchAttributes.get(Phase), acts, children };
 }
 
-async function snapshot(handle: WorkflowHandle, progress: Progress | undefined): Promise<Snapshot> {
+export async function snapshot(handle: WorkflowHandle, progress: Progress | undefined): Promise<Snapshot> {
   const top = await activitiesOf(handle, progress?.steps);
   const snap: Snapshot = { phase: top.phase, activities: top.acts, childSteps: [] };
   for (const c of top.children) {

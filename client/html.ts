@@ -21,7 +21,7 @@ h1{font-size:20px;margin:0 0 4px} h2{font-size:16px;margin:28px 0 8px}
 .kpi b{display:block;font-size:18px}
 svg text{font:12px system-ui,sans-serif;fill:#1d2430}
 .grid{stroke:#e3e7ee}.bar.done{fill:#2f81f7}.bar.failed{fill:#cf222e}.bar.running{fill:#9a6700}.bar.retried{stroke:#cf222e;stroke-width:2}
-.unchanged{fill-opacity:.45}.retry{fill:#cf222e;font-weight:700}
+.unchanged{fill-opacity:.45}svg text.retry{fill:#cf222e;font-weight:700}svg text.miss.failed{fill:#cf222e}svg text.miss.refused{fill:#9a6700}
 table{border-collapse:collapse;width:100%;margin-top:8px}td,th{border-bottom:1px solid #e3e7ee;padding:4px 8px;text-align:left;vertical-align:top}
 th{background:#f3f5f8}code{font:12px ui-monospace,Menlo,monospace;white-space:pre-wrap;word-break:break-all}
 ul{margin:2px 0;padding-left:18px}.fail{border-left:4px solid #cf222e;background:#fff4f4;padding:8px 12px;margin:12px 0}
@@ -151,7 +151,7 @@ export function drillTrendSvg(list: DrillResult[], width = 960, height = 380): s
         );
       else
         parts.push(
-          `<text class="miss ${esc(r.outcome)}" x="${px}" y="${height - bottom - 4}" text-anchor="middle" fill="${r.outcome === 'refused' ? '#9a6700' : '#cf222e'}">✕<title>${esc(c)} ${esc(r.startedAt)}: ${esc(r.outcome)}${r.error ? `: ${esc(r.error)}` : ''}</title></text>`,
+          `<text class="miss ${esc(r.outcome)}" x="${px}" y="${height - bottom - 4}" text-anchor="middle">✕<title>${esc(c)} ${esc(r.startedAt)}: ${esc(r.outcome)}${r.error ? `: ${esc(r.error)}` : ''}</title></text>`,
         );
     }
   });

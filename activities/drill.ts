@@ -5,7 +5,7 @@ import { createServer } from 'node:net';
 import { dirname } from 'node:path';
 import { Context } from '@temporalio/activity';
 import { WorkflowNotFoundError } from '@temporalio/client';
-import { DEFAULT_DRILL_HISTORY, DEFAULT_SANDBOX_ROOT, type DrillResult } from '../common/drill.js';
+import { asRecorded, DEFAULT_DRILL_HISTORY, DEFAULT_SANDBOX_ROOT, type DrillResult } from '../common/drill.js';
 import { recoveryWorkflowId } from '../common/input.js';
 import type { StepResult } from '../common/report.js';
 import type { DiskCopy, Sandbox } from '../common/sandbox.js';
@@ -184,7 +184,7 @@ export const createDrillActivities = (deps: ActivityDeps) => ({
       throw err;
     });
     if (text.includes(`"runId":${JSON.stringify(result.runId)}`)) return { file, appended: false };
-    await appendFile(file, JSON.stringify(result) + '\n');
+    await appendFile(file, JSON.stringify(asRecorded(result)) + '\n');
     return { file, appended: true };
   },
 });

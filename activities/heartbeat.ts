@@ -10,9 +10,19 @@ function context(): Context | undefined {
   }
 }
 
+// The details an activity last gave, so the worker's keep-alive heartbeat repeats them instead of
+// replacing them with nothing (the server keeps only the last heartbeat's details).
+const lastDetails = new WeakMap<Context, unknown>();
+
 export function heartbeat(details?: unknown): void {
-  context()?.heartbeat(details);
+  const ctx = context();
+  if (!ctx) return;
+  if (details !== undefined) lastDetails.set(ctx, details);
+  ctx.heartbeat(details);
 }
+
+/** What the activity running in `ctx` last heartbeated (undefined: nothing yet). */
+export const lastHeartbeatDetails = (ctx: Context): unknown => lastDetails.get(ctx);
 
 export const attemptNo = (): number => context()?.info.attempt ?? 1;
 

@@ -3,6 +3,7 @@
 import type { ClusterSpec, NodeSpec } from '../common/spec.js';
 import { nodeNamed } from '../common/spec.js';
 import type { StepResult } from '../common/report.js';
+import { withCloneProgress } from './clone-progress.js';
 import { journalOf, resultOf, type ActivityDeps } from './context.js';
 import { whoAnswers } from './db.js';
 import { failure } from './failures.js';
@@ -118,9 +119,10 @@ export const createNodeActivities = (deps: ActivityDeps) => ({
     if (await alreadyServing(spec, node, j)) return resultOf(j);
     if (node.role !== 'standby') await refuseForeignDir(host, node);
     const profile = deps.profiles[spec.profile]!;
-    await waitForEarlierClone(host, node, profile.postmasterDir(spec, node), j);
+    const target = profile.postmasterDir(spec, node);
+    await waitForEarlierClone(host, node, target, j);
     try {
-      await runOps(host, profile.buildNode(spec, node), j);
+      await withCloneProgress(spec, node, host, target, () => runOps(host, profile.buildNode(spec, node), j));
     } catch (err) {
       // A replica's build may read from the primary (a clone): a lost primary is the cause to name.
       if (node.role !== 'primary' && !(err instanceof ApplicationFailure && err.nonRetryable))

@@ -4,7 +4,7 @@ import { DEFAULT_DRILL_HISTORY, type DrillResult } from '../common/drill.js';
 
 export const drillHistoryPath = (): string => process.env.POLAR_DRILL_HISTORY ?? DEFAULT_DRILL_HISTORY;
 
-/** The drills recorded in `file`, oldest first; a cluster name keeps only that cluster's. */
+/** The drills recorded in `file`, oldest first (by start: drills end, and are appended, out of order); a cluster name keeps only that cluster's. */
 export function readDrillHistory(file = drillHistoryPath(), cluster?: string): DrillResult[] {
   let text: string;
   try {
@@ -17,25 +17,33 @@ export function readDrillHistory(file = drillHistoryPath(), cluster?: string): D
     .split('\n')
     .filter((l) => l.trim())
     .map((l) => JSON.parse(l) as DrillResult)
-    .filter((r) => !cluster || r.cluster === cluster);
+    .filter((r) => !cluster || r.cluster === cluster)
+    .sort((a, b) => Date.parse(a.startedAt) - Date.parse(b.startedAt));
 }
 
+/** A table, oldest first, under a header. */
 export function renderDrillHistory(list: DrillResult[]): string {
   if (!list.length) return 'no drills recorded';
-  return list
-    .map((r) =>
-      [
-        r.startedAt,
-        r.cluster.padEnd(16),
-        r.outcome.padEnd(9),
-        r.rtoMs === undefined ? 'RTO -' : `RTO ${(r.rtoMs / 1000).toFixed(1)} s`,
-        `drill ${(r.durationMs / 1000).toFixed(1)} s`,
-        r.trigger,
-        r.workflowId,
-        r.error ? `(${r.error})` : '',
-      ]
-        .filter(Boolean)
-        .join('  '),
+  const rows = [
+    ['STARTED', 'CLUSTER', 'OUTCOME', 'RTO', 'DRILL', 'TRIGGER', 'WORKFLOW', 'ERROR'],
+    ...list.map((r) => [
+      r.startedAt,
+      r.cluster,
+      r.outcome,
+      r.rtoMs === undefined ? '-' : `${(r.rtoMs / 1000).toFixed(1)} s`,
+      `${(r.durationMs / 1000).toFixed(1)} s`,
+      r.trigger,
+      r.workflowId,
+      r.error ? `${r.errorType ? `${r.errorType}: ` : ''}${r.error}` : '',
+    ]),
+  ];
+  const widths = rows[0]!.map((_, i) => Math.max(...rows.map((row) => row[i]!.length)));
+  return rows
+    .map((row) =>
+      row
+        .map((c, i) => (i === row.length - 1 ? c : c.padEnd(widths[i]!)))
+        .join('  ')
+        .trimEnd(),
     )
     .join('\n');
 }

@@ -2,9 +2,10 @@
 // `drill` workflow. Overlap SKIP: a drill still running when the next is due makes that one skip;
 // catch-up window one hour: a drill missed while the server was down runs if the server is back
 // within the hour, else waits for the next time.
+import { randomUUID } from 'node:crypto';
 import type { Client, ScheduleDescription, ScheduleHandle } from '@temporalio/client';
 import { ScheduleNotFoundError, ScheduleOverlapPolicy, WorkflowFailedError } from '@temporalio/client';
-import { drillScheduleId, drillWorkflowId, type DrillInput, type DrillResult } from '../common/drill.js';
+import { asRecorded, drillScheduleId, drillWorkflowId, type DrillInput, type DrillResult } from '../common/drill.js';
 import { TASK_QUEUE } from '../common/input.js';
 import { ClusterName, Trigger } from '../common/search-attributes.js';
 import type { ClusterSpec } from '../common/spec.js';
@@ -31,9 +32,44 @@ function checkCluster(cluster: string): string {
   return cluster;
 }
 
+/** The cluster is not one the worker knows, or no worker answered the question. */
+export class UnknownClusterError extends Error {}
+
+/**
+ * Asks the worker itself (workflow registeredCluster, on the task queue the drills run on) whether
+ * it has `cluster` registered: the worker's clusters dir is where the schedule's drills will look.
+ */
+export async function checkRegistered(client: Client, cluster: string, timeoutMs = 15_000): Promise<void> {
+  try {
+    await client.workflow.execute('registeredCluster', {
+      taskQueue: TASK_QUEUE,
+      workflowId: `check-registered/${cluster}/${randomUUID()}`,
+      args: [cluster],
+      workflowExecutionTimeout: timeoutMs,
+    });
+  } catch (err) {
+    if (!(err instanceof WorkflowFailedError)) throw err;
+    let type: string | undefined;
+    let message = err.message;
+    for (let e: unknown = err.cause; e; e = (e as { cause?: unknown }).cause) {
+      if (typeof (e as { type?: unknown }).type === 'string') type = (e as { type: string }).type;
+      message = (e as Error).message ?? message;
+    }
+    if (type === 'SpecInvalid')
+      throw new UnknownClusterError(
+        `the worker does not know cluster ${cluster}: ${message}. Put its spec in the worker's POLAR_CLUSTERS_DIR and restart the worker, or give --spec`,
+      );
+    throw new UnknownClusterError(
+      `could not ask the worker about cluster ${cluster} (${message}): is a worker polling task queue ${TASK_QUEUE}? Start it, or give --spec`,
+    );
+  }
+}
+
 export async function createDrillSchedule(client: Client, o: DrillScheduleOptions): Promise<ScheduleHandle> {
   const cluster = checkCluster(o.cluster);
   if (o.spec && o.spec.cluster !== cluster) throw new Error(`the spec is of cluster ${o.spec.cluster}, not ${cluster}`);
+  // Without a spec every drill loads the worker's registered one: refuse a cluster it does not know.
+  if (!o.spec) await checkRegistered(client, cluster);
   const cron = o.cron ?? DEFAULT_DRILL_CRON;
   const input: DrillInput = {
     ...(o.spec ? { spec: o.spec } : { cluster }),
@@ -63,12 +99,20 @@ export async function createDrillSchedule(client: Client, o: DrillScheduleOption
 
 const handleOf = (client: Client, cluster: string): ScheduleHandle => client.schedule.getHandle(drillScheduleId(checkCluster(cluster)));
 
+/** The note a pause or unpause leaves: the one given, else the schedule's note as it is (the server would replace it). */
+async function noteFor(h: ScheduleHandle, note: string | undefined, fallback: string): Promise<string> {
+  if (note !== undefined) return note;
+  return (await h.describe()).state.note || fallback;
+}
+
 export async function pauseDrillSchedule(client: Client, cluster: string, note?: string): Promise<void> {
-  await handleOf(client, cluster).pause(note ?? `paused by ${process.env.USER ?? 'polar-runbook'}`);
+  const h = handleOf(client, cluster);
+  await h.pause(await noteFor(h, note, `paused by ${process.env.USER ?? 'polar-runbook'}`));
 }
 
 export async function unpauseDrillSchedule(client: Client, cluster: string, note?: string): Promise<void> {
-  await handleOf(client, cluster).unpause(note ?? `unpaused by ${process.env.USER ?? 'polar-runbook'}`);
+  const h = handleOf(client, cluster);
+  await h.unpause(await noteFor(h, note, `unpaused by ${process.env.USER ?? 'polar-runbook'}`));
 }
 
 /** Starts a drill now (also when paused); skipped if one of this schedule's drills is still running. */
@@ -76,8 +120,15 @@ export async function triggerDrillSchedule(client: Client, cluster: string): Pro
   await handleOf(client, cluster).trigger(ScheduleOverlapPolicy.SKIP);
 }
 
-export async function deleteDrillSchedule(client: Client, cluster: string): Promise<void> {
-  await handleOf(client, cluster).delete();
+/** Deletes the schedule; false when it was already gone (deleting twice is not an error). */
+export async function deleteDrillSchedule(client: Client, cluster: string): Promise<boolean> {
+  try {
+    await handleOf(client, cluster).delete();
+    return true;
+  } catch (err) {
+    if (err instanceof ScheduleNotFoundError || /already completed|not found/i.test((err as Error).message)) return false;
+    throw err;
+  }
 }
 
 export async function describeDrillSchedule(client: Client, cluster: string): Promise<ScheduleDescription | undefined> {
@@ -124,7 +175,7 @@ export async function drillRun(client: Client, workflowId: string, runId: string
       const cause = err instanceof WorkflowFailedError ? err.cause : undefined;
       const r = (cause as { details?: unknown[] } | undefined)?.details?.[0] as DrillResult | undefined;
       Object.assign(run, {
-        outcome: 'failed',
+        outcome: r ? asRecorded(r).outcome : 'failed',
         error: cause?.message ?? (err as Error).message,
         ...(r?.rtoMs !== undefined ? { rtoMs: r.rtoMs } : {}),
       });

@@ -51,8 +51,11 @@ export interface DrillResult {
   startedAt: string;
   endedAt: string;
   durationMs: number;
-  /** recovered: a copy of the storage was brought back by recoverCluster and verified. */
-  outcome: 'recovered' | 'failed';
+  /**
+   * recovered: a copy of the storage was brought back by recoverCluster and verified; refused: the
+   * drill did not start its copy because a recovery or another drill of the cluster was running.
+   */
+  outcome: 'recovered' | 'failed' | 'refused';
   /** The recovery time the child recovery measured on the copy (its report's rtoMs). */
   rtoMs?: number;
   sandbox?: { cluster: string; dir: string; kept: boolean };
@@ -82,6 +85,13 @@ export const DrillFailureTypes = {
   SandboxTeardownFailed: 'the sandbox could not be removed completely: see the error, then remove it by hand',
   DrillFailed: 'the copy could not be recovered: read the recovery error, the same would happen in a real disaster',
 } as const;
+
+/** The failure types with which a drill declines to run (nothing was copied or recovered). */
+export const DRILL_REFUSALS: readonly string[] = ['RecoveryRunning', 'DrillRunning'];
+
+/** The result as the history records it: a drill that declined to run is `refused`, not `failed`. */
+export const asRecorded = (r: DrillResult): DrillResult =>
+  r.outcome === 'failed' && r.errorType && DRILL_REFUSALS.includes(r.errorType) ? { ...r, outcome: 'refused' } : r;
 
 export const DEFAULT_SANDBOX_ROOT = '/var/lib/polar-runbook/drills';
 export const DEFAULT_DRILL_HISTORY = '/var/lib/polar-runbook/drill-history.jsonl';

@@ -4,21 +4,38 @@
 import { parseArgs } from 'node:util';
 import { createLab, destroyAllLabs, destroyLab, disaster, formatStatus, labStatus, listLabs, loadLab, readLabFile } from './lab.js';
 
-const USAGE =
-  'usage: lab create|disaster|status|destroy [--id X] [--replicas N] [--rows N] [--data-mb N] [--image-size-gb N] [--all] [--json]';
+const USAGE = `usage: npm run lab -- create|disaster|status|destroy [options]
+  create    a real cluster on this machine (loop devices, ext4, PostgreSQL 15): primary, standby, replicas
+            [--id X] [--replicas N] [--rows N] [--data-mb N (pad the data, e.g. 256)] [--image-size-gb N]
+  disaster  every compute host lost, only the storage survives [--id X]
+  status    what runs, what is mounted, who streams [--id X] [--json]
+  destroy   take the lab away [--id X | --all]
+Without --id, disaster/status/destroy take the only lab there is. Needs root.`;
 
-const { values, positionals } = parseArgs({
-  allowPositionals: true,
-  options: {
-    id: { type: 'string' },
-    replicas: { type: 'string' },
-    rows: { type: 'string' },
-    'data-mb': { type: 'string' },
-    'image-size-gb': { type: 'string' },
-    all: { type: 'boolean' },
-    json: { type: 'boolean' },
-  },
-});
+let parsed;
+try {
+  parsed = parseArgs({
+    allowPositionals: true,
+    options: {
+      help: { type: 'boolean', short: 'h' },
+      id: { type: 'string' },
+      replicas: { type: 'string' },
+      rows: { type: 'string' },
+      'data-mb': { type: 'string' },
+      'image-size-gb': { type: 'string' },
+      all: { type: 'boolean' },
+      json: { type: 'boolean' },
+    },
+  });
+} catch (err) {
+  process.stderr.write(`lab: ${(err as Error).message.split('\n')[0]}\n${USAGE}\n`);
+  process.exit(2);
+}
+const { values, positionals } = parsed;
+if (values.help) {
+  console.log(USAGE);
+  process.exit(0);
+}
 
 const num = (v: string | undefined): number | undefined => (v === undefined ? undefined : Number(v));
 const log = (line: string) => console.log(line);
@@ -75,7 +92,9 @@ async function main(): Promise<void> {
       return;
     }
     default:
-      throw new Error(USAGE);
+      process.stderr.write(`${command ? `lab: unknown command ${command}\n` : ''}${USAGE}\n`);
+      process.exitCode = 2;
+      return;
   }
 }
 

@@ -11,7 +11,13 @@ export interface DevServer {
   stop(): Promise<void>;
 }
 
-export async function startDevServer(): Promise<DevServer> {
+export interface DevServerOptions {
+  /** Register the project's search attributes at start (default); false: a plain `start-dev`. */
+  searchAttributes?: boolean;
+  extraArgs?: string[];
+}
+
+export async function startDevServer(o: DevServerOptions = {}): Promise<DevServer> {
   const [port, uiPort] = [await freePort(), await freePort()];
   const child: ResultPromise = execa(
     temporalCliPath(),
@@ -27,7 +33,8 @@ export async function startDevServer(): Promise<DevServer> {
       '--ui-disable-news-fetch',
       '--log-level',
       'error',
-      ...devServerSearchAttributeArgs,
+      ...(o.searchAttributes === false ? [] : devServerSearchAttributeArgs),
+      ...(o.extraArgs ?? []),
     ],
     { reject: false, stdio: 'ignore', cleanup: true },
   );

@@ -5,6 +5,24 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 say() { echo "[setup] $*"; }
 
+# apt-get, waiting (up to POLAR_APT_LOCK_TIMEOUT, 300 s) for an apt/dpkg lock another run holds
+# (unattended-upgrades, a second setup) instead of failing at once.
+apt_wait() {
+  local deadline=$((SECONDS + ${POLAR_APT_LOCK_TIMEOUT:-300})) out holders
+  while :; do
+    if out=$(apt-get -o DPkg::Lock::Timeout=5 "$@" 2>&1); then return 0; fi
+    if grep -qiE 'could not get lock|unable to acquire|lock-frontend|is another process using it' <<<"$out" && [ $SECONDS -lt $deadline ]; then
+      holders=$(pgrep -a -x 'apt|apt-get|aptitude|dpkg|unattended-upgr|unattended-upgrade' 2>/dev/null | tr '\n' ';' || true)
+      say "waiting for the apt/dpkg lock (held by: ${holders:-another apt/dpkg run}), $((deadline - SECONDS)) s left"
+      sleep 5
+      continue
+    fi
+    printf '%s\n' "$out" >&2
+    [ $SECONDS -ge $deadline ] && say "gave up waiting for the apt/dpkg lock after ${POLAR_APT_LOCK_TIMEOUT:-300} s"
+    return 1
+  done
+}
+
 # Debian packages: PostgreSQL 15 server, sshd for the ssh transport test, the tools the lab uses.
 need=()
 [ -x /usr/lib/postgresql/15/bin/postgres ] || need+=(postgresql-15)
@@ -15,13 +33,15 @@ command -v losetup >/dev/null || need+=(util-linux)
 command -v mkfs.ext4 >/dev/null || need+=(e2fsprogs)
 command -v pgrep >/dev/null || need+=(procps)
 command -v python3 >/dev/null || need+=(python3 python3-pip)
+# Headless Chromium renders the report and drill-trend pages in test/report-html.test.ts (playwright-core drives it).
+[ -x /usr/bin/chromium ] || need+=(chromium)
 if [ ${#need[@]} -gt 0 ]; then
   say "installing Debian packages: ${need[*]}"
   export DEBIAN_FRONTEND=noninteractive
-  apt-get update -qq
+  apt_wait update -qq
   # policy-rc.d keeps the packages from starting their own services (the system PostgreSQL, sshd).
   printf '#!/bin/sh\nexit 101\n' >/usr/sbin/policy-rc.d && chmod +x /usr/sbin/policy-rc.d
-  apt-get install -y -qq --no-install-recommends "${need[@]}" >/dev/null
+  apt_wait install -y -qq --no-install-recommends "${need[@]}"
   rm -f /usr/sbin/policy-rc.d
 fi
 

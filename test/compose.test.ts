@@ -10,6 +10,7 @@ import { execa } from 'execa';
 import { parse } from 'yaml';
 import { parseConfig } from '../client/webhook/config.js';
 import { readSpecFile } from '../client/spec-file.js';
+import { TEMPORAL_ENV_VARS } from '../client/temporal-config.js';
 import { searchAttributeKeys } from '../common/search-attributes.js';
 
 const ROOT = resolve(import.meta.dirname, '..');
@@ -201,6 +202,8 @@ describe('docker-compose.yml', () => {
         .map((f) => `client/webhook/${f}`),
     ].map(read);
     const readByCode = (name: string) =>
+      // The Temporal connection settings are read by @temporalio/envconfig (client/temporal-config.ts).
+      (TEMPORAL_ENV_VARS as readonly string[]).includes(name) ||
       sources.some((src) => new RegExp(`\\b(process\\.env|vars)\\.${name}\\b|\\[['"]${name}['"]\\]`).test(src));
     // Secrets a mounted config names by env var (connection.passwordEnv, auth.*.tokenEnv / secretEnv).
     const configs = [read('deploy/webhook.yaml'), ...specFiles().map((f) => readFileSync(f, 'utf8'))];

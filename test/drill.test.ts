@@ -205,8 +205,10 @@ test('a drill while the real recovery of the cluster runs is refused, touching n
     assert.equal(result?.errorType, 'RecoveryRunning');
     assert.equal(result?.sandbox, undefined, 'no sandbox was made');
     assert.ok(
-      readDrillHistory(history, lab.id).some((l) => l.runId === result?.runId && l.errorType === 'RecoveryRunning'),
-      'the refusal is in the drill history',
+      readDrillHistory(history, lab.id).some(
+        (l) => l.runId === result?.runId && l.errorType === 'RecoveryRunning' && l.outcome === 'refused',
+      ),
+      'the refusal is in the drill history, as refused',
     );
   } finally {
     await recovery.signal(abortSignal, { reason: 'drill test over' });

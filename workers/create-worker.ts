@@ -49,9 +49,10 @@ export async function createWorker(o: WorkerOptions): Promise<Worker> {
     interceptors: { activity: [(ctx) => ({ inbound: new HeartbeatInterceptor(ctx) })] },
     // A worker that died holds its sticky workflow tasks only this long before another takes them.
     stickyQueueScheduleToStartTimeout: '1s',
+    // Heartbeats reach the server each second: heartbeat details (clone progress, waits) for
+    // `follow` and the Web UI, and an abort reaches a running step that fast.
+    maxHeartbeatThrottleInterval: '1s',
     // Nodes are rebuilt in parallel; every activity mostly waits on a host or a database.
     maxConcurrentActivityTaskExecutions: 64,
-    // Heartbeats reach the server at least every second: an abort reaches a running step that fast.
-    maxHeartbeatThrottleInterval: '1s',
   });
 }

@@ -2,6 +2,7 @@
 // heartbeat timeout (seconds), not the step's start-to-close timeout (hours), and a cancellation
 // reaches the activity; and hands the workflow only typed failures.
 import type { Context } from '@temporalio/activity';
+import { lastHeartbeatDetails } from '../activities/heartbeat.js';
 import type { ActivityExecuteInput, ActivityInboundCallsInterceptor, Next } from '@temporalio/worker';
 import { typedFailure } from '../activities/failures.js';
 
@@ -12,7 +13,8 @@ export class HeartbeatInterceptor implements ActivityInboundCallsInterceptor {
   ) {}
 
   async execute(input: ActivityExecuteInput, next: Next<ActivityInboundCallsInterceptor, 'execute'>): Promise<unknown> {
-    const timer = setInterval(() => this.ctx.heartbeat(), this.everyMs);
+    // Repeats the activity's last details (clone progress, what a wait waits for) rather than none.
+    const timer = setInterval(() => this.ctx.heartbeat(lastHeartbeatDetails(this.ctx)), this.everyMs);
     try {
       return await next(input);
     } catch (err) {

@@ -3,6 +3,7 @@
 import { readFileSync } from 'node:fs';
 import { parse as parseYaml } from 'yaml';
 import { z } from 'zod';
+import { temporalSettings } from '../temporal-config.js';
 import type { AuthConfig } from './auth.js';
 
 export type Policy = 'auto' | 'approve' | 'notify-only';
@@ -127,8 +128,9 @@ export function parseConfig(doc: unknown, vars: NodeJS.ProcessEnv = process.env)
     },
     bodyLimitBytes: c.bodyLimitBytes,
     temporal: {
-      address: c.temporal.address ?? vars.TEMPORAL_ADDRESS ?? 'localhost:7233',
-      namespace: c.temporal.namespace ?? vars.TEMPORAL_NAMESPACE ?? 'default',
+      // Unless the file names them: TEMPORAL_ADDRESS / TEMPORAL_NAMESPACE, then the envconfig profile, then the defaults.
+      address: c.temporal.address ?? temporalSettings(vars).address,
+      namespace: c.temporal.namespace ?? temporalSettings(vars).namespace,
       requestTimeoutMs: c.temporal.requestTimeoutSeconds * 1000,
     },
     notifyUrls: c.notify.urls,

@@ -1,6 +1,7 @@
 // Entry point of `npm run webhook`: load the config, connect to Temporal, listen.
 import { parseArgs } from 'node:util';
 import { Client, Connection } from '@temporalio/client';
+import { describeSettings, temporalSettings } from '../temporal-config.js';
 import { ConfigError, loadConfig } from './config.js';
 import { jsonLinesLog } from './log.js';
 import { createWebhookServer } from './server.js';
@@ -14,7 +15,16 @@ async function main(): Promise<void> {
   const config = loadConfig(file);
   const log = jsonLinesLog();
 
-  const connection = await Connection.connect({ address: config.temporal.address });
+  // TLS, API key and gRPC metadata from the envconfig profile / TEMPORAL_* (client/temporal-config.ts).
+  const settings = temporalSettings(process.env, config.temporal);
+  const connection = await Connection.connect({
+    address: settings.address,
+    tls: settings.tls,
+    apiKey: settings.apiKey,
+    metadata: settings.metadata,
+  }).catch((err: Error) => {
+    throw new Error(`cannot reach Temporal at ${describeSettings(settings)}: ${err.message}`);
+  });
   const client = new Client({ connection, namespace: config.temporal.namespace });
   const server = createWebhookServer({ config, client, log });
   server.listen(config.listen.port, config.listen.host);

@@ -1,0 +1,63 @@
+// Live progress of a replica's clone (postgres profile: pg_basebackup of the recovered primary):
+// while the clone runs, twice a second the size of the target dir (`du -sb`, WAL excluded, on the replica's host)
+// against the primary's databases (sum of pg_database_size), heartbeated as
+// { phase: 'clone', node, bytesDone, bytesTotal }. `follow` and the Web UI's pending activity show it.
+// The clone itself is not touched: a probe that fails only skips that beat.
+import type { ClusterSpec, NodeSpec } from '../common/spec.js';
+import { primaryOf } from '../common/spec.js';
+import { withDb } from './db.js';
+import { heartbeat } from './heartbeat.js';
+import type { Host } from './hosts/types.js';
+
+export interface CloneProgress {
+  phase: 'clone';
+  node: string;
+  bytesDone: number;
+  bytesTotal?: number;
+  sinceMs: number;
+}
+
+/** Bytes under `dir` on `host` but its WAL (0 while it does not exist yet). */
+export async function dirBytes(host: Host, dir: string): Promise<number> {
+  const r = await host.run({ argv: ['du', '-sb', '--exclude=pg_wal', '--', dir], as: 'root', timeoutMs: 10_000 });
+  const n = Number(/^(\d+)/.exec(r.stdout)?.[1]);
+  return Number.isFinite(n) ? n : 0;
+}
+
+/** Runs `fn` (the build of `node`); while it runs, heartbeats the clone's progress into `target` every `everyMs`. */
+export async function withCloneProgress<T>(
+  spec: ClusterSpec,
+  node: NodeSpec,
+  host: Host,
+  target: string,
+  fn: () => Promise<T>,
+  everyMs = 500,
+): Promise<T> {
+  if (spec.profile !== 'postgres' || node.role !== 'replica') return fn();
+  const started = Date.now();
+  let done = false;
+  // What pg_basebackup copies besides WAL: the databases (the WAL it streams is left out of both sides).
+  const total = withDb(spec, primaryOf(spec), async (db) => {
+    const r = await db.query<{ bytes: string }>('select sum(pg_database_size(datname))::bigint as bytes from pg_database');
+    return Number(r.rows[0]!.bytes);
+  }).catch(() => undefined);
+  const poll = (async () => {
+    // The first beat early: an activity's first heartbeat reaches the server at once, later ones each second.
+    for (let first = true; !done; first = false) {
+      await new Promise((r) => setTimeout(r, first ? Math.min(200, everyMs) : everyMs));
+      if (done) break;
+      const bytesDone = await dirBytes(host, target).catch(() => undefined);
+      if (bytesDone === undefined || done) continue;
+      const bytesTotal = await total;
+      const p: CloneProgress = { phase: 'clone', node: node.name, bytesDone, sinceMs: Date.now() - started };
+      if (bytesTotal !== undefined) p.bytesTotal = bytesTotal;
+      heartbeat(p);
+    }
+  })();
+  try {
+    return await fn();
+  } finally {
+    done = true;
+    await poll;
+  }
+}

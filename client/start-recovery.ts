@@ -29,6 +29,8 @@ export async function startOrAttachRecovery(
     workflowIdConflictPolicy: WorkflowIdConflictPolicy.USE_EXISTING,
     workflowTaskTimeout: WORKFLOW_TASK_TIMEOUT,
     memo: { ...memo, startToken },
+    // The Web UI shows it at the top of the run: what this is, before any step ran.
+    staticSummary: `recover cluster ${cluster} from its storage (trigger: ${input.trigger ?? 'cli'})`,
     typedSearchAttributes: [
       { key: ClusterName, value: cluster },
       { key: Trigger, value: input.trigger ?? 'cli' },

@@ -1,0 +1,128 @@
+// The runbook's decisions, with stub activities on a real dev server (no lab, no root): an
+// unprovable fence waits at its gate, reminds the operators and gives up at its deadline
+// (ApprovalTimeout); `fencing.onUnprovable: fail` stops at once (SplitBrainRisk); a failing step
+// leaves a report (type, step, node, cause, what to do) in the failure's details and in progress.
+import assert from 'node:assert/strict';
+import { randomBytes } from 'node:crypto';
+import { readFileSync } from 'node:fs';
+import { after, before, test } from 'node:test';
+import { ApplicationFailure } from '@temporalio/common';
+import type { TestWorkflowEnvironment } from '@temporalio/testing';
+import { Worker } from '@temporalio/worker';
+import YAML from 'yaml';
+import type { Activities } from '../activities/index.js';
+import type { Progress, StepResult } from '../common/report.js';
+import type { ClusterSpecInput } from '../common/spec.js';
+import { workflowsPath } from '../workers/create-worker.js';
+import { startTemporal } from './helpers/temporal.js';
+import { failureType } from './helpers/worker.js';
+
+const queue = `gates-${randomBytes(3).toString('hex')}`;
+let env: TestWorkflowEnvironment;
+let worker: Worker;
+let running: Promise<void>;
+const told: string[] = [];
+
+const ok = (details?: Record<string, unknown>): StepResult => ({
+  changed: false,
+  commands: [],
+  skipped: [],
+  verified: [],
+  attempt: 1,
+  details,
+});
+
+/** Stubs: the fence cannot prove the old primary down; preflight fails when told to. */
+const stubs: Partial<Activities> = {
+  async fence() {
+    return ok({
+      proven: false,
+      evidence: ['pb1: 127.0.0.1:5432: something accepts connections but did not answer in time'],
+      answering: [],
+    });
+  },
+  async preflight(spec) {
+    if (spec.cluster.endsWith('broken'))
+      throw ApplicationFailure.create({
+        type: 'StorageMissing',
+        message: 'on pb1: disk image /x.img is not there (storage)',
+        nonRetryable: true,
+      });
+    return ok();
+  },
+  async notifyOperators(n) {
+    told.push(`${n.kind}: ${n.text}`);
+  },
+};
+
+before(async () => {
+  env = await startTemporal();
+  worker = await Worker.create({ connection: env.nativeConnection, taskQueue: queue, workflowsPath, activities: stubs });
+  running = worker.run();
+});
+after(async () => {
+  worker?.shutdown();
+  await running;
+  await env?.teardown();
+});
+
+const specOf = (cluster: string, more: Partial<ClusterSpecInput> = {}): ClusterSpecInput => ({
+  ...(YAML.parse(readFileSync('examples/lab-cluster.yaml', 'utf8')) as ClusterSpecInput),
+  cluster,
+  ...more,
+});
+
+const run = (spec: ClusterSpecInput) =>
+  env.client.workflow.start('recoverCluster', {
+    taskQueue: queue,
+    workflowId: `recover/${spec.cluster}`,
+    args: [{ spec, trigger: 'test' }],
+  });
+
+test('an unprovable fence waits, reminds, and gives up at the deadline: ApprovalTimeout', { timeout: 120_000 }, async (t) => {
+  const cluster = `g${randomBytes(3).toString('hex')}`;
+  const t0 = Date.now();
+  const handle = await run(specOf(cluster, { approval: { timeoutSeconds: 25, remindEverySeconds: 10 } }));
+  const err = await handle.result().then(
+    () => assert.fail('should time out'),
+    (e: unknown) => e as { cause?: { message?: string; details?: Progress[] } },
+  );
+  const ms = Date.now() - t0;
+  t.diagnostic(`${failureType(err)} after ${ms} ms: ${err.cause?.message}`);
+  assert.equal(failureType(err), 'ApprovalTimeout');
+  assert.ok(ms >= 25_000 && ms < 40_000, `gave up at the deadline (${ms} ms)`);
+  const mine = told.filter((l) => l.includes(cluster));
+  assert.equal(
+    mine.filter((l) => l.startsWith('waiting-approval: [polar-runbook]') && l.includes('still waiting')).length,
+    2,
+    mine.join('\n'),
+  );
+  assert.equal(err.cause?.details?.[0]?.outcome, 'failed');
+  assert.equal(err.cause?.details?.[0]?.failure?.type, 'ApprovalTimeout');
+});
+
+test('onUnprovable: fail stops at the fence with SplitBrainRisk, touching nothing', async () => {
+  const handle = await run(specOf(`g${randomBytes(3).toString('hex')}`, { fencing: { onUnprovable: 'fail' } }));
+  const err = await handle.result().catch((e: unknown) => e);
+  assert.equal(failureType(err), 'SplitBrainRisk');
+});
+
+test('a failed step leaves its report: type, step, cause, what to do; Outcome failed', async () => {
+  const cluster = `g${randomBytes(3).toString('hex')}broken`;
+  const handle = await run(specOf(cluster, { approval: { timeoutSeconds: 60, remindEverySeconds: 60 } }));
+  for (let i = 0; i < 100 && !(await handle.query<Progress>('progress')).waitingFor; i++) await new Promise((r) => setTimeout(r, 100));
+  await handle.signal('approve', { by: 'test' });
+  const err = (await handle.result().catch((e: unknown) => e)) as { cause?: { details?: Progress[]; message?: string } };
+  const p = err.cause!.details![0]!;
+  assert.equal(failureType(err), 'StorageMissing');
+  assert.deepEqual(
+    { type: p.failure!.type, step: p.failure!.step, outcome: p.outcome },
+    { type: 'StorageMissing', step: 'preflight', outcome: 'failed' },
+  );
+  assert.match(p.failure!.cause, /disk image \/x\.img is not there/);
+  assert.match(p.failure!.whatToDo, /check the path/);
+  assert.deepEqual(p.failure!.completed, ['fence']);
+  const d = await handle.describe();
+  assert.equal(d.searchAttributes.Outcome?.[0], 'failed');
+  assert.ok(p.gateWaitMs > 0, 'the time at the gate is counted apart');
+});

@@ -15,11 +15,13 @@ command -v losetup >/dev/null || need+=(util-linux)
 command -v mkfs.ext4 >/dev/null || need+=(e2fsprogs)
 command -v pgrep >/dev/null || need+=(procps)
 command -v python3 >/dev/null || need+=(python3 python3-pip)
+# A real Alertmanager (and amtool) for the webhook tests; its service is never started (policy-rc.d).
+command -v prometheus-alertmanager >/dev/null && command -v amtool >/dev/null || need+=(prometheus-alertmanager)
 if [ ${#need[@]} -gt 0 ]; then
   say "installing Debian packages: ${need[*]}"
   export DEBIAN_FRONTEND=noninteractive
   apt-get update -qq
-  # policy-rc.d keeps the packages from starting their own services (the system PostgreSQL, sshd).
+  # policy-rc.d keeps the packages from starting their own services (the system PostgreSQL, sshd, Alertmanager).
   printf '#!/bin/sh\nexit 101\n' >/usr/sbin/policy-rc.d && chmod +x /usr/sbin/policy-rc.d
   apt-get install -y -qq --no-install-recommends "${need[@]}" >/dev/null
   rm -f /usr/sbin/policy-rc.d

@@ -464,7 +464,10 @@ describe('webhook receiver', () => {
   });
 
   test('an unreachable Temporal answers 503 so the sender retries', async () => {
-    const connection = Connection.lazy({ address: `127.0.0.1:${await closedPort()}` });
+    // No retry interceptor: the SDK's leaves retry timers running past a call's deadline, which throw
+    // into the test once the connection is closed. The receiver's own deadline and timer bound the
+    // answer with or without it (with it, a 1 s requestTimeoutSeconds was answered 503 after 1.0 s by hand).
+    const connection = Connection.lazy({ address: `127.0.0.1:${await closedPort()}`, interceptors: [] });
     const offline = createWebhookServer({
       config: configFor('http://127.0.0.1:9/unused', { temporal: { requestTimeoutSeconds: 1 } }),
       client: new Client({ connection }),
@@ -484,6 +487,7 @@ describe('webhook receiver', () => {
       assert.ok(Date.now() - t0 < 2500, `answered after ${Date.now() - t0} ms`);
     } finally {
       await close(offline);
+      await offline.idle(); // the call the 503 answered for ends at its gRPC deadline
       await connection.close();
     }
     assert.equal(await recoveryExists(UNAVAILABLE), false);

@@ -95,10 +95,13 @@ export interface RecoverRequest {
 
 /** How each ended run ended: it never changes, so it is read from Temporal once. */
 const MAX_REMEMBERED = 1000;
+const RUNNING_TTL_MS = 1000;
 
 export class Incidents {
   private readonly limiter: Limiter;
   private readonly inFlight = new Map<string, Promise<Decision>>();
+  /** Recent "attached" decisions: a burst of one incident is answered from here, not by Temporal. */
+  private readonly recentlyRunning = new Map<string, { decision: Decision; until: number }>();
   private readonly ended = new Map<string, Promise<Answer>>();
   private readonly failureNotified = new Set<string>();
 
@@ -112,12 +115,27 @@ export class Incidents {
    */
   decide(r: RecoverRequest): Promise<Decision> {
     const key = `${r.cluster}\n${r.alert.incident}`;
+    const recent = this.recentlyRunning.get(key);
+    if (recent && recent.until > Date.now()) return Promise.resolve(recent.decision);
     const flight = this.inFlight.get(key);
     // Only the alert that made the start reports it; the others of its flight joined that run.
     if (flight) return flight.then((d) => (d.started ? { ...d, started: false, answer: { ...d.answer, status: 'attached' } } : d));
     const own = this.decideNow(r).finally(() => this.inFlight.delete(key));
-    this.inFlight.set(key, own);
+    // Temporal said a run is going: a repeat of this incident within RUNNING_TTL_MS joins it without
+    // asking again. At worst a repeat in the moment after the run ended hears "attached"; the next
+    // repeat hears how it ended.
+    void own.then(
+      (d) => {
+        if (d.answer.status === 'attached') remember(this.recentlyRunning, key, { decision: d, until: Date.now() + RUNNING_TTL_MS });
+      },
+      () => undefined,
+    );
     return own;
+  }
+
+  /** Resolves once no decision is in flight (each call ends by its gRPC deadline at the latest). */
+  async idle(): Promise<void> {
+    while (this.inFlight.size) await Promise.allSettled([...this.inFlight.values()]);
   }
 
   private call<T>(name: string, deadline: number, fn: () => Promise<T>): Promise<T> {

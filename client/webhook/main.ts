@@ -36,7 +36,11 @@ async function main(): Promise<void> {
     const force = setTimeout(() => server.closeAllConnections(), SHUTDOWN_GRACE_MS).unref();
     server.close(() => {
       clearTimeout(force);
-      void connection.close().finally(() => process.exit(0));
+      // Calls an answered delivery left in flight end by their gRPC deadline; then the connection closes.
+      void server
+        .idle()
+        .then(() => connection.close())
+        .finally(() => process.exit(0));
     });
     server.closeIdleConnections();
   };

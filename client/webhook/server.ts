@@ -94,7 +94,15 @@ function failureText(cluster: string, a: Extract<Answer, { status: 'failed' }>):
   return `Recovery of ${cluster} failed${at}${type}: ${a.message}. It waits for an operator; repeats of this alert do not retry it.`;
 }
 
-export function createWebhookServer({ config, client, log }: WebhookServerOptions): Server {
+export interface WebhookServer extends Server {
+  /**
+   * Resolves once no call to Temporal is in flight. An answer (a 503 at requestTimeoutSeconds) may
+   * leave one running until its gRPC deadline: wait for this before closing the Temporal connection.
+   */
+  idle(): Promise<void>;
+}
+
+export function createWebhookServer({ config, client, log }: WebhookServerOptions): WebhookServer {
   const metrics = new WebhookMetrics();
   const incidents = new Incidents({
     client,
@@ -235,7 +243,7 @@ export function createWebhookServer({ config, client, log }: WebhookServerOption
     send(res, 404, { error: 'not found' });
   }
 
-  return createServer((req, res) => {
+  const server = createServer((req, res) => {
     const t0 = performance.now();
     const entry: Entry = { method: req.method, remote: req.socket.remoteAddress };
     route(req, res, entry, Date.now())
@@ -246,4 +254,5 @@ export function createWebhookServer({ config, client, log }: WebhookServerOption
       })
       .finally(() => log({ msg: 'request', ...entry, status: res.statusCode, ms: Math.round(performance.now() - t0) }));
   });
+  return Object.assign(server, { idle: () => incidents.idle() });
 }

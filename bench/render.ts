@@ -131,7 +131,7 @@ function figures(r: Results): Row[] {
       .map(([s, k]) => `${k} x ${s === '0' ? 'no answer' : s}`);
     rows.push([
       `webhook burst: ${b.alerts} concurrent deliveries of one alert for one cluster (recovery running, warm dev server): 202s / p50 / p99 / max latency / Temporal calls`,
-      `${b.accepted}/${b.alerts}${others.length ? ` (${others.join(', ')})` : ''} / ${sec(b.p50Ms)} / ${sec(b.p99Ms)} / ${sec(b.maxMs)} / ${b.temporalCalls} calls (wall ${sec(b.wallMs)})`,
+      `${b.accepted}/${b.alerts}${others.length ? ` (${others.join(', ')})` : ''} / ${sec(b.p50Ms)} / ${sec(b.p99Ms)} / ${sec(b.maxMs)} / ${b.temporalCalls} calls (wall ${sec(b.wallMs)}; receiver's own p50/p99 ${sec(b.serverP50Ms)} / ${sec(b.serverP99Ms)})`,
       `all 202, each within requestTimeoutSeconds (${b.requestTimeoutSeconds} s)`,
       verdict(b.accepted === b.alerts && b.maxMs <= b.requestTimeoutSeconds * 1000),
     ]);

@@ -3,7 +3,7 @@ import { parseArgs } from 'node:util';
 import { Client, Connection } from '@temporalio/client';
 import { ConfigError, loadConfig } from './config.js';
 import { jsonLinesLog } from './log.js';
-import { createWebhookServer } from './server.js';
+import { createWebhookServer, LISTEN_BACKLOG } from './server.js';
 
 const SHUTDOWN_GRACE_MS = 10_000;
 
@@ -17,7 +17,7 @@ async function main(): Promise<void> {
   const connection = await Connection.connect({ address: config.temporal.address });
   const client = new Client({ connection, namespace: config.temporal.namespace });
   const server = createWebhookServer({ config, client, log });
-  server.listen(config.listen.port, config.listen.host);
+  server.listen({ port: config.listen.port, host: config.listen.host, backlog: LISTEN_BACKLOG });
   await new Promise<void>((resolve, reject) => server.once('listening', resolve).once('error', reject));
   const addr = server.address();
   const url =

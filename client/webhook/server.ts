@@ -19,6 +19,12 @@ export interface WebhookServerOptions {
 
 type Entry = Record<string, unknown>;
 
+/**
+ * listen() backlog: a burst of alerts opens many connections at once; with Node's default (511) the
+ * kernel drops the SYNs beyond it and the senders retry them only after 1 s, 3 s, ... (capped by somaxconn).
+ */
+export const LISTEN_BACKLOG = 4096;
+
 const ALERT_PATHS = new Set(['/alerts', '/alertmanager', '/grafana']);
 const TOO_LARGE = Symbol('too large');
 

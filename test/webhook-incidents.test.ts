@@ -239,7 +239,8 @@ const repo = fileURLToPath(new URL('../', import.meta.url));
 /** The README's Alertmanager snippet, as a reader copies it. */
 function readmeSnippet(): string {
   const readme = readFileSync(join(repo, 'README.md'), 'utf8');
-  const m = /\*\*Alertmanager\*\*\n\n```yaml\n([\s\S]*?)```/.exec(readme);
+  // The first yaml block after the **Alertmanager** paragraph of the webhook section.
+  const m = /\n\*\*Alertmanager\*\*[\s\S]*?```yaml\n([\s\S]*?)```/.exec(readme);
   assert.ok(m, 'README.md has an Alertmanager yaml snippet after **Alertmanager**');
   return m[1]!;
 }

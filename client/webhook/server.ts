@@ -238,7 +238,8 @@ export function createWebhookServer({ config, client, log }: WebhookServerOption
 
   async function route(req: IncomingMessage, res: ServerResponse, entry: Entry, t0: number): Promise<void> {
     const path = new URL(req.url ?? '/', 'http://receiver').pathname;
-    entry.path = path; // never the query string: it could carry a credential
+    // Never the query string (it could carry a credential), nor a path of the sender's choosing.
+    entry.path = ALERT_PATHS.has(path) || path === '/healthz' || path === '/metrics' ? path : '(other)';
     const get = req.method === 'GET' || req.method === 'HEAD';
     if (path === '/healthz' && get) return send(res, 200, 'ok\n');
     if (path === '/metrics' && get) return send(res, 200, metrics.render(), { 'content-type': 'text/plain; version=0.0.4; charset=utf-8' });

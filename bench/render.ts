@@ -1,4 +1,5 @@
 // The markdown summary: one table of figures with their targets, the step breakdown, the machine.
+import type { BurstResult } from './burst.js';
 import type { Machine } from './machine.js';
 import type { ResumeResult } from './resume.js';
 import type { ConcurrencyRun, DataRun, FanoutRun, OverheadRun } from './sections.js';
@@ -21,6 +22,7 @@ export interface Results {
   concurrency?: ConcurrencyRun[];
   dataSize?: { runs: DataRun[]; createMs: Record<number, number> };
   resume?: ResumeResult[];
+  burst?: BurstResult;
   errors: Record<string, string>;
   cleanupProblems?: string[];
 }
@@ -121,6 +123,19 @@ function figures(r: Results): Row[] {
       ]);
     } else rows.push(['primary rebuild vs data size', 'needs two sizes (not in --quick)', 'within 25 % or 0.3 s', 'n/a']);
   } else failed('datasize');
+
+  if (r.burst) {
+    const b = r.burst;
+    const others = Object.entries(b.statuses)
+      .filter(([s]) => s !== '202')
+      .map(([s, k]) => `${k} x ${s === '0' ? 'no answer' : s}`);
+    rows.push([
+      `webhook burst: ${b.alerts} concurrent deliveries of one alert for one cluster (recovery running, warm dev server): 202s / p50 / p99 / max latency / Temporal calls`,
+      `${b.accepted}/${b.alerts}${others.length ? ` (${others.join(', ')})` : ''} / ${sec(b.p50Ms)} / ${sec(b.p99Ms)} / ${sec(b.maxMs)} / ${b.temporalCalls} calls (wall ${sec(b.wallMs)}; receiver's own p50/p99 ${sec(b.serverP50Ms)} / ${sec(b.serverP99Ms)})`,
+      `all 202, each within requestTimeoutSeconds (${b.requestTimeoutSeconds} s)`,
+      verdict(b.accepted === b.alerts && b.maxMs <= b.requestTimeoutSeconds * 1000),
+    ]);
+  } else failed('burst');
   return rows;
 }
 

@@ -1,9 +1,10 @@
-// npm run bench [-- --quick] [-- --only overhead,breakdown,fanout,concurrency,resume,datasize] [-- --runs N] [-- --serial-a]
+// npm run bench [-- --quick] [-- --only overhead,breakdown,fanout,concurrency,resume,datasize,burst] [-- --runs N] [-- --serial-a]
 //
 // Measures, on real lab clusters and a real Temporal dev server, in one run: the orchestration
 // overhead of recoverCluster against the same activities called by a plain script, the step
 // breakdown, replica fan-out, concurrent recoveries on one worker, resume latency after the
-// worker process is SIGKILLed, and the effect of the data size. Progress goes to stderr; a
+// worker process is SIGKILLed, the effect of the data size, and a burst of alerts at the webhook
+// receiver (`--only burst` runs it alone: no lab, a minute). Progress goes to stderr; a
 // markdown summary (with targets, PASS/MISS) to stdout; everything to bench/results.json.
 // Cleans up on exit, failure and Ctrl-C: its labs, its worker processes (by PID), its dev server.
 import { writeFileSync } from 'node:fs';
@@ -12,6 +13,7 @@ import { parseArgs } from 'node:util';
 import { liveLabs, dropAllLabs, runTag } from './labs.js';
 import { commandLine, load, machine } from './machine.js';
 import { render, type Results } from './render.js';
+import { burst } from './burst.js';
 import { concurrency, dataSize, fanout, overhead, resume, type Ctx } from './sections.js';
 import { sec } from './stats.js';
 import {
@@ -25,7 +27,7 @@ import {
   type InProcessWorker,
 } from './temporal.js';
 
-const SECTIONS = ['overhead', 'breakdown', 'fanout', 'concurrency', 'resume', 'datasize'] as const;
+const SECTIONS = ['overhead', 'breakdown', 'fanout', 'concurrency', 'resume', 'datasize', 'burst'] as const;
 type Section = (typeof SECTIONS)[number];
 
 const { values } = parseArgs({
@@ -65,6 +67,7 @@ const cfg = {
   dataReps: quick ? 1 : 3,
   resumePoints: [{ point: 'primary-start' as const }, { point: 'replica-clone' as const, dataMb: 256 }],
   resumeReps: quick ? 1 : 3,
+  burstAlerts: 1000,
 };
 if (!Number.isInteger(cfg.overheadRuns) || cfg.overheadRuns < 1) throw new Error('--runs must be a positive integer');
 
@@ -131,13 +134,6 @@ async function main(): Promise<Results> {
   const ctx: Ctx = { client: temporal.client, address: temporal.server.address, say };
   say(`dev server on ${temporal.server.address}`);
 
-  const needsInProcess = (['overhead', 'fanout', 'concurrency', 'datasize'] as const).some((s) => only.has(s));
-  if (needsInProcess) {
-    inProcess = await startInProcessWorker(temporal);
-    results.inProcessWorkerCreateMs = inProcess.createMs;
-    say(`in-process worker polling (created in ${sec(inProcess.createMs)})`);
-  }
-
   const section = async <T>(name: Section, fn: () => Promise<T>): Promise<T | undefined> => {
     if (!only.has(name) || interrupted) return undefined;
     const s0 = Date.now();
@@ -153,6 +149,16 @@ async function main(): Promise<Results> {
       (results.sectionSeconds ??= {})[name] = Math.round((Date.now() - s0) / 1000);
     }
   };
+
+  // First, before any worker polls: the burst's recovery must stay waiting at its gate.
+  results.burst = await section('burst', () => burst(ctx, cfg.burstAlerts, runTag));
+
+  const needsInProcess = (['overhead', 'fanout', 'concurrency', 'datasize'] as const).some((s) => only.has(s));
+  if (needsInProcess) {
+    inProcess = await startInProcessWorker(temporal);
+    results.inProcessWorkerCreateMs = inProcess.createMs;
+    say(`in-process worker polling (created in ${sec(inProcess.createMs)})`);
+  }
 
   results.overhead = await section('overhead', () => overhead(ctx, cfg.overheadRuns, cfg.serialA));
   results.fanout = await section('fanout', () => fanout(ctx, cfg.fanoutCounts, cfg.fanoutReps));

@@ -1,7 +1,6 @@
 // Starts recoverCluster, or attaches to the recovery already running for that cluster.
-import { randomUUID } from 'node:crypto';
-import { Client, WorkflowHandle } from '@temporalio/client';
-import { WorkflowIdConflictPolicy } from '@temporalio/common';
+import { Client, WorkflowExecutionAlreadyStartedError, WorkflowHandle } from '@temporalio/client';
+import { WorkflowIdConflictPolicy, WorkflowIdReusePolicy } from '@temporalio/common';
 import { recoveryWorkflowId, RecoverInput, TASK_QUEUE, WORKFLOW_TASK_TIMEOUT } from '../common/input.js';
 import { ClusterName, Phase, Trigger } from '../common/search-attributes.js';
 
@@ -10,6 +9,8 @@ export interface Started {
   workflowId: string;
   /** false when a recovery for this cluster was already running and this call attached to it. */
   started: boolean;
+  /** The run this call started (unknown when it attached). */
+  runId?: string;
 }
 
 export async function startOrAttachRecovery(
@@ -19,24 +20,28 @@ export async function startOrAttachRecovery(
   memo: Record<string, unknown> = {},
 ): Promise<Started> {
   const workflowId = recoveryWorkflowId(cluster);
-  // USE_EXISTING returns the running execution instead of starting a second one; the start
-  // token in the memo tells whether the execution we got is the one this call created.
-  const startToken = randomUUID();
-  const handle = await client.workflow.start('recoverCluster', {
-    taskQueue: TASK_QUEUE,
-    workflowId,
-    args: [input],
-    workflowIdConflictPolicy: WorkflowIdConflictPolicy.USE_EXISTING,
-    workflowTaskTimeout: WORKFLOW_TASK_TIMEOUT,
-    memo: { ...memo, startToken },
-    // The Web UI shows it at the top of the run: what this is, before any step ran.
-    staticSummary: `recover cluster ${cluster} from its storage (trigger: ${input.trigger ?? 'cli'})`,
-    typedSearchAttributes: [
-      { key: ClusterName, value: cluster },
-      { key: Trigger, value: input.trigger ?? 'cli' },
-      { key: Phase, value: 'starting' },
-    ],
-  });
-  const { memo: got } = await handle.describe();
-  return { handle, workflowId, started: got?.startToken === startToken };
+  try {
+    // FAIL (not USE_EXISTING): the server's answer itself says whether this call started the run,
+    // so no second call is needed. A closed run of the same id does not stand in the way.
+    const handle = await client.workflow.start('recoverCluster', {
+      taskQueue: TASK_QUEUE,
+      workflowId,
+      args: [input],
+      workflowIdConflictPolicy: WorkflowIdConflictPolicy.FAIL,
+      workflowIdReusePolicy: WorkflowIdReusePolicy.ALLOW_DUPLICATE,
+      workflowTaskTimeout: WORKFLOW_TASK_TIMEOUT,
+      memo,
+      // The Web UI shows it at the top of the run: what this is, before any step ran.
+      staticSummary: `recover cluster ${cluster} from its storage (trigger: ${input.trigger ?? 'cli'})`,
+      typedSearchAttributes: [
+        { key: ClusterName, value: cluster },
+        { key: Trigger, value: input.trigger ?? 'cli' },
+        { key: Phase, value: 'starting' },
+      ],
+    });
+    return { handle, workflowId, started: true, runId: handle.firstExecutionRunId };
+  } catch (e) {
+    if (!(e instanceof WorkflowExecutionAlreadyStartedError)) throw e;
+    return { handle: client.workflow.getHandle(workflowId), workflowId, started: false };
+  }
 }

@@ -35,11 +35,13 @@ command -v pgrep >/dev/null || need+=(procps)
 command -v python3 >/dev/null || need+=(python3 python3-pip)
 # Headless Chromium renders the report and drill-trend pages in test/report-html.test.ts (playwright-core drives it).
 [ -x /usr/bin/chromium ] || need+=(chromium)
+# A real Alertmanager (and amtool) for the webhook tests; its service is never started (policy-rc.d).
+command -v prometheus-alertmanager >/dev/null && command -v amtool >/dev/null || need+=(prometheus-alertmanager)
 if [ ${#need[@]} -gt 0 ]; then
   say "installing Debian packages: ${need[*]}"
   export DEBIAN_FRONTEND=noninteractive
   apt_wait update -qq
-  # policy-rc.d keeps the packages from starting their own services (the system PostgreSQL, sshd).
+  # policy-rc.d keeps the packages from starting their own services (the system PostgreSQL, sshd, Alertmanager).
   printf '#!/bin/sh\nexit 101\n' >/usr/sbin/policy-rc.d && chmod +x /usr/sbin/policy-rc.d
   apt_wait install -y -qq --no-install-recommends "${need[@]}"
   rm -f /usr/sbin/policy-rc.d

@@ -4,8 +4,8 @@ import type { IncomingHttpHeaders } from 'node:http';
 
 export interface HmacAuth {
   secret: string;
-  /** Lower-case header names (node lower-cases incoming headers). */
-  header: string;
+  /** Lower-case header names the signature may come in (node lower-cases incoming headers); the first present is used. */
+  headers: string[];
   timestampHeader: string;
   maxSkewSeconds: number;
 }
@@ -43,8 +43,11 @@ function grafanaSignature(secret: string, body: Buffer, timestamp?: string): str
   return mac.update(body).digest('hex');
 }
 
+const signatureHeader = (hmac: HmacAuth, headers: IncomingHttpHeaders): string | undefined =>
+  hmac.headers.map((h) => headerValue(headers, h)).find((v) => v !== undefined);
+
 function verifyHmac(hmac: HmacAuth, headers: IncomingHttpHeaders, body: Buffer, nowSeconds: number): string | undefined {
-  const signature = headerValue(headers, hmac.header)!.trim().toLowerCase();
+  const signature = signatureHeader(hmac, headers)!.trim().toLowerCase();
   const timestamp = headerValue(headers, hmac.timestampHeader)?.trim();
   if (!constantTimeEqual(signature, grafanaSignature(hmac.secret, body, timestamp))) return 'signature does not match';
   if (timestamp === undefined) return undefined;
@@ -61,7 +64,7 @@ function verifyHmac(hmac: HmacAuth, headers: IncomingHttpHeaders, body: Buffer, 
 export function authenticate(auth: AuthConfig, headers: IncomingHttpHeaders, body: Buffer, nowSeconds: number): AuthResult {
   const bearer = /^Bearer\s+(.+)$/i.exec(headerValue(headers, 'authorization') ?? '')?.[1]?.trim();
   const useBearer = auth.bearerToken !== undefined && bearer !== undefined;
-  const useHmac = auth.hmac !== undefined && headerValue(headers, auth.hmac.header) !== undefined;
+  const useHmac = auth.hmac !== undefined && signatureHeader(auth.hmac, headers) !== undefined;
   if (!useBearer && !useHmac) return { ok: false, reason: 'no credentials: send a bearer token or a signature' };
   if (useBearer && !constantTimeEqual(bearer!, auth.bearerToken!)) return { ok: false, reason: 'bearer token does not match' };
   if (useHmac) {

@@ -8,14 +8,23 @@ import type { AuthConfig } from './auth.js';
 
 export type Policy = 'auto' | 'approve' | 'notify-only';
 
+export interface ClusterPolicy {
+  policy: Policy;
+  /** After a recovery of the cluster ended, a new incident within this long starts nothing (flapping). 0: off. */
+  cooldownMs: number;
+}
+
+/** Grafana's code defaults the signature header to the first name, its documentation to the second. */
+export const GRAFANA_SIGNATURE_HEADERS = ['X-Grafana-Alert-Signature', 'X-Grafana-Alerting-Signature'];
+
 export interface WebhookConfig {
   listen: { host: string; port: number };
   clusterLabel: string;
   /** The allowlist: only these clusters are ever acted on. */
-  clusters: Map<string, Policy>;
+  clusters: Map<string, ClusterPolicy>;
   auth: AuthConfig;
   bodyLimitBytes: number;
-  temporal: { address: string; namespace: string; requestTimeoutMs: number };
+  temporal: { address: string; namespace: string; requestTimeoutMs: number; maxConcurrentCalls: number };
   notifyUrls: string[];
 }
 
@@ -30,6 +39,11 @@ export class ConfigError extends Error {
 const clusterName = z.string().regex(/^[a-z0-9][a-z0-9_-]{0,62}$/, 'cluster name must match ^[a-z0-9][a-z0-9_-]{0,62}$');
 const envName = z.string().regex(/^[A-Za-z_][A-Za-z0-9_]*$/, 'must be an environment variable name');
 const headerName = z.string().regex(/^[A-Za-z0-9-]+$/, 'must be an HTTP header name');
+const policy = z.enum(['auto', 'approve', 'notify-only']);
+const cooldown = z
+  .number()
+  .min(0)
+  .max(7 * 86400);
 const oneSource = (a: string, b: string) => (o: Record<string, unknown>) => (o[a] === undefined) !== (o[b] === undefined);
 
 const Schema = z
@@ -43,8 +57,9 @@ const Schema = z
       .regex(/^[A-Za-z_][A-Za-z0-9_]*$/, 'must be a Prometheus label name')
       .default('cluster'),
     clusters: z
-      .record(clusterName, z.enum(['auto', 'approve', 'notify-only']))
+      .record(clusterName, z.union([policy, z.object({ policy, cooldownSeconds: cooldown.optional() }).strict()]))
       .refine((c) => Object.keys(c).length > 0, 'list at least one cluster'),
+    cooldownSeconds: cooldown.default(0),
     auth: z
       .object({
         bearer: z
@@ -56,7 +71,7 @@ const Schema = z
           .object({
             secretFile: z.string().min(1).optional(),
             secretEnv: envName.optional(),
-            header: headerName.default('X-Grafana-Alerting-Signature'),
+            header: headerName.optional(), // default: either of GRAFANA_SIGNATURE_HEADERS
             timestampHeader: headerName.default('X-Grafana-Alerting-Signature-Timestamp'),
             maxSkewSeconds: z.number().int().min(1).max(86400).default(300),
           })
@@ -78,6 +93,7 @@ const Schema = z
         address: z.string().min(1).optional(),
         namespace: z.string().min(1).optional(),
         requestTimeoutSeconds: z.number().min(0.1).max(120).default(10),
+        maxConcurrentCalls: z.number().int().min(1).max(1024).default(16),
       })
       .strict()
       .prefault({}),
@@ -116,12 +132,19 @@ export function parseConfig(doc: unknown, vars: NodeJS.ProcessEnv = process.env)
   return {
     listen: c.listen,
     clusterLabel: c.clusterLabel,
-    clusters: new Map(Object.entries(c.clusters)),
+    clusters: new Map(
+      Object.entries(c.clusters).map(([name, p]) => [
+        name,
+        typeof p === 'string'
+          ? { policy: p, cooldownMs: c.cooldownSeconds * 1000 }
+          : { policy: p.policy, cooldownMs: (p.cooldownSeconds ?? c.cooldownSeconds) * 1000 },
+      ]),
+    ),
     auth: {
       bearerToken: bearer && readSecret('auth.bearer.token', bearer.tokenFile, bearer.tokenEnv, vars),
       hmac: hmac && {
         secret: readSecret('auth.hmac.secret', hmac.secretFile, hmac.secretEnv, vars),
-        header: hmac.header.toLowerCase(),
+        headers: (hmac.header ? [hmac.header] : GRAFANA_SIGNATURE_HEADERS).map((h) => h.toLowerCase()),
         timestampHeader: hmac.timestampHeader.toLowerCase(),
         maxSkewSeconds: hmac.maxSkewSeconds,
       },
@@ -132,6 +155,7 @@ export function parseConfig(doc: unknown, vars: NodeJS.ProcessEnv = process.env)
       address: c.temporal.address ?? temporalSettings(vars).address,
       namespace: c.temporal.namespace ?? temporalSettings(vars).namespace,
       requestTimeoutMs: c.temporal.requestTimeoutSeconds * 1000,
+      maxConcurrentCalls: c.temporal.maxConcurrentCalls,
     },
     notifyUrls: c.notify.urls,
   };

@@ -4,7 +4,7 @@ import { Client, Connection } from '@temporalio/client';
 import { describeSettings, temporalSettings } from '../temporal-config.js';
 import { ConfigError, loadConfig } from './config.js';
 import { jsonLinesLog } from './log.js';
-import { createWebhookServer } from './server.js';
+import { createWebhookServer, LISTEN_BACKLOG } from './server.js';
 
 const SHUTDOWN_GRACE_MS = 10_000;
 
@@ -27,7 +27,7 @@ async function main(): Promise<void> {
   });
   const client = new Client({ connection, namespace: config.temporal.namespace });
   const server = createWebhookServer({ config, client, log });
-  server.listen(config.listen.port, config.listen.host);
+  server.listen({ port: config.listen.port, host: config.listen.host, backlog: LISTEN_BACKLOG });
   await new Promise<void>((resolve, reject) => server.once('listening', resolve).once('error', reject));
   const addr = server.address();
   const url =
@@ -46,7 +46,11 @@ async function main(): Promise<void> {
     const force = setTimeout(() => server.closeAllConnections(), SHUTDOWN_GRACE_MS).unref();
     server.close(() => {
       clearTimeout(force);
-      void connection.close().finally(() => process.exit(0));
+      // Calls an answered delivery left in flight end by their gRPC deadline; then the connection closes.
+      void server
+        .idle()
+        .then(() => connection.close())
+        .finally(() => process.exit(0));
     });
     server.closeIdleConnections();
   };

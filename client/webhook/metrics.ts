@@ -1,6 +1,7 @@
 // Prometheus text exposition for the receiver's counters; a handful of counters needs no library.
 export type Source = 'alertmanager' | 'grafana' | 'generic';
-export type RejectReason = 'body_too_large' | 'unauthorized' | 'malformed' | 'unknown_cluster' | 'temporal_unavailable';
+export type RejectReason =
+  'body_too_large' | 'unsupported_media_type' | 'unauthorized' | 'malformed' | 'unknown_cluster' | 'temporal_unavailable';
 
 class Counter {
   private readonly values = new Map<string, number>();
@@ -42,11 +43,23 @@ export class WebhookMetrics {
     'cluster',
   );
 
+  readonly incidents = new Counter(
+    'polar_webhook_alerts_answered_total',
+    'Firing alerts of allowlisted clusters, by what became of them: started, attached (a recovery was running), completed or failed (a repeat of an incident whose recovery ended: nothing started), cooldown.',
+    'answer',
+  );
+  readonly tests = new Counter('polar_webhook_test_notifications_total', "Grafana contact point tests answered 'test received'.");
+  readonly temporalCalls = new Counter('polar_webhook_temporal_calls_total', 'Calls made to Temporal, by call.', 'call');
+
   reject(reason: RejectReason, by = 1): void {
     this.rejected.inc(reason, by);
   }
 
   render(): string {
-    return [this.received, this.deduplicated, this.rejected, this.recoveriesStarted].map((c) => c.render()).join('\n') + '\n';
+    return (
+      [this.received, this.deduplicated, this.rejected, this.recoveriesStarted, this.incidents, this.tests, this.temporalCalls]
+        .map((c) => c.render())
+        .join('\n') + '\n'
+    );
   }
 }

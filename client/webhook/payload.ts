@@ -12,6 +12,11 @@ export interface NormalizedAlert {
   fingerprint: string;
   labels: Record<string, string>;
   startsAt: string;
+  /**
+   * The alert instance: source + fingerprint + startsAt (a generic document's explicit `id`).
+   * Repeats of one firing share it; a new firing after a resolve has a new startsAt, so a new key.
+   */
+  incident: string;
 }
 
 /** The body is JSON but not a payload we understand; the message says what is wrong. */
@@ -34,6 +39,7 @@ const alert = z.object({
 const alertsPayload = z.object({ status: status.optional(), alerts: z.array(alert) });
 const genericPayload = z.object({
   cluster: z.string().min(1),
+  id: z.string().min(1).max(256).optional(),
   status: status.default('firing'),
   fingerprint: z.string().min(1).optional(),
   startsAt: z.string().min(1).optional(),
@@ -63,7 +69,22 @@ function sourceOf(doc: Record<string, unknown>): Source {
   // Grafana's payload carries orgId; Alertmanager's never does.
   if ('orgId' in doc || doc.version === '1') return 'grafana';
   if (doc.version === '4') return 'alertmanager';
-  throw new PayloadError(`unsupported alerts payload version ${JSON.stringify(doc.version)}: expected Alertmanager "4" or Grafana "1"`);
+  // The version is not quoted back: error bodies and logs never echo request bytes.
+  throw new PayloadError('unsupported alerts payload version: expected Alertmanager "4" or Grafana "1" (or Grafana\'s orgId)');
+}
+
+const incidentKey = (source: Source, fingerprint: string, startsAt: string): string => JSON.stringify([source, fingerprint, startsAt]);
+
+/**
+ * Grafana's contact point "Test" button: one firing alert `alertname="TestAlert"`, `instance="Grafana"`,
+ * without the cluster label (Grafana's default test alert; a custom test that sets the cluster label is
+ * treated as the real alert it describes).
+ */
+export function isGrafanaTest(alerts: NormalizedAlert[], clusterLabel: string): boolean {
+  return (
+    alerts.length > 0 &&
+    alerts.every((a) => a.source === 'grafana' && a.labels.alertname === 'TestAlert' && a.labels[clusterLabel] === undefined)
+  );
 }
 
 /**
@@ -76,22 +97,22 @@ export function parseAlerts(doc: unknown, clusterLabel: string, now: Date = new 
   if (source === 'generic') {
     const g = validated(genericPayload, doc, 'generic');
     const labels = { [clusterLabel]: g.cluster };
-    return [
-      {
-        source,
-        status: g.status,
-        fingerprint: g.fingerprint ?? labelsFingerprint(labels),
-        labels,
-        startsAt: g.startsAt ?? now.toISOString(),
-      },
-    ];
+    const fingerprint = g.fingerprint ?? labelsFingerprint(labels);
+    const startsAt = g.startsAt ?? now.toISOString();
+    // Without an id or a startsAt every delivery is an incident of its own (a script's "recover now").
+    const incident = g.id !== undefined ? JSON.stringify([source, 'id', g.id]) : incidentKey(source, fingerprint, startsAt);
+    return [{ source, status: g.status, fingerprint, labels, startsAt, incident }];
   }
   const p = validated(alertsPayload, doc, source === 'grafana' ? 'Grafana' : 'Alertmanager');
-  return p.alerts.map((a) => ({
-    source,
-    status: a.status,
-    fingerprint: a.fingerprint ?? labelsFingerprint(a.labels),
-    labels: a.labels,
-    startsAt: a.startsAt,
-  }));
+  return p.alerts.map((a) => {
+    const fingerprint = a.fingerprint ?? labelsFingerprint(a.labels);
+    return {
+      source,
+      status: a.status,
+      fingerprint,
+      labels: a.labels,
+      startsAt: a.startsAt,
+      incident: incidentKey(source, fingerprint, a.startsAt),
+    };
+  });
 }

@@ -1,13 +1,14 @@
-// The alert webhook receiver: authenticated alert deliveries in, at most one recovery per cluster out.
+// The alert webhook receiver: authenticated alert deliveries in, at most one recovery per cluster at a
+// time and at most one per incident ever out.
 import { createServer, IncomingMessage, Server, ServerResponse } from 'node:http';
 import type { Client } from '@temporalio/client';
-import { startOrAttachRecovery } from '../start-recovery.js';
 import { notify } from '../notify.js';
 import { authenticate } from './auth.js';
 import type { WebhookConfig } from './config.js';
 import type { Log } from './log.js';
+import { Answer, Decision, Incidents, TemporalBusy } from './incidents.js';
 import { WebhookMetrics } from './metrics.js';
-import { NormalizedAlert, parseAlerts, PayloadError } from './payload.js';
+import { isGrafanaTest, parseAlerts, PayloadError } from './payload.js';
 import { ClusterAlerts, triage } from './triage.js';
 
 export interface WebhookServerOptions {
@@ -17,6 +18,12 @@ export interface WebhookServerOptions {
 }
 
 type Entry = Record<string, unknown>;
+
+/**
+ * listen() backlog: a burst of alerts opens many connections at once; with Node's default (511) the
+ * kernel drops the SYNs beyond it and the senders retry them only after 1 s, 3 s, ... (capped by somaxconn).
+ */
+export const LISTEN_BACKLOG = 4096;
 
 const ALERT_PATHS = new Set(['/alerts', '/alertmanager', '/grafana']);
 const TOO_LARGE = Symbol('too large');
@@ -57,34 +64,76 @@ function readBody(req: IncomingMessage, limit: number): Promise<Buffer | typeof 
   });
 }
 
-// gRPC status codes meaning "the server could not be reached in time": worth a retry by the sender.
-const UNAVAILABLE = 14;
-const DEADLINE_EXCEEDED = 4;
+// gRPC status codes meaning "Temporal did not answer in time or would not now": worth a retry by the
+// sender. grpc-js reports a deadline that passes mid-call as CANCELLED, so that one counts too.
+const RETRYABLE_GRPC = new Set([1 /* CANCELLED */, 4 /* DEADLINE_EXCEEDED */, 8 /* RESOURCE_EXHAUSTED */, 14 /* UNAVAILABLE */]);
 function isTemporalUnavailable(err: unknown): boolean {
   for (let e = err; e instanceof Error; e = e.cause) {
+    if (e instanceof TemporalBusy) return true;
     const code = (e as { code?: unknown }).code;
-    if (code === UNAVAILABLE || code === DEADLINE_EXCEEDED) return true;
+    if (typeof code === 'number' && RETRYABLE_GRPC.has(code)) return true;
   }
   return false;
 }
 
-export function createWebhookServer({ config, client, log }: WebhookServerOptions): Server {
+/** JSON, as Alertmanager and Grafana send it (`application/json`, or a `+json` type). */
+const isJson = (contentType: string | undefined): boolean => /^application\/([a-z0-9.+-]+\+)?json\s*(;|$)/i.test(contentType?.trim() ?? '');
+
+/** Where JSON.parse gave up, without the piece of the body V8 quotes in its message. */
+const jsonProblem = (e: SyntaxError): string => {
+  const at = /position (\d+)/.exec(e.message)?.[1];
+  return at === undefined ? 'body is not valid JSON' : `body is not valid JSON (at byte offset ${at})`;
+};
+
+/** Rejects at `deadline` (epoch ms) unless `p` settled before. */
+function before<T>(deadline: number, p: Promise<T>): Promise<T> {
+  let timer: NodeJS.Timeout | undefined;
+  const late = new Promise<never>((_, reject) => {
+    timer = setTimeout(() => reject(new TemporalBusy('no answer from Temporal within requestTimeoutSeconds')), deadline - Date.now());
+  });
+  return Promise.race([p, late]).finally(() => clearTimeout(timer));
+}
+
+function failureText(cluster: string, a: Extract<Answer, { status: 'failed' }>): string {
+  const at = a.step ? ` at step ${a.step}` : '';
+  const type = a.failureType ? ` (${a.failureType})` : '';
+  return `Recovery of ${cluster} failed${at}${type}: ${a.message}. It waits for an operator; repeats of this alert do not retry it.`;
+}
+
+export interface WebhookServer extends Server {
+  /**
+   * Resolves once no call to Temporal is in flight. An answer (a 503 at requestTimeoutSeconds) may
+   * leave one running until its gRPC deadline: wait for this before closing the Temporal connection.
+   */
+  idle(): Promise<void>;
+}
+
+export function createWebhookServer({ config, client, log }: WebhookServerOptions): WebhookServer {
   const metrics = new WebhookMetrics();
+  const incidents = new Incidents({
+    client,
+    namespace: config.temporal.namespace,
+    maxConcurrentCalls: config.temporal.maxConcurrentCalls,
+    onCall: (call) => metrics.temporalCalls.inc(call),
+    onFailedRepeat: ({ cluster, workflowId, answer }) => {
+      if (answer.status !== 'failed') return;
+      const { runId, step, failureType } = answer;
+      const text = failureText(cluster, answer);
+      // Not awaited: the sender gets its answer without waiting on chat services.
+      void notify(config.notifyUrls, { kind: 'failed', cluster, workflowId, runId, step, failureType, text }, { log });
+    },
+  });
 
-  function recover(cluster: string, requireApproval: boolean, alert: NormalizedAlert) {
-    const { source, fingerprint, labels, startsAt } = alert;
-    // The deadline bounds the gRPC retries, so an unreachable Temporal becomes a prompt 503.
-    return client.withDeadline(Date.now() + config.temporal.requestTimeoutMs, () =>
-      startOrAttachRecovery(
-        client,
-        cluster,
-        { cluster, trigger: 'webhook', requireApproval },
-        { alert: { source, fingerprint, labels, startsAt } },
-      ),
-    );
-  }
-
-  async function receiveAlerts(req: IncomingMessage, res: ServerResponse, entry: Entry): Promise<void> {
+  async function receiveAlerts(req: IncomingMessage, res: ServerResponse, entry: Entry, t0: number): Promise<void> {
+    // The sender has its answer by `answerBy` at the latest (a 503 past it). Every Temporal call of this
+    // delivery has a gRPC deadline a little earlier, so normally the call itself gives up first.
+    const timeout = config.temporal.requestTimeoutMs;
+    const answerBy = t0 + timeout - Math.min(250, timeout * 0.05);
+    const deadline = answerBy - Math.min(250, timeout * 0.1);
+    if (!isJson(req.headers['content-type'])) {
+      metrics.reject('unsupported_media_type');
+      return send(res, 415, { error: 'send the alert as JSON (Content-Type: application/json)' }, { connection: 'close' });
+    }
     const body = await readBody(req, config.bodyLimitBytes);
     if (body === TOO_LARGE) {
       metrics.reject('body_too_large');
@@ -106,7 +155,8 @@ export function createWebhookServer({ config, client, log }: WebhookServerOption
     } catch (e) {
       if (!(e instanceof SyntaxError || e instanceof PayloadError)) throw e;
       metrics.reject('malformed');
-      const error = e instanceof SyntaxError ? `body is not valid JSON: ${e.message}` : e.message;
+      // Neither the answer nor the log quotes the body: it is the sender's, and may hold anything.
+      const error = e instanceof SyntaxError ? jsonProblem(e) : e.message;
       entry.reason = error;
       return send(res, 400, { error });
     }
@@ -114,15 +164,21 @@ export function createWebhookServer({ config, client, log }: WebhookServerOption
     entry.source = alerts[0]?.source;
     entry.alerts = alerts.length;
 
+    if (isGrafanaTest(alerts, config.clusterLabel)) {
+      metrics.tests.inc();
+      entry.result = 'test received';
+      return send(res, 200, { result: 'test received' });
+    }
+
     const t = triage(alerts, config.clusters, config.clusterLabel);
     if (t.unknown.length) metrics.reject('unknown_cluster', t.unknown.length);
     if (t.firing > 0 && t.known.size === 0) {
-      const clusters = [...new Set(t.unknown)];
       entry.reason = 'unknown cluster';
-      entry.unknown = clusters;
+      entry.unknown = t.unknown.length;
+      // The label values are not quoted back (they are request bytes); the count and the label say enough.
       return send(res, 422, {
         error: `no firing alert names an allowlisted cluster in label "${config.clusterLabel}"`,
-        clusters,
+        unknown: t.unknown.length,
       });
     }
 
@@ -140,44 +196,64 @@ export function createWebhookServer({ config, client, log }: WebhookServerOption
       void notify(config.notifyUrls, { kind: 'alert', cluster, source, fingerprint, text }, { log });
     }
 
-    let workflows;
+    let decisions: Decision[];
     try {
-      workflows = await Promise.all(
-        toRecover.map(async ([cluster, c]) => {
-          const { workflowId, started } = await recover(cluster, c.policy === 'approve', c.alert);
-          if (started) metrics.recoveriesStarted.inc(cluster);
-          metrics.deduplicated.inc(undefined, started ? c.count - 1 : c.count);
-          return { cluster, workflowId, started };
-        }),
+      decisions = await before(
+        answerBy,
+        Promise.all(
+          toRecover.map(([cluster, c]) =>
+            incidents.decide({ cluster, alert: c.alert, requireApproval: c.policy === 'approve', cooldownMs: c.cooldownMs, deadline }),
+          ),
+        ),
       );
     } catch (e) {
       if (!isTemporalUnavailable(e)) throw e;
       metrics.reject('temporal_unavailable');
-      entry.reason = 'temporal unavailable';
-      // 5xx: Alertmanager and Grafana retry the delivery; starting is idempotent per cluster.
-      return send(res, 503, { error: 'Temporal is unreachable; retry later' }, { 'retry-after': '10' });
+      entry.reason = e instanceof TemporalBusy ? e.message : 'temporal unavailable';
+      // 5xx: Alertmanager and Grafana retry the delivery; deciding is idempotent per incident.
+      return send(res, 503, { error: 'Temporal is unreachable or busy; retry later' }, { 'retry-after': '10' });
     }
+    const workflows = decisions.map(({ cluster, workflowId, started, answer }) => {
+      const c = t.known.get(cluster)!;
+      if (started) metrics.recoveriesStarted.inc(cluster);
+      metrics.incidents.inc(answer.status, c.count);
+      if (answer.status === 'attached' || started) metrics.deduplicated.inc(undefined, started ? c.count - 1 : c.count);
+      const text =
+        answer.status === 'failed'
+          ? failureText(cluster, answer)
+          : answer.status === 'completed'
+            ? `the recovery of this incident completed (${answer.outcome ?? 'no outcome recorded'}); nothing started`
+            : answer.status === 'cooldown'
+              ? `another incident's recovery ended at ${answer.closedAt}; cooldown until ${answer.until}, nothing started`
+              : undefined;
+      return { cluster, workflowId, started, ...answer, ...(text && { text }) };
+    });
     const ignored = t.resolved + t.unknown.length;
-    Object.assign(entry, { workflows, notified, ignored });
-    send(res, 202, { workflows, notified, ignored });
+    entry.workflows = workflows.map(({ cluster, status, runId }) => ({ cluster, status, runId }));
+    Object.assign(entry, { notified, ignored });
+    // 202: a recovery runs for the alert; 200: the delivery is handled and nothing runs for it.
+    const running = workflows.some((w) => w.status === 'started' || w.status === 'attached') || notified.length > 0;
+    send(res, running || workflows.length === 0 ? 202 : 200, { workflows, notified, ignored });
   }
 
-  async function route(req: IncomingMessage, res: ServerResponse, entry: Entry): Promise<void> {
+  async function route(req: IncomingMessage, res: ServerResponse, entry: Entry, t0: number): Promise<void> {
     const path = new URL(req.url ?? '/', 'http://receiver').pathname;
-    entry.path = path; // never the query string: it could carry a credential
+    // Never the query string (it could carry a credential), nor a path of the sender's choosing.
+    entry.path = ALERT_PATHS.has(path) || path === '/healthz' || path === '/metrics' ? path : '(other)';
     const get = req.method === 'GET' || req.method === 'HEAD';
     if (path === '/healthz' && get) return send(res, 200, 'ok\n');
     if (path === '/metrics' && get) return send(res, 200, metrics.render(), { 'content-type': 'text/plain; version=0.0.4; charset=utf-8' });
-    if (ALERT_PATHS.has(path) && req.method === 'POST') return receiveAlerts(req, res, entry);
+    // Grafana's contact point may be set to PUT.
+    if (ALERT_PATHS.has(path) && (req.method === 'POST' || req.method === 'PUT')) return receiveAlerts(req, res, entry, t0);
     if (ALERT_PATHS.has(path) || path === '/healthz' || path === '/metrics')
-      return send(res, 405, { error: 'method not allowed' }, { allow: ALERT_PATHS.has(path) ? 'POST' : 'GET, HEAD' });
+      return send(res, 405, { error: 'method not allowed' }, { allow: ALERT_PATHS.has(path) ? 'POST, PUT' : 'GET, HEAD' });
     send(res, 404, { error: 'not found' });
   }
 
-  return createServer((req, res) => {
+  const server = createServer((req, res) => {
     const t0 = performance.now();
     const entry: Entry = { method: req.method, remote: req.socket.remoteAddress };
-    route(req, res, entry)
+    route(req, res, entry, Date.now())
       .catch((e: Error) => {
         entry.error = e.message;
         if (!res.headersSent) send(res, 500, { error: 'internal error' }, { connection: 'close' });
@@ -185,4 +261,5 @@ export function createWebhookServer({ config, client, log }: WebhookServerOption
       })
       .finally(() => log({ msg: 'request', ...entry, status: res.statusCode, ms: Math.round(performance.now() - t0) }));
   });
+  return Object.assign(server, { idle: () => incidents.idle() });
 }

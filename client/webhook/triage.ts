@@ -1,10 +1,14 @@
 // Which cluster each firing alert is about, and what the allowlist says to do with it.
-import type { Policy } from './config.js';
+import type { ClusterPolicy, Policy } from './config.js';
 import type { NormalizedAlert } from './payload.js';
 
 export interface ClusterAlerts {
   policy: Policy;
-  /** The first firing alert for the cluster: the one recorded in the workflow memo. */
+  cooldownMs: number;
+  /**
+   * The firing alert for the cluster that started last: the incident the delivery is about (an
+   * older one in the same group is covered by the recovery of the newer), recorded in the memo.
+   */
   alert: NormalizedAlert;
   /** How many firing alerts in this delivery name the cluster. */
   count: number;
@@ -18,7 +22,7 @@ export interface Triage {
   resolved: number;
 }
 
-export function triage(alerts: NormalizedAlert[], clusters: Map<string, Policy>, clusterLabel: string): Triage {
+export function triage(alerts: NormalizedAlert[], clusters: Map<string, ClusterPolicy>, clusterLabel: string): Triage {
   const t: Triage = { known: new Map(), unknown: [], firing: 0, resolved: 0 };
   for (const alert of alerts) {
     if (alert.status === 'resolved') {
@@ -28,14 +32,17 @@ export function triage(alerts: NormalizedAlert[], clusters: Map<string, Policy>,
     }
     t.firing++;
     const cluster = alert.labels[clusterLabel] ?? '';
-    const policy = clusters.get(cluster);
-    if (!policy) {
+    const c = clusters.get(cluster);
+    if (!c) {
       t.unknown.push(cluster);
       continue;
     }
     const seen = t.known.get(cluster);
-    if (seen) seen.count++;
-    else t.known.set(cluster, { policy, alert, count: 1 });
+    if (!seen) t.known.set(cluster, { ...c, alert, count: 1 });
+    else {
+      seen.count++;
+      if (Date.parse(alert.startsAt) > Date.parse(seen.alert.startsAt)) seen.alert = alert;
+    }
   }
   return t;
 }

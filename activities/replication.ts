@@ -73,7 +73,7 @@ export const createReplicationActivities = (deps: ActivityDeps) => ({
           ])
         ).rows.find((r) => r.state === 'streaming'),
       ).catch(async (err: unknown) => {
-        if (err instanceof ApplicationFailure && err.type === 'PrimaryLost') throw err;
+        if (err instanceof ApplicationFailure && (err.nonRetryable || err.type === 'PrimaryLost')) throw err;
         return undefined; // a passing fault: look again
       });
       if (row) {

@@ -1,11 +1,11 @@
-// npm run lab -- create|disaster|status|destroy [--id X] [--replicas N] [--rows N] [--data-mb N]
+// npm run lab -- create|disaster [--storage-lost]|status|destroy [--id X] [--replicas N] [--rows N] [--data-mb N]
 //                [--image-size-gb N] [--all] [--json]
 // Without --id, disaster/status/destroy take the only lab there is.
 import { parseArgs } from 'node:util';
 import { createLab, destroyAllLabs, destroyLab, disaster, formatStatus, labStatus, listLabs, loadLab, readLabFile } from './lab.js';
 
 const USAGE =
-  'usage: lab create|disaster|status|destroy [--id X] [--replicas N] [--rows N] [--data-mb N] [--image-size-gb N] [--all] [--json]';
+  'usage: lab create|disaster [--storage-lost]|status|destroy [--id X] [--replicas N] [--rows N] [--data-mb N] [--image-size-gb N] [--all] [--json]';
 
 const { values, positionals } = parseArgs({
   allowPositionals: true,
@@ -16,6 +16,7 @@ const { values, positionals } = parseArgs({
     'data-mb': { type: 'string' },
     'image-size-gb': { type: 'string' },
     all: { type: 'boolean' },
+    'storage-lost': { type: 'boolean' },
     json: { type: 'boolean' },
   },
 });
@@ -54,7 +55,7 @@ async function main(): Promise<void> {
     }
     case 'disaster': {
       const started = Date.now();
-      await disaster(await loadLab(await theLab()), log);
+      await disaster(await loadLab(await theLab()), log, { storageLost: values['storage-lost'] });
       console.log(`disaster done in ${((Date.now() - started) / 1000).toFixed(1)} s`);
       return;
     }

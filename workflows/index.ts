@@ -2,3 +2,4 @@
 export { recoverCluster } from './recover-cluster.js';
 export { rebuildReplica } from './rebuild-replica.js';
 export { drill } from './drill.js';
+export { failoverToStandby } from './failover.js';

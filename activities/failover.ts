@@ -133,10 +133,7 @@ export const createFailoverActivities = (deps: ActivityDeps) => ({
       const host = deps.hostFor(node);
       try {
         const r = await host.run(processesInDir(dir));
-        const pids = r.stdout
-          .split('\n')
-          .filter(Boolean)
-          .map((l) => l.split('/')[2]!);
+        const pids = r.stdout.split('\n').filter(Boolean);
         if (r.exitCode !== 0) unproven.push(`${node.name}: cannot look for a postmaster in ${dir} (exit ${r.exitCode})`);
         else if (pids.length) unproven.push(`${node.name}: postgres processes ${pids.join(', ')} run in ${dir}`);
         else proven.push(`${node.name}: no postgres process runs in ${dir}`);
@@ -313,7 +310,12 @@ export const createFailoverActivities = (deps: ActivityDeps) => ({
         j.verified.push(`${r.name} streams from ${primary.name} through slot ${r.slot} (${withParam(STREAMING_SQL, r.slot!)})`);
       }
     });
-    const probe = await createVerifyActivities(deps).verifyData(after, probeId, false);
+    // The fingerprint file describes the old cluster at its disaster: the standby's own print was compared above.
+    const probe = await createVerifyActivities(deps).verifyData(
+      { ...after, verify: { ...after.verify, fingerprintFile: undefined } },
+      probeId,
+      false,
+    );
     j.commands.push(...probe.commands);
     j.verified.push(...probe.verified);
     j.warnings.push(...(probe.warnings ?? []));

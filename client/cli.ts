@@ -1,6 +1,6 @@
 // polar-runbook: the command line. recover | status | follow | approve | abort | plan | drill | schedule
 import { parseArgs } from 'node:util';
-import { renderPlan } from '../activities/plan.js';
+import { renderFailoverPlan, renderPlan } from '../activities/plan.js';
 import { polardbProfile } from '../activities/profiles/polardb.js';
 import { postgresProfile } from '../activities/profiles/postgres.js';
 import { renderDrillResult } from '../common/drill.js';
@@ -21,12 +21,14 @@ import {
 } from './schedule.js';
 import { readSpecFile } from './spec-file.js';
 import { drillOutcome, startDrill } from './start-drill.js';
+import { startOrAttachFailover } from './start-failover.js';
 import { startOrAttachRecovery } from './start-recovery.js';
 import { teardownKeptSandbox } from './teardown-sandbox.js';
 
 const USAGE = `usage: polar-runbook <command>
   recover <spec.yaml> | --cluster <name>   start (or attach to) the recovery and follow it live
-  plan <spec.yaml>                          print every command and config block the recovery would run; runs nothing
+  plan <spec.yaml> [--failover]             print every command and config block the recovery (or the failover) would run; runs nothing
+  failover <spec.yaml> | --cluster <name>   the shared storage is lost: promote the standby (failover/<cluster>) and follow it
   status <workflowId>                       progress or final report
   follow <workflowId>                       live progress until it ends
   approve <workflowId> [--note text]        pass the gate the recovery waits at
@@ -50,6 +52,7 @@ async function main(argv: string[]): Promise<number> {
       note: { type: 'string' },
       reason: { type: 'string' },
       'approve-first': { type: 'boolean' },
+      failover: { type: 'boolean' },
       'keep-sandbox': { type: 'boolean' },
       cron: { type: 'string' },
       spec: { type: 'string' },
@@ -61,7 +64,7 @@ async function main(argv: string[]): Promise<number> {
     case 'plan': {
       if (!arg) break;
       const spec = readSpecFile(arg);
-      process.stdout.write(renderPlan(spec, profiles[spec.profile]));
+      process.stdout.write((values.failover ? renderFailoverPlan : renderPlan)(spec, profiles[spec.profile]));
       return 0;
     }
     case 'recover': {
@@ -72,6 +75,18 @@ async function main(argv: string[]): Promise<number> {
       const input = spec ? { spec, trigger: 'cli' as const } : { cluster, trigger: 'cli' as const };
       const { handle, started } = await startOrAttachRecovery(client, cluster, { ...input, requireApproval: values['approve-first'] });
       console.log(`${started ? 'started' : 'attached to the running'} recovery ${handle.workflowId}`);
+      return printReport(await follow(handle));
+    }
+    case 'failover': {
+      const spec = arg ? readSpecFile(arg) : undefined;
+      const cluster = spec?.cluster ?? values.cluster;
+      if (!cluster) break;
+      const input = spec ? { spec, trigger: 'cli' as const } : { cluster, trigger: 'cli' as const };
+      const { handle, started } = await startOrAttachFailover(await connectClient(), cluster, {
+        ...input,
+        requireApproval: values['approve-first'],
+      });
+      console.log(`${started ? 'started' : 'attached to the running'} failover ${handle.workflowId}`);
       return printReport(await follow(handle));
     }
     case 'follow':

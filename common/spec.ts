@@ -389,7 +389,9 @@ export const ClusterSpec = z
       if (standby && spec.profile === 'polardb' && standby.hostId === undefined)
         issue(['nodes', spec.nodes.indexOf(standby), 'hostId'], 'the standby a polardb failover promotes needs its polar_hostid (hostId)');
       const taken = new Map<string, string>();
-      if (standby) for (const k of [standby.name, `${standby.address}:${standby.port}`, standby.localDir]) taken.set(k, standby.name);
+      if (standby)
+        for (const k of [standby.name, `${standby.address}:${standby.port}`, `${JSON.stringify(standby.host)} ${standby.localDir}`])
+          taken.set(k, standby.name);
       f.replicasAfter.forEach((r, i) => {
         const at = ['failover', 'replicasAfter', i];
         if (!r.slot) issue([...at, 'slot'], 'a read-only node after the failover needs the slot it streams through');
@@ -400,7 +402,7 @@ export const ClusterSpec = z
         for (const k of [
           r.name,
           `${r.address}:${r.port}`,
-          r.localDir,
+          `${JSON.stringify(r.host)} ${r.localDir}`,
           ...(r.slot ? [`slot ${r.slot}`] : []),
           ...(r.hostId !== undefined ? [`hostId ${r.hostId}`] : []),
         ]) {

@@ -26,6 +26,8 @@ export interface ActivityDeps {
   drillHistoryFile?: string;
   /** Drills: where sandboxes go when the spec names no drill.sandboxRoot (default POLAR_DRILL_ROOT, then /var/lib/polar-runbook/drills). */
   drillRoot?: string;
+  /** Failovers: where the new topology's spec is written (default POLAR_FAILOVER_DIR, then /var/lib/polar-runbook/failovers). */
+  failoverDir?: string;
 }
 
 export const journalOf = (deps: ActivityDeps): Journal => new Journal(deps.onCommand);

@@ -37,7 +37,7 @@ export function agentArgv(spec: ClusterSpec, node: NodeSpec, dataDir: string): s
 }
 
 /** Runs the fencing agent on the worker for one node; its exit 0 is the proof, anything else stops the run. */
-async function runAgent(spec: ClusterSpec, node: NodeSpec, dataDir: string, j: Journal): Promise<string> {
+export async function runAgent(spec: ClusterSpec, node: NodeSpec, dataDir: string, j: Journal): Promise<string> {
   const cmd = { argv: agentArgv(spec, node, dataDir), as: 'root' as const, timeoutMs: spec.fencing.agent!.timeoutSeconds * 1000 };
   const agentHost = new LocalHost('worker');
   j.ran(agentHost.name, renderCmd(cmd));

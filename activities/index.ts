@@ -3,6 +3,7 @@
 import { cancellable, type ActivityDeps } from './context.js';
 import { createBinariesActivities } from './binaries.js';
 import { createDrillActivities } from './drill.js';
+import { createFailoverActivities } from './failover.js';
 import { createFenceActivities } from './fence.js';
 import { createNodeActivities } from './node.js';
 import { createNotifyActivities } from './notify.js';
@@ -30,6 +31,7 @@ export const createActivities = (given: ActivityDeps) => {
     ...createVerifyActivities(deps),
     ...createNotifyActivities(deps),
     ...createDrillActivities(deps),
+    ...createFailoverActivities(deps),
   };
 };
 

@@ -4,8 +4,20 @@
 import { nodesOf, primaryOf, sharedNodes, type ClusterSpec, type Disk, type NodeSpec } from '../common/spec.js';
 import { renderCmd, shellWord, type Cmd } from './hosts/types.js';
 import { renderBlock } from './ops.js';
-import { CREATE_SLOT_SQL, PROBE_INSERT_SQL, SLOTS_SQL, STREAMING_SQL, TABLES_SQL, withParam } from './sql.js';
-import { MARKER_FILE } from './profiles/common.js';
+import { failoverStandby, oldNodes, specAfterFailover } from '../common/failover.js';
+import { agentArgv } from './fence.js';
+import {
+  CREATE_SLOT_SQL,
+  PROBE_INSERT_SQL,
+  SLOTS_SQL,
+  STANDBY_POSITION_SQL,
+  STREAMING_SQL,
+  TABLES_SQL,
+  TIMELINE_SQL,
+  withParam,
+} from './sql.js';
+import { MARKER_FILE, promoteOp } from './profiles/common.js';
+import { pfsdRunning } from './profiles/polardb.js';
 import * as S from './profiles/storage.js';
 import type { Check, Op, Profile } from './profiles/types.js';
 
@@ -191,6 +203,121 @@ export function renderPlan(spec: ClusterSpec, profile: Profile): string {
     ...spec.nodes
       .filter((node) => node.role !== 'primary')
       .map((node) => `on ${node.name}: the probe row is visible within ${spec.verify.probeTimeoutSeconds} s`),
+  ]);
+  return out.join('\n') + '\n';
+}
+
+/**
+ * The failover to the standby as a reviewable runbook (failoverToStandby's steps, in its order):
+ * the fence of the old nodes and disk, the standby's position, the promote, the new slots, the
+ * read-only nodes rebuilt on the standby's disk, the checks. Pure, like renderPlan.
+ */
+export function renderFailoverPlan(spec: ClusterSpec, profile: Profile): string {
+  const standby = failoverStandby(spec);
+  const after = specAfterFailover(spec);
+  const newPrimary = primaryOf(after);
+  const replicas = nodesOf(after, 'replica');
+  const onShared = new Set(sharedNodes(spec).map((n) => n.name));
+  const out: string[] = [
+    `# Failover plan for cluster ${spec.cluster} (profile ${profile.name}): the shared disk ${spec.storage.diskName} is lost;`,
+    `# the standby ${standby.name} is promoted and its disk ${after.storage.diskName} becomes the shared disk.`,
+    '# Every step is idempotent: an action runs only when its effect is missing ("skipped when").',
+    '# root$ runs as root (through sudo when the login user is not root); <user>$ as the database OS user.',
+  ];
+  let n = 0;
+  const section = (title: string, ...blocks: string[][]) => out.push('', `## ${++n}. ${title}`, ...blocks.flat());
+
+  section('no other runbook acts on the cluster', [
+    `  - recover/${spec.cluster} is not running; no failover of ${spec.cluster} runs under another workflow id`,
+    '  (checked again right before the promote)',
+  ]);
+
+  const disk = spec.storage;
+  section(
+    `fence: prove no old node runs and the old shared disk ${disk.diskName} is out of use`,
+    ...oldNodes(spec).map((node) => [
+      `${where(node)}:`,
+      ...(spec.fencing.agent
+        ? [`  - the fencing agent confirms it is off (exit 0): ${words(agentArgv(spec, node, profile.postmasterDir(spec, node)))}`]
+        : [
+            `  - nothing answers on ${node.address}:${node.port} (a read-only node of the new topology on that address is accepted)`,
+            `  - no postgres process runs in ${profile.postmasterDir(spec, node)} (the cwd of every process in /proc)`,
+            ...(onShared.has(node.name)
+              ? [
+                  ...(spec.profile === 'polardb'
+                    ? cmdLines(pfsdRunning(disk), node, ['must find nothing: no pfsdaemon for the old disk'])
+                    : disk.mountPoint
+                      ? cmdLines({ argv: ['mountpoint', '-q', disk.mountPoint], as: 'root' }, node, ['must fail: not mounted'])
+                      : []),
+                  ...(disk.image
+                    ? cmdLines(S.findBoundLoop(disk.image), node, ['must list no loop device (or the image is gone)'])
+                    : [`    (${disk.device} is a block device: its use is judged by the storage daemon and mounts)`]),
+                ]
+              : []),
+          ]),
+    ]),
+    [
+      `What cannot be proven: ${spec.fencing.onUnprovable === 'approve' ? "wait for an operator's approve" : 'stop the failover (SplitBrainRisk)'}. Nothing is promoted before.`,
+    ],
+  );
+
+  const f = spec.failover!;
+  section(`record the standby's position (the data-loss window)`, [
+    `on ${standby.name}:`,
+    `    ${STANDBY_POSITION_SQL}`,
+    ...(spec.profile === 'postgres'
+      ? [
+          `on ${primaryOf(spec).name} (the old primary's last LSN, where it can still be read):`,
+          `    root$ ${spec.binaries.dir}/bin/pg_controldata -D ${spec.storage.dataDir}`,
+        ]
+      : [`  - the old primary's WAL and pg_control are on the lost disk ${disk.diskName}: its last LSN is not readable`]),
+    `  - lag beyond ${f.maxLagBytes} bytes or ${f.maxLagSeconds} s: wait for an operator's approve, with the figures`,
+    '  - the fingerprint of the verified tables on the standby: every row of it must be there after the promote',
+  ]);
+
+  const dataDir = profile.postmasterDir(spec, standby);
+  section(`promote ${standby.name} (once)`, [
+    `${where(standby)}:`,
+    '  - skipped when pg_is_in_recovery() is already false (a second promote is never sent)',
+    ...opLines(promoteOp(spec, standby, dataDir), standby),
+    '  - wait until pg_is_in_recovery() is false (promote writes a new WAL segment: minutes on PolarDB)',
+    `    ${TIMELINE_SQL}`,
+    '      (the timeline is the first 8 hex digits of the WAL file name)',
+  ]);
+
+  section(`replication slots on ${newPrimary.name} for the new read-only nodes`, [
+    `on ${newPrimary.name}:`,
+    ...replicas.map((r) => `    ${withParam(CREATE_SLOT_SQL, r.slot!)}`),
+    '      (each skipped when the slot is there)',
+  ]);
+
+  section(
+    `the read-only nodes on ${after.storage.diskName} (each in its own child workflow, in parallel)`,
+    ...replicas.flatMap((node) => [
+      ...(sharedNodes(after).some((x) => x.name === node.name)
+        ? [attachLines(node, after.storage), storageDaemonLines(after, profile, node, after.storage)]
+        : []),
+      (() => {
+        const { ops, check } = profile.binaries(after, node);
+        return [`${where(node)}: binaries`, ...ops.flatMap((o) => opLines(o, node)), ...checkLines(check, node)];
+      })(),
+      buildLines(after, profile, node),
+      startLines(after, profile, node),
+      streamingLines(after, node),
+    ]),
+  );
+
+  section('verify', [
+    `on ${newPrimary.name}:`,
+    `  - the verified tables equal the standby's fingerprint from before the promote (more rows: a warning)`,
+    ...replicas.map((r) => `    ${withParam(STREAMING_SQL, r.slot!)}`),
+    `  - write a probe row: ${withParam(PROBE_INSERT_SQL, '<workflow id>@<run id>')}`,
+    ...replicas.map((r) => `on ${r.name}: the probe row is visible within ${spec.verify.probeTimeoutSeconds} s`),
+  ]);
+
+  section('the cluster as it now is', [
+    `  - write its spec to <POLAR_FAILOVER_DIR>/${spec.cluster}.after-failover.<run id>.yaml on the worker: register it`,
+    `    primary ${newPrimary.name} on ${after.storage.diskName} (${after.storage.image ?? after.storage.device}, data ${after.storage.dataDir}); read-only: ${replicas.map((r) => r.name).join(', ') || 'none'}`,
   ]);
   return out.join('\n') + '\n';
 }

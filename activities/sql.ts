@@ -16,3 +16,9 @@ export const PROBE_INSERT_SQL = `insert into ${PROBE_TABLE} (id) values ($1) on 
 export const withParam = (sql: string, value: string): string => sql.replace('$1', `'${value.replace(/'/g, "''")}'`);
 /** A drill's marker row, written on the production primary before the copy is taken. */
 export const DRILL_MARKER_INSERT_SQL = `insert into ${PROBE_TABLE} (id) values ($1) on conflict (id) do nothing`;
+/** A standby's position: what it received and replayed, and when its last replayed transaction committed. */
+export const STANDBY_POSITION_SQL =
+  'select pg_is_in_recovery() as in_recovery, pg_last_wal_receive_lsn()::text as receive_lsn, pg_last_wal_replay_lsn()::text as replay_lsn, ' +
+  'pg_last_xact_replay_timestamp() as last_xact, extract(epoch from now() - pg_last_xact_replay_timestamp())::float8 as age_s';
+/** The timeline of a read-write node: pg_control_checkpoint() lags until the first checkpoint after a promote. */
+export const TIMELINE_SQL = 'select pg_walfile_name(pg_current_wal_lsn()) as walfile, pg_current_wal_lsn()::text as lsn';

@@ -4,7 +4,7 @@ import { writeFileSync } from 'node:fs';
 import { parseArgs, type ParseArgsConfig } from 'node:util';
 import { WorkflowFailedError, WorkflowNotFoundError, type Client, type WorkflowHandle } from '@temporalio/client';
 import { ScheduleNotFoundError } from '@temporalio/client';
-import { renderPlan } from '../activities/plan.js';
+import { renderFailoverPlan, renderPlan } from '../activities/plan.js';
 import { polardbProfile } from '../activities/profiles/polardb.js';
 import { postgresProfile } from '../activities/profiles/postgres.js';
 import { renderDrillResult, type DrillResult } from '../common/drill.js';
@@ -27,6 +27,7 @@ import {
 } from './schedule.js';
 import { readSpecFile } from './spec-file.js';
 import { drillOutcome, startDrill } from './start-drill.js';
+import { startOrAttachFailover } from './start-failover.js';
 import { startOrAttachRecovery } from './start-recovery.js';
 import { teardownKeptSandbox } from './teardown-sandbox.js';
 
@@ -110,13 +111,37 @@ const client = () => (clientP ??= connectClient());
 
 const commands: Record<string, Command> = {
   plan: {
-    usage: `usage: polar-runbook plan <spec.yaml>
-  print every command and config block the recovery would run, per host, in order; runs nothing`,
-    async run(args) {
+    usage: `usage: polar-runbook plan <spec.yaml> [--failover]
+  print every command and config block the recovery would run, per host, in order; runs nothing
+  --failover          the failover to the standby instead (the shared storage is lost)`,
+    options: { failover: { type: 'boolean' } },
+    async run(args, v) {
       need(args, 1, '<spec.yaml>');
       const spec = readSpecFile(args[0]!);
-      process.stdout.write(renderPlan(spec, profiles[spec.profile]));
+      process.stdout.write((v.failover ? renderFailoverPlan : renderPlan)(spec, profiles[spec.profile]));
       return EXIT.ok;
+    },
+  },
+  failover: {
+    usage: `usage: polar-runbook failover <spec.yaml> | --cluster <name> [--approve-first] [-o json]
+  the shared storage is lost: fence the old nodes, promote the standby, rebuild the read-only nodes
+  on its disk (workflow failover/<cluster>), and follow it live until it ends
+  --cluster <name>    a cluster registered with the worker (POLAR_CLUSTERS_DIR)
+  --approve-first     wait for an approve signal before touching anything
+  -o json             the final report (or the failure) as JSON on stdout; progress on stderr`,
+    options: { cluster: { type: 'string' }, 'approve-first': { type: 'boolean' }, ...output },
+    async run(args, v) {
+      if (args.length > 1) throw new UsageError(`unexpected argument ${args[1]}`);
+      const asJson = json(v);
+      const { spec, cluster } = specOrCluster(args, v);
+      const input = spec ? { spec, trigger: 'cli' as const } : { cluster, trigger: 'cli' as const };
+      const { handle, started } = await startOrAttachFailover(await client(), cluster, {
+        ...input,
+        requireApproval: v['approve-first'] as boolean | undefined,
+      });
+      const print = progressPrinter(asJson);
+      print(`${started ? 'started' : 'attached to the running'} failover ${handle.workflowId}`);
+      return finish(handle, follow(handle, print, 250, asJson ? { tty: false } : {}), asJson);
     },
   },
   recover: {

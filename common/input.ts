@@ -13,8 +13,14 @@ export interface RecoverInput {
   requireApproval?: boolean;
 }
 
+/** What starts a failover to the standby: the same fields as a recovery (JSON for the Web UI). */
+export type FailoverInput = RecoverInput;
+
 /** One recovery per cluster at a time: the workflow id is derived from the cluster name. */
 export const recoveryWorkflowId = (cluster: string): string => `recover/${cluster}`;
+
+/** One failover per cluster at a time, never beside its recovery (workflows/failover.ts). */
+export const failoverWorkflowId = (cluster: string): string => `failover/${cluster}`;
 
 /**
  * A workflow task a dead worker had picked up is handed to another after this long (the server's

@@ -10,7 +10,13 @@ export type StepName =
   | 'startNode'
   | 'validateSlots'
   | 'waitStreaming'
-  | 'verifyData';
+  | 'verifyData'
+  // failoverToStandby's own steps
+  | 'checkRunbooks'
+  | 'recordPosition'
+  | 'promote'
+  | 'verifyFailover'
+  | 'writeSpec';
 
 /** What an activity hands back: the report's raw material. Never holds a secret. */
 export interface StepResult {
@@ -58,7 +64,7 @@ export interface FailureSummary {
   completed: string[];
 }
 
-export type Outcome = 'recovered' | 'already-healthy' | 'failed' | 'aborted';
+export type Outcome = 'recovered' | 'already-healthy' | 'failed' | 'aborted' | 'failed-over' | 'already-failed-over';
 
 export interface Progress {
   cluster: string;
@@ -98,11 +104,15 @@ export function stepLine(s: StepRecord): string {
 /** One line: the outcome, the RTO and, when a gate waited, how long. */
 export function headlineOf(r: Pick<RecoveryReport, 'cluster' | 'outcome' | 'rtoMs' | 'gateWaitMs' | 'workflowId'>): string {
   const gate = r.gateWaitMs > 0 ? ` (+ ${(r.gateWaitMs / 1000).toFixed(1)} s waiting for approval)` : '';
-  return `Recovery of cluster ${r.cluster}: ${r.outcome.toUpperCase()} in ${(r.rtoMs / 1000).toFixed(2)} s${gate} (workflow ${r.workflowId})`;
+  const what = r.workflowId.startsWith('failover/') ? 'Failover' : 'Recovery';
+  return `${what} of cluster ${r.cluster}: ${r.outcome.toUpperCase()} in ${(r.rtoMs / 1000).toFixed(2)} s${gate} (workflow ${r.workflowId})`;
 }
 
 export function renderReport(r: RecoveryReport): string {
   const lines = [r.headline ?? headlineOf(r), ...r.steps.map(stepLine)];
+  const f = r as Partial<FailoverReport>;
+  if (f.rpo)
+    lines.splice(1, 0, `  ${f.rpo}`, `  promoted ${f.promoted} (timeline ${f.timeline}); the new topology's spec: ${f.specAfterFile}`);
   for (const s of r.steps) for (const v of s.verified) lines.push(`  verified ${v}`);
   for (const w of r.warnings ?? []) lines.push(`  WARNING ${w}`);
   return lines.join('\n');
@@ -117,4 +127,48 @@ export function renderFailure(f: FailureSummary): string {
     ...(f.interrupted.length ? [`  interrupted: ${f.interrupted.join(', ')}`] : []),
     `  completed: ${f.completed.join(', ') || 'nothing'}`,
   ].join('\n');
+}
+
+/** Where the standby stood when it was promoted: the data-loss window, never hidden. */
+export interface StandbyPosition {
+  receiveLsn: string | null;
+  replayLsn: string | null;
+  /** Commit time of the last transaction the standby replayed (null: none since it started). */
+  lastReplayedXactAt: string | null;
+  /** The old primary's last LSN where it could still be read, else why not. */
+  oldPrimaryLsn: string | null;
+  oldPrimaryLsnSource: string;
+  /** WAL known to exist (received, or on the old primary) that the standby had not replayed. */
+  lagBytes: number;
+  /** Age of the newest replayed transaction when WAL is known beyond it; 0 when none is. */
+  lagSeconds: number;
+  recordedAt: string;
+}
+
+/** A failover's report: the recovery report's fields, the RPO and the cluster as it now is. */
+export interface FailoverReport extends RecoveryReport {
+  promoted: string;
+  /** From pg_walfile_name(pg_current_wal_lsn()) on the promoted node. */
+  timeline: number;
+  position: StandbyPosition;
+  /** The data-loss window in words: what an operator reads. */
+  rpo: string;
+  /** The spec of the topology after the failover, and the file it was written to on the worker. */
+  specAfter: unknown;
+  specAfterFile: string;
+}
+
+/** The RPO in one sentence, from the standby's recorded position. */
+export function rpoOf(p: StandbyPosition): string {
+  const last = p.lastReplayedXactAt
+    ? `its last replayed transaction committed at ${p.lastReplayedXactAt}`
+    : 'it replayed no transaction since it started';
+  if (p.oldPrimaryLsn !== null)
+    return p.lagBytes === 0
+      ? `RPO 0: the standby had replayed up to ${p.replayLsn}, the old primary's last known LSN ${p.oldPrimaryLsn} (${p.oldPrimaryLsnSource}); ${last}`
+      : `RPO ${p.lagBytes} bytes of WAL (${p.lagSeconds} s): the standby replayed up to ${p.replayLsn}, the old primary reached ${p.oldPrimaryLsn} (${p.oldPrimaryLsnSource}); ${last}`;
+  return (
+    `RPO: ${p.lagBytes} bytes received but not replayed (${p.lagSeconds} s), plus whatever the old primary wrote after ${p.receiveLsn} ` +
+    `and never sent (its last LSN cannot be read: ${p.oldPrimaryLsnSource}); the standby replayed up to ${p.replayLsn}; ${last}`
+  );
 }

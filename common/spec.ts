@@ -258,6 +258,28 @@ export const ClusterSpec = z
       })
       .strict()
       .default({ tables: [], probeTimeoutSeconds: 30, amcheck: 'auto', amcheckTimeoutSeconds: 300, invariants: [] }),
+    /**
+     * Failover to the standby when the shared storage itself is lost (workflows/failover.ts): the
+     * lag a promotion may lose without an operator's approval, and the read-only nodes rebuilt on
+     * the standby's disk (the new shared disk) after it is promoted.
+     */
+    failover: z
+      .object({
+        /** WAL the standby has not replayed (received, or known written on the old primary) beyond which a person decides. */
+        maxLagBytes: z
+          .number()
+          .int()
+          .min(0)
+          .default(16 * 1024 * 1024),
+        /** Age of the standby's newest replayed transaction, when WAL is known beyond it, beyond which a person decides. */
+        maxLagSeconds: z.number().int().min(0).default(60),
+        /** The standby to promote (default: the only one). */
+        standby: plainName('node name').optional(),
+        /** The read-only nodes of the new topology: streaming from the promoted standby through their own slots. */
+        replicasAfter: z.array(NodeSpec.omit({ role: true, storage: true })).default([]),
+      })
+      .strict()
+      .optional(),
     /** DR drills: how to take a copy of the storage, where the sandbox lives (workflows/drill.ts). */
     drill: z
       .object({
@@ -353,6 +375,42 @@ export const ClusterSpec = z
       issue(['drill', 'copyMethod'], 'PFS is not a filesystem the host can freeze: use pfsd-freeze or a snapshot command');
     if (spec.drill?.snapshotCommand && !spec.drill.snapshotCommand.some((w) => w.includes('{target}')))
       issue(['drill', 'snapshotCommand'], 'the command must name where the copy goes: {target}');
+    if (spec.failover) {
+      const f = spec.failover;
+      const standbys = spec.nodes.filter((n) => n.role === 'standby');
+      const standby = f.standby ? standbys.find((n) => n.name === f.standby) : standbys.length === 1 ? standbys[0] : undefined;
+      if (!standby)
+        issue(
+          ['failover', 'standby'],
+          f.standby
+            ? `${f.standby} is not a standby of this cluster (standbys: ${standbys.map((n) => n.name).join(', ') || 'none'})`
+            : `name the standby to promote (standbys: ${standbys.map((n) => n.name).join(', ') || 'none'})`,
+        );
+      if (standby && spec.profile === 'polardb' && standby.hostId === undefined)
+        issue(['nodes', spec.nodes.indexOf(standby), 'hostId'], 'the standby a polardb failover promotes needs its polar_hostid (hostId)');
+      const taken = new Map<string, string>();
+      if (standby)
+        for (const k of [standby.name, `${standby.address}:${standby.port}`, `${JSON.stringify(standby.host)} ${standby.localDir}`])
+          taken.set(k, standby.name);
+      f.replicasAfter.forEach((r, i) => {
+        const at = ['failover', 'replicasAfter', i];
+        if (!r.slot) issue([...at, 'slot'], 'a read-only node after the failover needs the slot it streams through');
+        if (spec.profile === 'polardb' && r.hostId === undefined)
+          issue([...at, 'hostId'], 'polardb nodes on the shared storage need a polar_hostid');
+        if (standby && r.hostId !== undefined && r.hostId === standby.hostId)
+          issue([...at, 'hostId'], `polar_hostid ${r.hostId} is the promoted standby's: PFS refuses a second mount with the same hostid`);
+        for (const k of [
+          r.name,
+          `${r.address}:${r.port}`,
+          `${JSON.stringify(r.host)} ${r.localDir}`,
+          ...(r.slot ? [`slot ${r.slot}`] : []),
+          ...(r.hostId !== undefined ? [`hostId ${r.hostId}`] : []),
+        ]) {
+          if (taken.has(k)) issue(at, `${k} is already used by ${taken.get(k)} in the topology after the failover`);
+          else taken.set(k, r.name);
+        }
+      });
+    }
     if (spec.binaries.install !== 'installed' && !spec.binaries.source)
       issue(['binaries', 'source'], `install: ${spec.binaries.install} needs the source directory on shared storage`);
   });

@@ -1,4 +1,4 @@
-// npm run lab -- create|disaster|status|destroy [--id X] [--replicas N] [--rows N] [--data-mb N]
+// npm run lab -- create|disaster [--storage-lost]|status|destroy [--id X] [--replicas N] [--rows N] [--data-mb N]
 //                [--image-size-gb N] [--all] [--json]
 // Without --id, disaster/status/destroy take the only lab there is.
 import { parseArgs } from 'node:util';
@@ -8,6 +8,7 @@ const USAGE = `usage: npm run lab -- create|disaster|status|destroy [options]
   create    a real cluster on this machine (loop devices, ext4, PostgreSQL 15): primary, standby, replicas
             [--id X] [--replicas N] [--rows N] [--data-mb N (pad the data, e.g. 256)] [--image-size-gb N]
   disaster  every compute host lost, only the storage survives [--id X]
+            --storage-lost: the second disaster, the shared storage is lost (the standby survives)
   status    what runs, what is mounted, who streams [--id X] [--json]
   destroy   take the lab away [--id X | --all]
 Without --id, disaster/status/destroy take the only lab there is. Needs root.`;
@@ -24,6 +25,7 @@ try {
       'data-mb': { type: 'string' },
       'image-size-gb': { type: 'string' },
       all: { type: 'boolean' },
+      'storage-lost': { type: 'boolean' },
       json: { type: 'boolean' },
     },
   });
@@ -71,7 +73,7 @@ async function main(): Promise<void> {
     }
     case 'disaster': {
       const started = Date.now();
-      await disaster(await loadLab(await theLab()), log);
+      await disaster(await loadLab(await theLab()), log, { storageLost: values['storage-lost'] });
       console.log(`disaster done in ${((Date.now() - started) / 1000).toFixed(1)} s`);
       return;
     }

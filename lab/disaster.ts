@@ -15,7 +15,19 @@ export interface RecordedFingerprint {
   tables: Fingerprint;
 }
 
-export async function disaster(lab: Lab, log: (line: string) => void = () => {}): Promise<RecordedFingerprint> {
+/** The image of the shared disk once a storage-lost disaster has moved it out of reach. */
+export const lostImage = (image: string): string => `${image}.lost`;
+
+export interface DisasterOptions {
+  /**
+   * The second disaster: the shared storage is lost. The primary's and replicas' PostgreSQL crash,
+   * the shared disk is unmounted and detached and its image moved away (unreadable at its path);
+   * their hosts keep their local dirs, and the standby (its own disk, its host) keeps running.
+   */
+  storageLost?: boolean;
+}
+
+export async function disaster(lab: Lab, log: (line: string) => void = () => {}, o: DisasterOptions = {}): Promise<RecordedFingerprint> {
   const { spec } = lab;
   const p = labPaths(lab.id);
 
@@ -23,6 +35,8 @@ export async function disaster(lab: Lab, log: (line: string) => void = () => {})
   const recorded: RecordedFingerprint = { recordedAt: new Date().toISOString(), tables };
   await writeFile(p.fingerprintFile, JSON.stringify(recorded, null, 2) + '\n');
   log(`fingerprint of ${Object.keys(tables).join(', ')} written to ${p.fingerprintFile}`);
+
+  if (o.storageLost) return storageLost(lab, recorded, log);
 
   const dataDirs = new Set(spec.nodes.map((n) => postgresProfile.postmasterDir(spec, n)));
   const killed = await killPostgresIn((cwd) => dataDirs.has(cwd));
@@ -43,5 +57,22 @@ export async function disaster(lab: Lab, log: (line: string) => void = () => {})
     for (const dev of await detachImage(p.image[d])) log(`detached ${dev} from ${p.image[d]}`);
     if (await removeLoopLink(p.link[d])) log(`removed ${p.link[d]}`);
   }
+  return recorded;
+}
+
+async function storageLost(lab: Lab, recorded: RecordedFingerprint, log: (line: string) => void): Promise<RecordedFingerprint> {
+  const { spec } = lab;
+  const p = labPaths(lab.id);
+  const dataDirs = new Set(spec.nodes.filter((n) => n.role !== 'standby').map((n) => postgresProfile.postmasterDir(spec, n)));
+  const killed = await killPostgresIn((cwd) => dataDirs.has(cwd));
+  log(`SIGKILLed ${killed.length} PostgreSQL processes in ${[...dataDirs].join(', ')}; the standby keeps running`);
+  if ((await mountPoints()).includes(p.mountPoint.shared)) {
+    await sh(['umount', '--', p.mountPoint.shared]);
+    log(`unmounted ${p.mountPoint.shared}`);
+  }
+  for (const dev of await detachImage(p.image.shared)) log(`detached ${dev} from ${p.image.shared}`);
+  if (await removeLoopLink(p.link.shared)) log(`removed ${p.link.shared}`);
+  await sh(['mv', '--', p.image.shared, lostImage(p.image.shared)]);
+  log(`the shared storage is lost: ${p.image.shared} moved to ${lostImage(p.image.shared)}`);
   return recorded;
 }

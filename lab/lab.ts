@@ -2,7 +2,7 @@
 // did, look at it, take it away again. Used by the CLI, the tests and the benchmarks.
 export { createLab, type CreateOptions } from './create.js';
 export { destroyAllLabs, destroyLab } from './destroy.js';
-export { disaster, type RecordedFingerprint } from './disaster.js';
+export { disaster, lostImage, type DisasterOptions, type RecordedFingerprint } from './disaster.js';
 export { labPaths, labsRoot } from './layout.js';
 export { listLabs, loadLab, readLabFile, type Lab, type LabFile } from './load.js';
 export { LAB_TABLES } from './spec.js';

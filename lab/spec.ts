@@ -36,7 +36,14 @@ export function labSpecInput(id: string, p: LabPaths, ports: number[], replicas:
     ...Array.from({ length: replicas }, (_, i) => node(i + 2, 'replica', `replica${i + 1}`, `replica${i + 1}`)),
     { ...node(standbyNo, 'standby', 'standby', 'standby1'), storage: disk('standby') },
   ];
-  for (const n of nodes) {
+  // After a failover to the standby, each replica's host runs a read-only node of the promoted
+  // standby again: a new local dir, the same port and slot name.
+  const replicasAfter = Array.from({ length: replicas }, (_, i) => {
+    const { role: _role, ...n } = node(i + 2, 'replica', `replica${i + 1}-after-failover`, `replica${i + 1}`);
+    void _role;
+    return n;
+  });
+  for (const n of [...nodes, ...replicasAfter]) {
     const socket = `${n.localDir}/.s.PGSQL.${n.port}`;
     if (socket.length > MAX_SOCKET_PATH)
       throw new Error(`the socket path ${socket} is longer than ${MAX_SOCKET_PATH} bytes: use a shorter lab id or POLAR_LAB_ROOT`);
@@ -51,5 +58,6 @@ export function labSpecInput(id: string, p: LabPaths, ports: number[], replicas:
     nodes,
     slots: { expected: nodes.flatMap((n) => (n.slot ? [n.slot] : [])), onMissing: 'fail' },
     verify: { tables: LAB_TABLES, fingerprintFile: p.fingerprintFile, probeTimeoutSeconds: 30 },
+    failover: { maxLagBytes: 16 * 1024 * 1024, maxLagSeconds: 60, replicasAfter },
   };
 }

@@ -9,6 +9,9 @@
 //   recover-already-healthy the same workflow on the healthy cluster: nothing to do
 //   recover-approved        requireApproval: waits at the gate, approved, recovers (after a new disaster)
 //   recover-aborted-at-gate requireApproval: waits at the gate, aborted: fails as Aborted
+//   failover-fence-aborted  failoverToStandby while the old primary runs: waits at its fence gate, aborted
+//   failover-full           failoverToStandby after `disaster --storage-lost` (and its rebuildReplica child)
+// With the argument `failover`, only the failover histories are recorded.
 // Each file is the history as the client fetches it (JSON.stringify of fetchHistory()), plus the
 // workflow id it ran under (histories do not hold it; recoverCluster checks it). Files are named
 // `<version>-<run>.json`: bump VERSION when the workflows change, and keep the older files, so
@@ -18,6 +21,7 @@ import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { Client, Connection, type WorkflowHandle } from '@temporalio/client';
 import { DefaultLogger, NativeConnection, Runtime } from '@temporalio/worker';
+import { startOrAttachFailover } from '../client/start-failover.js';
 import { startOrAttachRecovery } from '../client/start-recovery.js';
 import type { RecoverInput } from '../common/input.js';
 import { createLab, destroyLab, disaster, type Lab } from '../lab/lab.js';
@@ -80,18 +84,37 @@ async function main(): Promise<void> {
       await save(client, name, handle);
     };
 
-    await disaster(lab, log);
-    await run('recover-full', input());
-    await run('recover-already-healthy', input());
-    await disaster(lab, log);
-    await run('recover-aborted-at-gate', input({ requireApproval: true }), async (h) => {
+    // The recoveries end on a healthy cluster: the failover's fence then finds the old primary running.
+    if (process.argv[2] !== 'failover') {
+      await disaster(lab, log);
+      await run('recover-full', input());
+      await run('recover-already-healthy', input());
+      await disaster(lab, log);
+      await run('recover-aborted-at-gate', input({ requireApproval: true }), async (h) => {
+        await waitAtGate(h);
+        await h.signal(abortSignal, { by: 'record-histories', reason: 'recorded abort' });
+      });
+      await run('recover-approved', input({ requireApproval: true }), async (h) => {
+        await waitAtGate(h);
+        await h.signal(approveSignal, { by: 'record-histories' });
+      });
+    }
+    const failover = async (name: string, gate?: (h: WorkflowHandle) => Promise<void>) => {
+      const { handle } = await startOrAttachFailover(client, lab!.spec.cluster, input());
+      if (gate) await gate(handle);
+      const outcome = await handle.result().then(
+        (r: { outcome: string }) => r.outcome,
+        (e: Error) => `failed: ${(e.cause as Error | undefined)?.message ?? e.message}`,
+      );
+      log(`${name}: ${outcome}`);
+      await save(client, name, handle);
+    };
+    await failover('failover-fence-aborted', async (h) => {
       await waitAtGate(h);
-      await h.signal(abortSignal, { by: 'record-histories', reason: 'recorded abort' });
+      await h.signal(abortSignal, { by: 'record-histories', reason: 'recorded abort: the old primary runs' });
     });
-    await run('recover-approved', input({ requireApproval: true }), async (h) => {
-      await waitAtGate(h);
-      await h.signal(approveSignal, { by: 'record-histories' });
-    });
+    await disaster(lab, log, { storageLost: true });
+    await failover('failover-full');
   } finally {
     worker.shutdown();
     await running;

@@ -32,7 +32,7 @@ test('the seed example is accepted, with the seed values and the defaults', () =
     [
       ['pb1', 'primary', '172.17.0.2', 5432, 1, undefined, '/home/postgres/primary'],
       ['pb2', 'replica', '172.17.0.3', 5432, 2, 'replica1', '/home/postgres/replica1'],
-      ['pb3', 'standby', '172.17.0.4', 5432, undefined, 'standby1', '/home/postgres/standby'],
+      ['pb3', 'standby', '172.17.0.4', 5432, 3, 'standby1', '/home/postgres/standby'],
     ],
   );
   assert.deepEqual(spec.nodes[2]!.storage, { image: '/data/VirtualDisk_standby.img', diskName: 'nvme2n1', directIo: true });

@@ -86,7 +86,7 @@ function setOutcome(rec: Recorder, outcome: Outcome): void {
 }
 
 /** The typed failure at the bottom of the chain: what the failing activity said. */
-function innermost(err: Error): Error {
+export function innermost(err: Error): Error {
   let e: Error = err;
   let typed: Error | undefined;
   while (e) {
@@ -97,7 +97,7 @@ function innermost(err: Error): Error {
 }
 
 /** What went wrong, where, and what to do: the failure's details and `progress.failure`. */
-function summarise(rec: Recorder, err: unknown): FailureSummary {
+export function summarise(rec: Recorder, err: unknown): FailureSummary {
   const steps = rec.progress.steps;
   const completed = steps.filter((s) => s.state === 'done').map((s) => s.id);
   const interrupted = steps.filter((s) => s.state === 'interrupted' || s.state === 'running').map((s) => s.id);

@@ -94,3 +94,17 @@ export const quoteConf = (v: string): string => `'${v.replace(/'/g, "''")}'`;
 /** primary_conninfo of a node that streams from the primary. */
 export const primaryConninfo = (spec: ClusterSpec, primary: NodeSpec, node: NodeSpec): string =>
   `host=${primary.address} port=${primary.port} user=${spec.replication.user} dbname=${spec.connection.database} application_name=${node.slot}`;
+
+/**
+ * `pg_ctl promote -W -D <local dir>`, the same for both profiles (for postgres pg_ctl finds the
+ * data directory through the config in the local dir). -W: promote writes a whole new WAL segment
+ * (1 GB on PolarDB, 87 s seen) and pg_ctl's own wait would run out; the activity polls
+ * pg_is_in_recovery() instead. Skipped while a promote is already requested (its signal file is
+ * in the data directory until the server acts on it): a retry never signals a second promote.
+ */
+export const promoteOp = (spec: ClusterSpec, node: NodeSpec, dataDir: string): Op => ({
+  kind: 'run',
+  title: `promote ${node.name}`,
+  cmd: { argv: [`${binDir(spec)}/pg_ctl`, 'promote', '-W', '-D', node.localDir], as: 'db', timeoutMs: 5 * 60_000 },
+  skipIf: { ...test('-f', `${dataDir}/promote`), label: `a promote is already requested (${dataDir}/promote exists)` },
+});

@@ -20,8 +20,8 @@ async function processesIn(host: Host, dir: string): Promise<string[]> {
   const r = await host.run(processesInDir(dir));
   return r.stdout
     .split('\n')
-    .filter(Boolean)
-    .map((l) => l.split('/')[2]!);
+    .map((l) => l.trim())
+    .filter(Boolean);
 }
 
 /** The agent's argv for one node, placeholders filled in. */

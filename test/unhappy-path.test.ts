@@ -13,6 +13,7 @@ import { fileURLToPath } from 'node:url';
 import { after, before, test } from 'node:test';
 import { execa } from 'execa';
 import type { WorkflowHandle } from '@temporalio/client';
+import { defaultPayloadConverter, type Payload } from '@temporalio/common';
 import type { TestWorkflowEnvironment } from '@temporalio/testing';
 import { withDb } from '../activities/db.js';
 import { startOrAttachRecovery } from '../client/start-recovery.js';
@@ -293,6 +294,15 @@ test(
     assert.match(report.headline, /^Recovery of cluster \S+: RECOVERED in/);
     assert.equal(Object.keys(report)[0], 'headline', 'the headline comes first');
     assert.match(report.warnings.join('\n'), /slot spare_slot reserves no WAL/);
+    // The Web UI's story: activity summaries with node and role, Outcome on parent and child, ClusterName on the child.
+    const summaries = history.flatMap((e) => {
+      const summary = (e.event as { userMetadata?: { summary?: Payload } }).userMetadata?.summary;
+      return summary ? [defaultPayloadConverter.fromPayload<string>(summary)] : [];
+    });
+    assert.ok(summaries.includes('startNode pb1 (primary)') && summaries.includes('fence'), summaries.join(', '));
+    const child = await env.client.workflow.getHandle(`${handle.workflowId}/replica/pb2`).describe();
+    assert.deepEqual([child.searchAttributes.ClusterName?.[0], child.searchAttributes.Outcome?.[0]], [spec.cluster, 'recovered']);
+    assert.equal((await handle.describe()).searchAttributes.Outcome?.[0], 'recovered');
     assert.match(
       report.steps.find((s) => s.id === `waitStreaming:${standby.name}`)!.verified.join('\n'),
       new RegExp(`${standby.name} streams through slot standby1 as walreceiver`),

@@ -16,10 +16,12 @@ export async function rebuildReplica(spec: ClusterSpec, nodeName: string): Promi
     await rec.step('startNode', nodeName, (o) => long.startNode.executeWithOptions(o, [spec, nodeName]), 'replica');
     await rec.step('waitStreaming', nodeName, (o) => long.waitStreaming.executeWithOptions(o, [spec, nodeName]), 'replica');
   } catch (err) {
+    rec.end(isCancellation(err) ? 'aborted' : 'failed');
     const details = [{ steps: rec.progress.steps }];
     // Cancelled too (an abort of the recovery): a failure, since only a failure carries the steps back.
     const root = isCancellation(err) ? { type: 'Aborted', message: 'the replica rebuild was cancelled' } : rootFailure(err);
     throw ApplicationFailure.create({ type: root.type ?? 'Internal', message: root.message, nonRetryable: true, details });
   }
+  rec.end(rec.progress.steps.some((s) => s.changed) ? 'recovered' : 'already-healthy');
   return rec.progress.steps;
 }

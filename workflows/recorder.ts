@@ -4,14 +4,15 @@ import {
   CancellationScope,
   CancelledFailure,
   isCancellation,
+  patched,
   setCurrentDetails,
   upsertSearchAttributes,
   workflowInfo,
   type ActivityOptions,
 } from '@temporalio/workflow';
 import { rootFailure } from '../common/failures.js';
-import type { Progress, StepName, StepRecord, StepResult } from '../common/report.js';
-import { Phase } from '../common/search-attributes.js';
+import type { Outcome, Progress, StepName, StepRecord, StepResult } from '../common/report.js';
+import { Outcome as OutcomeAttribute, Phase } from '../common/search-attributes.js';
 
 const iso = (ms: number) => new Date(ms).toISOString();
 
@@ -91,6 +92,14 @@ export class Recorder {
       rec.durationMs = Date.now() - t0;
       this.details();
     }
+  }
+
+  /** The end of the run, in progress and in its search attributes (histories recorded before them replay without). */
+  end(outcome: Outcome): void {
+    this.progress.outcome = outcome;
+    if (!patched('outcome-search-attribute')) return;
+    if (outcome === 'failed' || outcome === 'aborted') this.phase(outcome);
+    upsertSearchAttributes([{ key: OutcomeAttribute, value: outcome }]);
   }
 
   /** Steps a child workflow ran, folded into this record. */

@@ -15,7 +15,7 @@ import {
 import { detailIn, FailureTypes, rootFailure } from '../common/failures.js';
 import { recoveryWorkflowId, WORKFLOW_TASK_TIMEOUT, type RecoverInput } from '../common/input.js';
 import { headlineOf, type FailureSummary, type Outcome, type RecoveryReport, type StepRecord } from '../common/report.js';
-import { ClusterName, Outcome as OutcomeAttribute, Trigger } from '../common/search-attributes.js';
+import { ClusterName, Trigger } from '../common/search-attributes.js';
 import { nodesOf, primaryOf, sharedNodes, type ClusterSpec } from '../common/spec.js';
 import { abortSignal, approveSignal, progressQuery } from './definitions.js';
 import { long, notifier, quick } from './options.js';
@@ -61,9 +61,8 @@ export async function recoverCluster(input: RecoverInput): Promise<RecoveryRepor
     return report;
   } catch (err) {
     const failure = summarise(rec, err);
-    rec.progress.outcome = failure.type === 'Aborted' ? 'aborted' : 'failed';
     rec.progress.failure = failure;
-    setOutcome(rec, rec.progress.outcome);
+    rec.end(failure.type === 'Aborted' ? 'aborted' : 'failed');
     // The scope may be cancelled: the last word still goes out.
     await CancellationScope.nonCancellable(() =>
       tell('failed', `recovery ${rec.progress.outcome}: ${failure.type}${failure.step ? ` at ${failure.step}` : ''}: ${failure.cause}`),
@@ -76,13 +75,6 @@ export async function recoverCluster(input: RecoverInput): Promise<RecoveryRepor
       cause: err instanceof Error && failure.type !== 'Aborted' ? innermost(err) : undefined,
     });
   }
-}
-
-/** The end of a run in its search attributes (recorded histories from before replay without them). */
-function setOutcome(rec: Recorder, outcome: Outcome): void {
-  if (!patched('outcome-search-attribute')) return;
-  if (outcome === 'failed' || outcome === 'aborted') rec.phase(outcome);
-  upsertSearchAttributes([{ key: OutcomeAttribute, value: outcome }]);
 }
 
 /** The typed failure at the bottom of the chain: what the failing activity said. */
@@ -267,9 +259,8 @@ async function runbook(spec: ClusterSpec, input: RecoverInput, rec: Recorder, te
 
   const endedAt = Date.now();
   const outcome: Outcome = rec.progress.steps.some((s) => s.changed) ? 'recovered' : 'already-healthy';
-  rec.progress.outcome = outcome;
   rec.phase('done');
-  setOutcome(rec, outcome);
+  rec.end(outcome);
   const rtoMs = endedAt - Date.parse(rec.progress.startedAt) - rec.progress.gateWaitMs;
   const workflowId = workflowInfo().workflowId;
   const { cluster, gateWaitMs } = rec.progress;

@@ -24,6 +24,8 @@ export const FailureTypes = {
   BinariesMissing: 'a binary the step runs is not there: install it or fix binaries.dir / the tool path in the spec',
   HostKeyRejected: "the host's ssh key is unknown or changed: verify the host, then update the known_hosts file",
   HostUnreachable: 'the host does not answer (retried): check it is up and reachable from the worker',
+  DataCorrupt:
+    'the database found its own files damaged when it started (a PANIC in its server log): restore the storage from a backup or a consistent snapshot; in a drill, the copy was not a point-in-time copy',
   CommandFailed: 'a command failed (retried): read its output in the message',
   RunbookConflict:
     'another runbook acts on this cluster (a recovery, or a failover under another id): let it end or abort it, then start again',
@@ -48,6 +50,8 @@ export const PERMANENT_CAUSES: { pattern: RegExp; type: FailureType }[] = [
   { pattern: /Read-only file system|write-protected|is write protected/i, type: 'StorageReadOnly' },
   { pattern: /Operation not permitted|Permission denied/i, type: 'PermissionDenied' },
   { pattern: /failed to (run command|execute) .*No such file or directory|command not found/i, type: 'BinariesMissing' },
+  // A PANIC at start is the database refusing its own files (no checkpoint record, a torn logindex).
+  { pattern: /\bPANIC:/, type: 'DataCorrupt' },
 ];
 
 /** The permanent cause in a command's output, if any. */

@@ -168,7 +168,10 @@ test('pfsd-freeze past maxFreezeSeconds: the copy is stopped, pfsd resumed, the 
   const took = Date.now() - t0;
   assert.ok(took < 15_000, `bounded: ${took} ms`);
   assert.notEqual(stateOf(pid), 'T', 'resumed');
-  assert.ok(maxGap(ticks(DISK), t0) >= 700, 'it was stopped for about the bound');
+  // Stopped, and not for longer than the bound allows (the shell's own start-up counts against the
+  // bound, so on a loaded machine the stop itself is shorter than 1 s).
+  const gap = maxGap(ticks(DISK), t0);
+  assert.ok(gap >= 200 && gap < 3000, `it was stopped, within the bound (${gap} ms)`);
   const last = ticks(DISK).at(-1)!;
   await new Promise((r) => setTimeout(r, 300));
   assert.ok(ticks(DISK).at(-1)! > last, 'the daemon works again');

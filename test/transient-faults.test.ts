@@ -13,6 +13,7 @@
 // command log or the history shows the step before, the fault is put in place, and the worker
 // goes on: nothing of the runbook is mocked, and there is no test hook in it.
 import assert from 'node:assert/strict';
+import { rootFailure } from '../common/failures.js';
 import {
   chownSync,
   closeSync,
@@ -91,7 +92,14 @@ async function recoverWith(
   const watch = new HistoryWatcher(client, handle.workflowId, (await handle.describe()).runId);
   try {
     await within(inject({ handle, watch, from }), 120_000, 'the fault');
-    const report = await within(handle.result() as Promise<RecoveryReport>, 180_000, 'the recovery');
+    const report = await within(
+      (handle.result() as Promise<RecoveryReport>).catch((err: unknown) => {
+        const root = rootFailure(err);
+        throw new Error(`the recovery failed: ${root.type}: ${root.message}`);
+      }),
+      180_000,
+      'the recovery',
+    );
     for (const line of renderReport(report).split('\n')) if (!line.startsWith('  verified')) t.diagnostic(line);
     assert.equal(report.outcome, 'recovered');
     assert.deepEqual(

@@ -3,9 +3,10 @@
 // first describes the latest run of recover/<cluster>: running -> attach; ended for this same incident
 // -> answer with how it ended and start nothing; ended for another incident -> cooldown or a new run.
 import { Client, WorkflowExecutionDescription, WorkflowNotFoundError } from '@temporalio/client';
-import { defaultPayloadConverter } from '@temporalio/common';
+import { defaultPayloadConverter, type Payload } from '@temporalio/common';
 import proto from '@temporalio/proto';
 import { recoveryWorkflowId } from '../../common/input.js';
+import type { Progress } from '../../common/report.js';
 import { Phase } from '../../common/search-attributes.js';
 import { startOrAttachRecovery } from '../start-recovery.js';
 import type { NormalizedAlert } from './payload.js';
@@ -237,10 +238,14 @@ function describeFailure(failure: Failure | null | undefined): { step?: string; 
   const out: { step?: string; type?: string; message?: string } = {};
   for (let f = failure; f; f = f.cause) {
     const activity = f.activityFailureInfo?.activityType?.name;
-    if (activity) out.step = activity;
+    if (activity) out.step ??= activity;
     if (f.applicationFailureInfo) {
       if (f.applicationFailureInfo.type) out.type = f.applicationFailureInfo.type;
       if (f.message) out.message = f.message;
+      // The recovery's own failure carries its report: the failing step and node, named as in the report.
+      const payload = f.applicationFailureInfo.details?.payloads?.[0];
+      const summary = payload ? defaultPayloadConverter.fromPayload<Partial<Progress>>(payload as Payload)?.failure : undefined;
+      if (summary?.step) out.step = summary.step;
     }
     out.message ??= f.message ?? undefined;
   }

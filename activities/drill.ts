@@ -4,9 +4,7 @@ import { appendFile, mkdir, readFile } from 'node:fs/promises';
 import { createServer } from 'node:net';
 import { dirname } from 'node:path';
 import { Context } from '@temporalio/activity';
-import { WorkflowNotFoundError } from '@temporalio/client';
 import { asRecorded, DEFAULT_DRILL_HISTORY, DEFAULT_SANDBOX_ROOT, type DrillResult } from '../common/drill.js';
-import { recoveryWorkflowId } from '../common/input.js';
 import type { StepResult } from '../common/report.js';
 import type { DiskCopy, Sandbox } from '../common/sandbox.js';
 import { copyMethodOf, nodeNamed, primaryOf, type ClusterSpec } from '../common/spec.js';
@@ -15,6 +13,7 @@ import { whoAnswers, withDb } from './db.js';
 import type { Journal } from './ops.js';
 import { must } from './ops.js';
 import { DRILL_MARKER_INSERT_SQL, withParam } from './sql.js';
+import { runningRecovery } from './running.js';
 import { journalOf, resultOf, type ActivityDeps } from './context.js';
 import { copyDisks, copyHost, copyStandbyDirs, drillFailure, hostsOf, makeSandboxDir, markerText, teardownOnHost } from './sandbox.js';
 
@@ -81,17 +80,10 @@ export const createDrillActivities = (deps: ActivityDeps) => ({
    */
   async checkIdle(cluster: string, self: { workflowId: string; runId: string }): Promise<StepResult> {
     const j = journalOf(deps);
+    const running = await runningRecovery(cluster, j);
+    if (running)
+      throw drillFailure('RecoveryRunning', `the recovery ${running.id} (run ${running.runId}) is running since ${running.since}`);
     const client = Context.current().client;
-    const id = recoveryWorkflowId(cluster);
-    try {
-      const d = await client.workflow.getHandle(id).describe();
-      if (d.status.name === 'RUNNING')
-        throw drillFailure('RecoveryRunning', `the recovery ${id} (run ${d.runId}) is running since ${d.startTime.toISOString()}`);
-      j.verified.push(`${id} is not running (${d.status.name.toLowerCase()})`);
-    } catch (err) {
-      if (!(err instanceof WorkflowNotFoundError)) throw err;
-      j.verified.push(`${id} never ran`);
-    }
     // Visibility is eventually consistent: this catches drills started earlier, not one started
     // in the same second (two such drills have different sandboxes and cannot freeze the same
     // filesystem twice: the second freeze fails and that drill stops).

@@ -5,12 +5,12 @@
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { Context } from '@temporalio/activity';
-import { WorkflowNotFoundError } from '@temporalio/client';
 import YAML from 'yaml';
 import { failoverStandby, oldNodes } from '../common/failover.js';
-import { failoverWorkflowId, recoveryWorkflowId } from '../common/input.js';
+import { failoverWorkflowId } from '../common/input.js';
 import type { StandbyPosition, StepResult } from '../common/report.js';
 import { primaryOf, sharedNodes, type ClusterSpec, type NodeSpec } from '../common/spec.js';
+import { runningRecovery } from './running.js';
 import { journalOf, resultOf, type ActivityDeps } from './context.js';
 import { fingerprint, whoAnswers, withDb, type Fingerprint } from './db.js';
 import { failure } from './failures.js';
@@ -79,17 +79,9 @@ export const createFailoverActivities = (deps: ActivityDeps) => ({
    */
   async checkRunbooks(cluster: string, self: { workflowId: string; runId: string }): Promise<StepResult> {
     const j = journalOf(deps);
+    const running = await runningRecovery(cluster, j);
+    if (running) throw failure('RunbookConflict', `the recovery ${running.id} (run ${running.runId}) is running since ${running.since}`);
     const client = Context.current().client;
-    const id = recoveryWorkflowId(cluster);
-    try {
-      const d = await client.workflow.getHandle(id).describe();
-      if (d.status.name === 'RUNNING')
-        throw failure('RunbookConflict', `the recovery ${id} (run ${d.runId}) is running since ${d.startTime.toISOString()}`);
-      j.verified.push(`${id} is not running (${d.status.name.toLowerCase()})`);
-    } catch (err) {
-      if (!(err instanceof WorkflowNotFoundError)) throw err;
-      j.verified.push(`${id} never ran`);
-    }
     const query = `WorkflowType = 'failoverToStandby' AND ExecutionStatus = 'Running' AND ClusterName = '${cluster}'`;
     for await (const w of client.workflow.list({ query }))
       if (w.runId !== self.runId && w.workflowId !== failoverWorkflowId(cluster))

@@ -3,15 +3,7 @@
 // fence the old nodes and the old disk -> record the standby's position (the data-loss window) ->
 // lag within limits or a person decides -> promote, once -> the new topology's slots -> read-only
 // nodes rebuilt on the standby's disk as the new shared disk -> verify -> the new spec, written.
-import {
-  ApplicationFailure,
-  CancellationScope,
-  condition,
-  executeChild,
-  setHandler,
-  upsertSearchAttributes,
-  workflowInfo,
-} from '@temporalio/workflow';
+import { ApplicationFailure, executeChild, upsertSearchAttributes, workflowInfo } from '@temporalio/workflow';
 import { failoverStandby, specAfterFailover } from '../common/failover.js';
 import { rootFailure } from '../common/failures.js';
 import { failoverWorkflowId, WORKFLOW_TASK_TIMEOUT, type FailoverInput } from '../common/input.js';
@@ -19,14 +11,11 @@ import { headlineOf, rpoOf, type FailoverReport, type Outcome, type StandbyPosit
 import { ClusterName, Outcome as OutcomeAttribute, Trigger } from '../common/search-attributes.js';
 import { nodesOf, sharedNodes, SpecError, type ClusterSpec } from '../common/spec.js';
 import type { Fingerprint } from '../activities/db.js';
-import { abortSignal, approveSignal, progressQuery } from './definitions.js';
-import { long, notifier, quick } from './options.js';
+import { long, quick } from './options.js';
 import { Recorder } from './recorder.js';
-import { innermost, summarise } from './recover-cluster.js';
+import { gates, inScope, teller, type Gate } from './runbook.js';
 import { rebuildReplica } from './rebuild-replica.js';
 import { specFrom } from './spec-input.js';
-
-type Tell = (kind: 'started' | 'waiting-approval' | 'succeeded' | 'failed', text: string) => Promise<void>;
 
 export async function failoverToStandby(input: FailoverInput): Promise<FailoverReport> {
   const spec = await specFrom(input);
@@ -54,73 +43,30 @@ export async function failoverToStandby(input: FailoverInput): Promise<FailoverR
     { key: Trigger, value: input.trigger ?? 'ui' },
   ]);
 
-  const tell: Tell = async (kind, text) => {
-    if (input.trigger === 'drill') return;
-    await notifier
-      .notifyOperators({ kind, cluster: spec.cluster, workflowId, text: `[polar-runbook] ${spec.cluster}: ${text}` })
-      .catch(() => {});
-  };
+  const tell = teller(spec, input.trigger, workflowId);
   void tell('started', `failover to the standby started (trigger: ${input.trigger ?? 'ui'})`);
 
   const rec = new Recorder(spec.cluster);
-  setHandler(progressQuery, () => rec.progress);
-  const scope = new CancellationScope();
-  setHandler(abortSignal, (a) => {
-    rec.aborted = a?.reason || 'no reason given';
-    scope.cancel();
-  });
-  try {
-    const report = await scope.run(() => runbook(spec, after, input, rec, tell));
-    await tell('succeeded', `${report.headline}; ${report.rpo}`);
-    return report;
-  } catch (err) {
-    const failure = summarise(rec, err);
-    rec.progress.outcome = failure.type === 'Aborted' ? 'aborted' : 'failed';
-    rec.progress.failure = failure;
-    rec.phase(rec.progress.outcome);
-    upsertSearchAttributes([{ key: OutcomeAttribute, value: rec.progress.outcome }]);
-    await CancellationScope.nonCancellable(() =>
-      tell('failed', `failover ${rec.progress.outcome}: ${failure.type}${failure.step ? ` at ${failure.step}` : ''}: ${failure.cause}`),
-    );
-    throw ApplicationFailure.create({
-      type: failure.type,
-      message: failure.type === 'Aborted' ? failure.cause : `${failure.step ? `${failure.step}: ` : ''}${failure.cause}`,
-      nonRetryable: true,
-      details: [{ ...rec.progress }],
-      cause: err instanceof Error && failure.type !== 'Aborted' ? innermost(err) : undefined,
-    });
-  }
+  const gate = gates(spec, rec, tell, () => true);
+  const end = (outcome: Outcome) => {
+    rec.progress.outcome = outcome;
+    if (outcome === 'failed' || outcome === 'aborted') rec.phase(outcome);
+    upsertSearchAttributes([{ key: OutcomeAttribute, value: outcome }]);
+  };
+  const report = await inScope('failover', rec, tell, end, () => runbook(spec, after, input, rec, gate, end));
+  await tell('succeeded', `${report.headline}; ${report.rpo}`);
+  return report;
 }
 
-async function runbook(spec: ClusterSpec, after: ClusterSpec, input: FailoverInput, rec: Recorder, tell: Tell): Promise<FailoverReport> {
-  let approvals = 0;
-  setHandler(approveSignal, () => void approvals++);
+async function runbook(
+  spec: ClusterSpec,
+  after: ClusterSpec,
+  input: FailoverInput,
+  rec: Recorder,
+  gate: Gate,
+  end: (outcome: Outcome) => void,
+): Promise<FailoverReport> {
   const { workflowId, runId } = workflowInfo();
-
-  /** Waits for an operator's `approve`, reminding them, up to the spec's deadline; nothing is touched meanwhile. */
-  const gate = async (name: string, evidence: string[]) => {
-    const seen = approvals;
-    const since = Date.now();
-    rec.progress.waitingFor = { gate: name, evidence, since: new Date(since).toISOString() };
-    rec.phase(`waiting-approval:${name}`);
-    void tell('waiting-approval', `waiting for approval at ${name}: ${evidence.join('; ')}`);
-    const deadline = since + spec.approval.timeoutSeconds * 1000;
-    while (
-      !(await condition(() => approvals > seen, Math.max(1, Math.min(deadline - Date.now(), spec.approval.remindEverySeconds * 1000))))
-    ) {
-      if (Date.now() >= deadline)
-        throw ApplicationFailure.nonRetryable(
-          `nobody approved the ${name} gate within ${spec.approval.timeoutSeconds} s; evidence: ${evidence.join('; ')}`,
-          'ApprovalTimeout',
-        );
-      void tell(
-        'waiting-approval',
-        `still waiting for approval at ${name} (${Math.round((Date.now() - since) / 1000)} s): ${evidence.join('; ')}`,
-      );
-    }
-    rec.progress.waitingFor = undefined;
-    rec.progress.gateWaitMs += Date.now() - since;
-  };
 
   const standby = failoverStandby(spec);
   const newPrimary = after.nodes.find((n) => n.role === 'primary')!;
@@ -204,9 +150,8 @@ async function runbook(spec: ClusterSpec, after: ClusterSpec, input: FailoverInp
 
   const endedAt = Date.now();
   const outcome: Outcome = promoted.changed ? 'failed-over' : 'already-failed-over';
-  rec.progress.outcome = outcome;
   rec.phase('done');
-  upsertSearchAttributes([{ key: OutcomeAttribute, value: outcome }]);
+  end(outcome);
   const rtoMs = endedAt - Date.parse(rec.progress.startedAt) - rec.progress.gateWaitMs;
   const { cluster, gateWaitMs } = rec.progress;
   return {

@@ -1,29 +1,17 @@
 // recoverCluster: the runbook. Brings a shared-storage cluster back when every compute host is
 // gone and only the storage survives: fence -> attach storage -> storage daemon -> binaries ->
 // primary -> slots -> standbys and replicas (in parallel) -> verify -> report.
-import {
-  ApplicationFailure,
-  CancellationScope,
-  condition,
-  executeChild,
-  isCancellation,
-  patched,
-  setHandler,
-  upsertSearchAttributes,
-  workflowInfo,
-} from '@temporalio/workflow';
-import { detailIn, FailureTypes, rootFailure } from '../common/failures.js';
+import { ApplicationFailure, executeChild, patched, upsertSearchAttributes, workflowInfo } from '@temporalio/workflow';
+import { detailIn } from '../common/failures.js';
 import { recoveryWorkflowId, WORKFLOW_TASK_TIMEOUT, type RecoverInput } from '../common/input.js';
-import { headlineOf, type FailureSummary, type Outcome, type RecoveryReport, type StepRecord } from '../common/report.js';
+import { headlineOf, type Outcome, type RecoveryReport, type StepRecord } from '../common/report.js';
 import { ClusterName, Trigger } from '../common/search-attributes.js';
 import { nodesOf, primaryOf, sharedNodes, type ClusterSpec } from '../common/spec.js';
-import { abortSignal, approveSignal, progressQuery } from './definitions.js';
-import { long, notifier, quick } from './options.js';
+import { long, quick } from './options.js';
 import { Recorder } from './recorder.js';
+import { gates, inScope, teller, type Gate } from './runbook.js';
 import { specFrom } from './spec-input.js';
 import { rebuildReplica } from './rebuild-replica.js';
-
-type Tell = (kind: 'started' | 'waiting-approval' | 'succeeded' | 'failed', text: string) => Promise<void>;
 
 export async function recoverCluster(input: RecoverInput): Promise<RecoveryReport> {
   const spec = await specFrom(input);
@@ -37,120 +25,23 @@ export async function recoverCluster(input: RecoverInput): Promise<RecoveryRepor
     { key: Trigger, value: input.trigger ?? 'ui' },
   ]);
 
-  // A drill's recovery of its sandbox is not an incident: operators hear of the drill, not of it.
-  const tell: Tell = async (kind, text) => {
-    if (input.trigger === 'drill') return;
-    await notifier
-      .notifyOperators({ kind, cluster: spec.cluster, workflowId, text: `[polar-runbook] ${spec.cluster}: ${text}` })
-      .catch(() => {});
-  };
+  const tell = teller(spec, input.trigger, workflowId);
   void tell('started', `recovery started (trigger: ${input.trigger ?? 'ui'})`); // not awaited: adds no latency
 
   const rec = new Recorder(spec.cluster);
-  setHandler(progressQuery, () => rec.progress);
-  // Abort (a signal) and a Temporal cancel both cancel the runbook's scope: running activities are
-  // cancelled (their commands ended on the hosts), child workflows too, and nothing new starts.
-  const scope = new CancellationScope();
-  setHandler(abortSignal, (a) => {
-    rec.aborted = a?.reason || 'no reason given';
-    scope.cancel();
-  });
-  try {
-    const report = await scope.run(() => runbook(spec, input, rec, tell));
-    await tell('succeeded', report.headline);
-    return report;
-  } catch (err) {
-    const failure = summarise(rec, err);
-    rec.progress.failure = failure;
-    rec.end(failure.type === 'Aborted' ? 'aborted' : 'failed');
-    // The scope may be cancelled: the last word still goes out.
-    await CancellationScope.nonCancellable(() =>
-      tell('failed', `recovery ${rec.progress.outcome}: ${failure.type}${failure.step ? ` at ${failure.step}` : ''}: ${failure.cause}`),
-    );
-    throw ApplicationFailure.create({
-      type: failure.type,
-      message: failure.type === 'Aborted' ? failure.cause : `${failure.step ? `${failure.step}: ` : ''}${failure.cause}`,
-      nonRetryable: true,
-      details: [{ ...rec.progress }],
-      cause: err instanceof Error && failure.type !== 'Aborted' ? innermost(err) : undefined,
-    });
-  }
+  const gate = gates(spec, rec, tell, () => patched('gate-timeout'));
+  const report = await inScope(
+    'recovery',
+    rec,
+    tell,
+    (outcome) => rec.end(outcome),
+    () => runbook(spec, input, rec, gate),
+  );
+  await tell('succeeded', report.headline);
+  return report;
 }
 
-/** The typed failure at the bottom of the chain: what the failing activity said. */
-export function innermost(err: Error): Error {
-  let e: Error = err;
-  let typed: Error | undefined;
-  while (e) {
-    if ((e as ApplicationFailure).type) typed = e;
-    e = e.cause as Error;
-  }
-  return typed ?? err;
-}
-
-/** What went wrong, where, and what to do: the failure's details and `progress.failure`. */
-export function summarise(rec: Recorder, err: unknown): FailureSummary {
-  const steps = rec.progress.steps;
-  const completed = steps.filter((s) => s.state === 'done').map((s) => s.id);
-  const interrupted = steps.filter((s) => s.state === 'interrupted' || s.state === 'running').map((s) => s.id);
-  for (const s of steps) if (s.state === 'running') s.state = 'interrupted';
-  if (rec.aborted !== undefined || isCancellation(err)) {
-    const reason = rec.aborted ?? 'the workflow was cancelled';
-    const where = interrupted.length ? `while ${interrupted.join(', ')} ran (interrupted)` : 'before the next step';
-    return {
-      type: 'Aborted',
-      cause: `aborted (${reason}) ${where}; completed: ${completed.join(', ') || 'nothing'}`,
-      whatToDo: FailureTypes.Aborted,
-      interrupted,
-      completed,
-    };
-  }
-  const root = rootFailure(err);
-  const failed = [...steps].reverse().find((s) => s.state === 'failed');
-  const type = root.type ?? 'Internal';
-  return {
-    type,
-    ...(failed ? { step: failed.id } : {}),
-    ...(failed?.node ? { node: failed.node } : {}),
-    cause: root.message,
-    whatToDo: FailureTypes[type as keyof typeof FailureTypes] ?? 'read the cause',
-    interrupted,
-    completed,
-  };
-}
-
-async function runbook(spec: ClusterSpec, input: RecoverInput, rec: Recorder, tell: Tell): Promise<RecoveryReport> {
-  let approvals = 0;
-  setHandler(approveSignal, () => void approvals++);
-
-  /** Waits for an operator's `approve` (an abort cancels the wait); nothing is touched while it waits. */
-  const gate = async (name: string, evidence: string[]) => {
-    const seen = approvals;
-    const since = Date.now();
-    rec.progress.waitingFor = { gate: name, evidence, since: new Date(since).toISOString() };
-    rec.phase(`waiting-approval:${name}`);
-    void tell('waiting-approval', `waiting for approval at ${name}: ${evidence.join('; ')}`);
-    if (patched('gate-timeout')) {
-      const deadline = since + spec.approval.timeoutSeconds * 1000;
-      // Reminds the operators while it waits, and gives up at the deadline.
-      while (
-        !(await condition(() => approvals > seen, Math.max(1, Math.min(deadline - Date.now(), spec.approval.remindEverySeconds * 1000))))
-      ) {
-        const waited = Math.round((Date.now() - since) / 1000);
-        if (Date.now() >= deadline)
-          throw ApplicationFailure.nonRetryable(
-            `nobody approved the ${name} gate within ${spec.approval.timeoutSeconds} s; evidence: ${evidence.join('; ')}`,
-            'ApprovalTimeout',
-          );
-        void tell('waiting-approval', `still waiting for approval at ${name} (${waited} s): ${evidence.join('; ')}`);
-      }
-    } else {
-      await condition(() => approvals > seen);
-    }
-    rec.progress.waitingFor = undefined;
-    rec.progress.gateWaitMs += Date.now() - since;
-  };
-
+async function runbook(spec: ClusterSpec, input: RecoverInput, rec: Recorder, gate: Gate): Promise<RecoveryReport> {
   const primary = primaryOf(spec);
   const shared = sharedNodes(spec);
   const roleOf = (n: string) => spec.nodes.find((x) => x.name === n)!.role;

@@ -76,10 +76,33 @@ export const createFailoverActivities = (deps: ActivityDeps) => ({
   /**
    * A failover never acts beside a running recovery of its cluster, nor beside another failover of
    * it started under another id (the one with the cluster's own id is unique by Temporal's rule).
+   * `runbook: 'recovery'`: the recovery's own check, that no failover of its cluster is running.
    */
-  async checkRunbooks(cluster: string, self: { workflowId: string; runId: string }): Promise<StepResult> {
+  async checkRunbooks(
+    cluster: string,
+    self: { workflowId: string; runId: string },
+    runbook: 'failover' | 'recovery' = 'failover',
+  ): Promise<StepResult> {
     const j = journalOf(deps);
     const client = Context.current().client;
+    if (runbook === 'recovery') {
+      // A recovery never acts beside a failover of its cluster: the failover's id is the only one
+      // that acts (any other id refuses at once), and describe() reads it consistently.
+      const fid = failoverWorkflowId(cluster);
+      try {
+        const d = await client.workflow.getHandle(fid).describe();
+        if (d.status.name === 'RUNNING')
+          throw failure(
+            'RunbookConflict',
+            `the failover ${fid} (run ${d.runId}) is running since ${d.startTime.toISOString()}: a recovery must not act beside it; wait for it to end, or abort it first`,
+          );
+        j.verified.push(`${fid} is not running (${d.status.name.toLowerCase()})`);
+      } catch (err) {
+        if (!(err instanceof WorkflowNotFoundError)) throw err;
+        j.verified.push(`${fid} never ran`);
+      }
+      return resultOf(j);
+    }
     const id = recoveryWorkflowId(cluster);
     try {
       const d = await client.workflow.getHandle(id).describe();

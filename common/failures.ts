@@ -25,8 +25,7 @@ export const FailureTypes = {
   HostKeyRejected: "the host's ssh key is unknown or changed: verify the host, then update the known_hosts file",
   HostUnreachable: 'the host does not answer (retried): check it is up and reachable from the worker',
   CommandFailed: 'a command failed (retried): read its output in the message',
-  RunbookConflict:
-    'another runbook acts on this cluster (a recovery, or a failover under another id): let it end or abort it, then start again',
+  RunbookConflict: 'another runbook acts on this cluster (a recovery, or a failover): let it end or abort it, then start again',
   ApprovalTimeout: 'nobody answered the approval gate in time: read the evidence, then start the recovery again',
   Aborted: 'the recovery was stopped by an operator: the report says which steps completed and which were interrupted',
   CopyInconsistent:

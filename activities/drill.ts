@@ -6,7 +6,7 @@ import { dirname } from 'node:path';
 import { Context } from '@temporalio/activity';
 import { WorkflowNotFoundError } from '@temporalio/client';
 import { asRecorded, DEFAULT_DRILL_HISTORY, DEFAULT_SANDBOX_ROOT, type DrillResult } from '../common/drill.js';
-import { recoveryWorkflowId } from '../common/input.js';
+import { failoverWorkflowId, recoveryWorkflowId } from '../common/input.js';
 import type { StepResult } from '../common/report.js';
 import type { DiskCopy, Sandbox } from '../common/sandbox.js';
 import { copyMethodOf, nodeNamed, primaryOf, type ClusterSpec } from '../common/spec.js';
@@ -82,15 +82,20 @@ export const createDrillActivities = (deps: ActivityDeps) => ({
   async checkIdle(cluster: string, self: { workflowId: string; runId: string }): Promise<StepResult> {
     const j = journalOf(deps);
     const client = Context.current().client;
-    const id = recoveryWorkflowId(cluster);
-    try {
-      const d = await client.workflow.getHandle(id).describe();
-      if (d.status.name === 'RUNNING')
-        throw drillFailure('RecoveryRunning', `the recovery ${id} (run ${d.runId}) is running since ${d.startTime.toISOString()}`);
-      j.verified.push(`${id} is not running (${d.status.name.toLowerCase()})`);
-    } catch (err) {
-      if (!(err instanceof WorkflowNotFoundError)) throw err;
-      j.verified.push(`${id} never ran`);
+    // A failover of the cluster is a real disaster too: no drill beside it either.
+    for (const [what, id] of [
+      ['recovery', recoveryWorkflowId(cluster)],
+      ['failover', failoverWorkflowId(cluster)],
+    ] as const) {
+      try {
+        const d = await client.workflow.getHandle(id).describe();
+        if (d.status.name === 'RUNNING')
+          throw drillFailure('RecoveryRunning', `the ${what} ${id} (run ${d.runId}) is running since ${d.startTime.toISOString()}`);
+        j.verified.push(`${id} is not running (${d.status.name.toLowerCase()})`);
+      } catch (err) {
+        if (!(err instanceof WorkflowNotFoundError)) throw err;
+        j.verified.push(`${id} never ran`);
+      }
     }
     // Visibility is eventually consistent: this catches drills started earlier, not one started
     // in the same second (two such drills have different sandboxes and cannot freeze the same
@@ -104,10 +109,15 @@ export const createDrillActivities = (deps: ActivityDeps) => ({
     return resultOf(j);
   },
 
-  /** Where the sandbox goes and a free port for each of its nodes. */
-  async reserveSandbox(spec: ClusterSpec): Promise<{ root: string; ports: number[] }> {
+  /**
+   * Where the sandbox goes and a free port for each of its nodes; `failover`: then one more for
+   * each read-only node after the failover (failover.replicasAfter), after those of the nodes.
+   */
+  async reserveSandbox(spec: ClusterSpec, failover = false): Promise<{ root: string; ports: number[] }> {
     const root = spec.drill?.sandboxRoot ?? deps.drillRoot ?? process.env.POLAR_DRILL_ROOT ?? DEFAULT_SANDBOX_ROOT;
-    return { root, ports: await freePorts(spec.nodes.length, new Set(spec.nodes.map((n) => n.port))) };
+    const after = failover ? (spec.failover?.replicasAfter ?? []) : [];
+    const avoid = new Set([...spec.nodes, ...after].map((n) => n.port));
+    return { root, ports: await freePorts(spec.nodes.length + after.length, avoid) };
   },
 
   /**

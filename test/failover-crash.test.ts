@@ -270,6 +270,9 @@ async function proveResumed(t: TestContext, run: Run, workers: WorkerProcess[], 
   return report;
 }
 
+/** A resume slower than this is a hang, not load (a worker's start-up alone took up to ~60 s beside other tests). */
+const RESUME_BOUND_MS = 180_000;
+
 const CAUGHT_UP = 'select pg_last_wal_receive_lsn() = pg_last_wal_replay_lsn() as up';
 
 /** Every step of the lab's failover, in order (postgres: the read-only node is a clone of the new primary). */
@@ -303,14 +306,17 @@ describe('kill -9 during a failover: it resumes, never repeats a completed step,
         workers.push(newWorker());
       }
       await proveResumed(t, run, workers, inFlight);
-      // Each kill: how long the next worker took to complete a step.
+      // Each kill: how long the next worker took to complete a step (its own start-up, bundling
+      // the workflows, is most of it on a loaded machine). Printed; bounded only against a hang.
       const events = await fetchAll(client, run.handle.workflowId, run.runId);
-      for (const [i, w] of workers.slice(1).entries()) {
+      const mine = workers.slice(1).flatMap((w, i) => {
         const ms = resumeMs(events, w.spawnedAt);
-        if (ms === undefined) continue; // after the last step: only the workflow's completion remained
-        latencies.push({ name: `after ${BOUNDARIES[i]}`, resumeMs: ms });
-        assert.ok(ms < 60_000, `after ${BOUNDARIES[i]}: resumed within 60 s (took ${ms} ms)`);
-      }
+        return ms === undefined ? [] : [{ name: `after ${BOUNDARIES[i]}`, resumeMs: ms }]; // none after the last step
+      });
+      latencies.push(...mine);
+      for (const l of mine) t.diagnostic(`resume latency ${l.name}: ${l.resumeMs} ms`);
+      for (const l of mine)
+        assert.ok(l.resumeMs < RESUME_BOUND_MS, `${l.name}: resumed within ${RESUME_BOUND_MS} ms (took ${l.resumeMs} ms)`);
     } finally {
       await run.watch.stop();
       await stopAllWorkers(); // the survivor too: the next test's failover runs on its own workers only
@@ -420,7 +426,8 @@ describe('kill -9 during a failover: it resumes, never repeats a completed step,
         ['inside the rebuild of pb2', c],
       ] as const) {
         const ms = resumeMs(events, w.spawnedAt);
-        assert.ok(ms !== undefined && ms < 60_000, `${name}: resumed within 60 s (took ${ms} ms)`);
+        t.diagnostic(`resume latency ${name}: ${ms} ms`);
+        assert.ok(ms !== undefined && ms < RESUME_BOUND_MS, `${name}: resumed within ${RESUME_BOUND_MS} ms (took ${ms} ms)`);
         latencies.push({ name, resumeMs: ms });
       }
     } finally {

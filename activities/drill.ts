@@ -5,6 +5,7 @@ import { createServer } from 'node:net';
 import { dirname } from 'node:path';
 import { Context } from '@temporalio/activity';
 import { asRecorded, DEFAULT_DRILL_HISTORY, DEFAULT_SANDBOX_ROOT, type DrillResult } from '../common/drill.js';
+import { failoverWorkflowId, recoveryWorkflowId } from '../common/input.js';
 import type { StepResult } from '../common/report.js';
 import type { DiskCopy, Sandbox } from '../common/sandbox.js';
 import { copyMethodOf, nodeNamed, primaryOf, type ClusterSpec } from '../common/spec.js';
@@ -13,7 +14,7 @@ import { whoAnswers, withDb } from './db.js';
 import type { Journal } from './ops.js';
 import { must } from './ops.js';
 import { DRILL_MARKER_INSERT_SQL, withParam } from './sql.js';
-import { runningRecovery } from './running.js';
+import { runningRunbook } from './running.js';
 import { journalOf, resultOf, type ActivityDeps } from './context.js';
 import { copyDisks, copyHost, copyStandbyDirs, drillFailure, hostsOf, makeSandboxDir, markerText, teardownOnHost } from './sandbox.js';
 
@@ -80,9 +81,11 @@ export const createDrillActivities = (deps: ActivityDeps) => ({
    */
   async checkIdle(cluster: string, self: { workflowId: string; runId: string }): Promise<StepResult> {
     const j = journalOf(deps);
-    const running = await runningRecovery(cluster, j);
-    if (running)
-      throw drillFailure('RecoveryRunning', `the recovery ${running.id} (run ${running.runId}) is running since ${running.since}`);
+    // A failover of the cluster is a real disaster too: no drill beside it either.
+    for (const id of [recoveryWorkflowId(cluster), failoverWorkflowId(cluster)]) {
+      const running = await runningRunbook(id, j);
+      if (running) throw drillFailure('RecoveryRunning', `${running.id} (run ${running.runId}) is running since ${running.since}`);
+    }
     const client = Context.current().client;
     // Visibility is eventually consistent: this catches drills started earlier, not one started
     // in the same second (two such drills have different sandboxes and cannot freeze the same
@@ -96,10 +99,15 @@ export const createDrillActivities = (deps: ActivityDeps) => ({
     return resultOf(j);
   },
 
-  /** Where the sandbox goes and a free port for each of its nodes. */
-  async reserveSandbox(spec: ClusterSpec): Promise<{ root: string; ports: number[] }> {
+  /**
+   * Where the sandbox goes and a free port for each of its nodes; `failover`: then one more for
+   * each read-only node after the failover (failover.replicasAfter), after those of the nodes.
+   */
+  async reserveSandbox(spec: ClusterSpec, failover = false): Promise<{ root: string; ports: number[] }> {
     const root = spec.drill?.sandboxRoot ?? deps.drillRoot ?? process.env.POLAR_DRILL_ROOT ?? DEFAULT_SANDBOX_ROOT;
-    return { root, ports: await freePorts(spec.nodes.length, new Set(spec.nodes.map((n) => n.port))) };
+    const after = failover ? (spec.failover?.replicasAfter ?? []) : [];
+    const avoid = new Set([...spec.nodes, ...after].map((n) => n.port));
+    return { root, ports: await freePorts(spec.nodes.length + after.length, avoid) };
   },
 
   /**

@@ -7,10 +7,10 @@ import { dirname, join } from 'node:path';
 import { Context } from '@temporalio/activity';
 import YAML from 'yaml';
 import { failoverStandby, oldNodes } from '../common/failover.js';
-import { failoverWorkflowId } from '../common/input.js';
+import { failoverWorkflowId, recoveryWorkflowId } from '../common/input.js';
 import type { StandbyPosition, StepResult } from '../common/report.js';
 import { primaryOf, sharedNodes, type ClusterSpec, type NodeSpec } from '../common/spec.js';
-import { runningRecovery } from './running.js';
+import { runningRunbook } from './running.js';
 import { journalOf, resultOf, type ActivityDeps } from './context.js';
 import { fingerprint, whoAnswers, withDb, type Fingerprint } from './db.js';
 import { failure } from './failures.js';
@@ -76,11 +76,22 @@ export const createFailoverActivities = (deps: ActivityDeps) => ({
   /**
    * A failover never acts beside a running recovery of its cluster, nor beside another failover of
    * it started under another id (the one with the cluster's own id is unique by Temporal's rule).
+   * `runbook: 'recovery'`: the recovery's own check, that no failover of its cluster is running.
    */
-  async checkRunbooks(cluster: string, self: { workflowId: string; runId: string }): Promise<StepResult> {
+  async checkRunbooks(
+    cluster: string,
+    self: { workflowId: string; runId: string },
+    runbook: 'failover' | 'recovery' = 'failover',
+  ): Promise<StepResult> {
     const j = journalOf(deps);
-    const running = await runningRecovery(cluster, j);
-    if (running) throw failure('RunbookConflict', `the recovery ${running.id} (run ${running.runId}) is running since ${running.since}`);
+    // A recovery never acts beside a failover of its cluster, nor a failover beside a recovery.
+    const other = await runningRunbook(runbook === 'recovery' ? failoverWorkflowId(cluster) : recoveryWorkflowId(cluster), j);
+    if (other)
+      throw failure(
+        'RunbookConflict',
+        `${other.id} (run ${other.runId}) is running since ${other.since}: a ${runbook} must not act beside it; wait for it to end, or abort it first`,
+      );
+    if (runbook === 'recovery') return resultOf(j);
     const client = Context.current().client;
     const query = `WorkflowType = 'failoverToStandby' AND ExecutionStatus = 'Running' AND ClusterName = '${cluster}'`;
     for await (const w of client.workflow.list({ query }))

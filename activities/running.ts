@@ -2,19 +2,17 @@
 // client, so a runbook never acts beside another one of the same cluster.
 import { Context } from '@temporalio/activity';
 import { WorkflowNotFoundError } from '@temporalio/client';
-import { recoveryWorkflowId } from '../common/input.js';
 import type { Journal } from './ops.js';
 
-/** The running recovery of the cluster (`recover/<cluster>`), if any; what was seen goes to the journal. */
-export async function runningRecovery(cluster: string, j: Journal): Promise<{ id: string; runId: string; since: string } | undefined> {
-  const id = recoveryWorkflowId(cluster);
+/** The execution of `workflowId` if it runs (recover/<cluster>, failover/<cluster>); what was seen goes to the journal. */
+export async function runningRunbook(workflowId: string, j: Journal): Promise<{ id: string; runId: string; since: string } | undefined> {
   try {
-    const d = await Context.current().client.workflow.getHandle(id).describe();
-    if (d.status.name === 'RUNNING') return { id, runId: d.runId, since: d.startTime.toISOString() };
-    j.verified.push(`${id} is not running (${d.status.name.toLowerCase()})`);
+    const d = await Context.current().client.workflow.getHandle(workflowId).describe();
+    if (d.status.name === 'RUNNING') return { id: workflowId, runId: d.runId, since: d.startTime.toISOString() };
+    j.verified.push(`${workflowId} is not running (${d.status.name.toLowerCase()})`);
   } catch (err) {
     if (!(err instanceof WorkflowNotFoundError)) throw err;
-    j.verified.push(`${id} never ran`);
+    j.verified.push(`${workflowId} never ran`);
   }
   return undefined;
 }

@@ -300,11 +300,12 @@ const commands: Record<string, Command> = {
     },
   },
   drill: {
-    usage: `usage: polar-runbook drill <spec.yaml> | --cluster <name> [--keep-sandbox] [-o json]
+    usage: `usage: polar-runbook drill <spec.yaml> | --cluster <name> [--failover] [--keep-sandbox] [-o json]
        polar-runbook drill history [--cluster <name>] [--file f] [--html out.html] [-o json]
        polar-runbook drill teardown <sandbox dir>
-  a DR drill: recover a copy of the storage in a sandbox, print the RTO (polar-runbook drill <sub> --help)`,
-    options: { cluster: { type: 'string' }, 'keep-sandbox': { type: 'boolean' }, ...output },
+  a DR drill: recover a copy of the storage in a sandbox, print the RTO (polar-runbook drill <sub> --help);
+  --failover: the second disaster instead, on copies of both disks: the sandbox standby promoted, its read-only nodes rebuilt`,
+    options: { cluster: { type: 'string' }, 'keep-sandbox': { type: 'boolean' }, failover: { type: 'boolean' }, ...output },
     async run(args, v) {
       if (args.length > 1) throw new UsageError(`unexpected argument ${args[1]}`);
       const asJson = json(v);
@@ -313,15 +314,20 @@ const commands: Record<string, Command> = {
         ...(spec ? { spec } : { cluster }),
         trigger: 'cli',
         ...(v['keep-sandbox'] ? { keepSandbox: true } : {}),
+        ...(v.failover ? { failover: true } : {}),
       });
       const print = progressPrinter(asJson);
-      print(`drill ${handle.workflowId} running: copy the storage, recover the copy, take it away`);
+      print(
+        v.failover
+          ? `drill ${handle.workflowId} running: copy both disks, start the standby on its copy, fail over to it, take it away`
+          : `drill ${handle.workflowId} running: copy the storage, recover the copy, take it away`,
+      );
       await watch<DrillResult>(handle, print, asJson ? { tty: false } : {}).catch(() => undefined);
       const { result, error } = await drillOutcome(handle);
       if (asJson) out(JSON.stringify({ workflowId: handle.workflowId, result, ...(error ? { error } : {}) }, null, 2));
       else if (result) out(renderDrillResult(result));
       else out(`drill failed: ${error}`);
-      return result?.outcome === 'recovered' ? EXIT.ok : EXIT.failed;
+      return result?.outcome === 'recovered' || result?.outcome === 'failed-over' ? EXIT.ok : EXIT.failed;
     },
   },
   'drill history': {

@@ -1,6 +1,6 @@
 // DR drills: what starts one, what it proves, and how it is recorded. Pure (the drill workflow,
 // the activities, the CLI and the schedules all import it).
-import type { RecoveryReport } from './report.js';
+import type { FailoverReport, RecoveryReport } from './report.js';
 import type { ClusterSpecInput } from './spec.js';
 import type { Trigger } from './input.js';
 
@@ -11,6 +11,13 @@ export interface DrillInput {
   /** Leave the sandbox (its copies, mounts and running instances) in place for inspection. */
   keepSandbox?: boolean;
   trigger?: Trigger;
+  /**
+   * A drill of the second disaster: the copies of the shared disk and of the standby's disk (and
+   * its local dir) go into the sandbox, the sandbox standby is started on its copy, and a child
+   * failoverToStandby promotes it and rebuilds the read-only nodes there (the spec needs its
+   * failover section). Production is never touched, as in any drill.
+   */
+  failover?: boolean;
 }
 
 /** One drill per cluster at a time: a manual drill runs under this id. */
@@ -35,7 +42,15 @@ export const isScheduledDrillId = (cluster: string, workflowId: string): boolean
   workflowId !== drillWorkflowId(cluster) && isDrillWorkflowIdOf(cluster, workflowId);
 
 export interface DrillStep {
-  name: 'checkIdle' | 'reserveSandbox' | 'snapshotStorage' | 'recoverSandbox' | 'teardownSandbox' | 'recordDrill';
+  name:
+    | 'checkIdle'
+    | 'reserveSandbox'
+    | 'snapshotStorage'
+    | 'recoverSandbox'
+    | 'startSandboxStandby'
+    | 'failoverSandbox'
+    | 'teardownSandbox'
+    | 'recordDrill';
   state: 'done' | 'failed';
   startedAt: string;
   durationMs: number;
@@ -53,16 +68,27 @@ export interface DrillResult {
   durationMs: number;
   /**
    * recovered: a copy of the storage was brought back by recoverCluster and verified; refused: the
-   * drill did not start its copy because a recovery or another drill of the cluster was running.
+   * drill did not start its copy because a recovery or another drill of the cluster was running;
+   * failed-over (a failover drill): the sandbox standby was promoted and its read-only nodes rebuilt.
    */
-  outcome: 'recovered' | 'failed' | 'refused';
-  /** The recovery time the child recovery measured on the copy (its report's rtoMs). */
+  outcome: 'recovered' | 'failed-over' | 'failed' | 'refused';
+  /** The recovery time the child recovery (or failover) measured on the copy (its report's rtoMs). */
   rtoMs?: number;
   sandbox?: { cluster: string; dir: string; kept: boolean };
   recovery?: {
     workflowId: string;
     outcome: RecoveryReport['outcome'];
     rtoMs: number;
+    commandsRun: number;
+    steps: { id: string; state: string; durationMs?: number }[];
+  };
+  /** A failover drill: the child failoverToStandby on the copy. */
+  failover?: {
+    workflowId: string;
+    outcome: FailoverReport['outcome'];
+    rtoMs: number;
+    rpo: string;
+    promoted: string;
     commandsRun: number;
     steps: { id: string; state: string; durationMs?: number }[];
   };
@@ -115,6 +141,13 @@ export function renderDrillResult(r: DrillResult): string {
       `  recovery ${r.recovery.workflowId}: ${r.recovery.outcome} in ${secs(r.recovery.rtoMs)}, ${r.recovery.commandsRun} commands`,
     );
     for (const s of r.recovery.steps) lines.push(`    ${s.state.padEnd(7)} ${s.id.padEnd(30)} ${secs(s.durationMs).padStart(9)}`);
+  }
+  if (r.failover) {
+    lines.push(
+      `  failover ${r.failover.workflowId}: ${r.failover.outcome} in ${secs(r.failover.rtoMs)}, promoted ${r.failover.promoted}, ${r.failover.commandsRun} commands`,
+      `    ${r.failover.rpo}`,
+    );
+    for (const s of r.failover.steps) lines.push(`    ${s.state.padEnd(7)} ${s.id.padEnd(30)} ${secs(s.durationMs).padStart(9)}`);
   }
   if (r.error) lines.push(`  error: ${r.error}`);
   return lines.join('\n');

@@ -27,8 +27,7 @@ export const FailureTypes = {
   DataCorrupt:
     'the database found its own files damaged when it started (a PANIC in its server log): restore the storage from a backup or a consistent snapshot; in a drill, the copy was not a point-in-time copy',
   CommandFailed: 'a command failed (retried): read its output in the message',
-  RunbookConflict:
-    'another runbook acts on this cluster (a recovery, or a failover under another id): let it end or abort it, then start again',
+  RunbookConflict: 'another runbook acts on this cluster (a recovery, or a failover): let it end or abort it, then start again',
   ApprovalTimeout: 'nobody answered the approval gate in time: read the evidence, then start the recovery again',
   Aborted: 'the recovery was stopped by an operator: the report says which steps completed and which were interrupted',
   CopyInconsistent:

@@ -18,6 +18,11 @@ export interface SandboxParams {
   deviceCopies?: string[];
   /** The row the drill wrote on the production primary before the copy, and the LSN after its commit. */
   marker?: { id: string; lsn: string };
+  /**
+   * A failover drill: the spec's failover section goes into the sandbox too, its read-only nodes on
+   * these ports (one per failover.replicasAfter, in order) and below the sandbox dir.
+   */
+  failoverPorts?: number[];
 }
 
 /** One disk to copy: the production disk, where its copy goes, and what the copy is called. */
@@ -182,6 +187,37 @@ export function sandboxSpec(spec: ClusterSpec, p: SandboxParams): Sandbox {
     for (const n of spec.nodes) dirs.push({ node: n.name, path: `${dir}/binaries`, owner: n.osUser });
   }
 
+  let failover: ClusterSpecInput['failover'];
+  if (p.failoverPorts) {
+    const f = spec.failover;
+    if (!f) throw new SandboxError(`a failover drill needs the spec's failover section (failover.replicasAfter)`);
+    if (p.failoverPorts.length !== f.replicasAfter.length)
+      throw new SandboxError(
+        `the sandbox needs ${f.replicasAfter.length} ports for failover.replicasAfter (got ${p.failoverPorts.length})`,
+      );
+    const taken = new Set([...p.ports, ...prodPorts, ...spec.failover!.replicasAfter.map((r) => r.port)]);
+    const wrong = p.failoverPorts.filter((x, i) => taken.has(x) || p.failoverPorts!.indexOf(x) !== i);
+    if (wrong.length) throw new SandboxError(`the sandbox's failover ports ${wrong.join(', ')} are taken`);
+    failover = {
+      ...f,
+      replicasAfter: f.replicasAfter.map((r, i) => {
+        // Its sandbox dir is made with the sandbox of the node of that name, on the same host.
+        const twin = spec.nodes.find((n) => n.name === r.name);
+        if (!twin || JSON.stringify(twin.host) !== JSON.stringify(r.host) || twin.osUser !== r.osUser)
+          throw new SandboxError(
+            `a failover drill needs each read-only node after the failover on the host (and OS user) of the node of the same name: ${r.name} is not`,
+          );
+        const home = `${dir}/hosts/${r.name}`;
+        return {
+          ...r,
+          address: r.host.transport === 'local' ? '127.0.0.1' : r.address,
+          port: p.failoverPorts![i]!,
+          localDir: `${home}/pg-after-failover`,
+        };
+      }),
+    };
+  }
+
   const allLocal = spec.nodes.every((n) => n.host.transport === 'local');
   const input: ClusterSpecInput = {
     cluster: sandboxClusterName(spec.cluster, seed),
@@ -207,6 +243,7 @@ export function sandboxSpec(spec: ClusterSpec, p: SandboxParams): Sandbox {
       invariants: spec.verify.invariants,
       ...(p.marker ? { drillMarker: p.marker } : {}),
     },
+    ...(failover ? { failover } : {}),
   };
   let out: ClusterSpec;
   try {
@@ -215,7 +252,7 @@ export function sandboxSpec(spec: ClusterSpec, p: SandboxParams): Sandbox {
     throw new SandboxError(`the sandbox spec is invalid: ${(err as Error).message}`);
   }
   if (out.profile === 'postgres')
-    for (const n of out.nodes) {
+    for (const n of [...out.nodes, ...(out.failover?.replicasAfter ?? [])]) {
       const socket = `${n.localDir}/.s.PGSQL.${n.port}`;
       if (socket.length > MAX_SOCKET_PATH)
         throw new SandboxError(`the socket path ${socket} is longer than ${MAX_SOCKET_PATH} bytes: give a shorter drill.sandboxRoot`);

@@ -102,12 +102,12 @@ test('when fencing cannot be proven (host unreachable) the recovery waits for ap
   assert.match(progress.waitingFor!.evidence.join('\n'), /pb1: cannot look for a postmaster on the host .*unreachable/);
   assert.deepEqual(
     progress.steps.map((st) => st.id),
-    ['fence'],
+    ['checkRunbooks', 'fence'],
     'nothing after the fence ran',
   );
   await handle.signal(abortSignal, { reason: 'test' });
   const err = await handle.result().catch((e) => e);
   assert.equal(failureType(err), 'Aborted');
-  assert.match(String(err.cause.message), /aborted \(test\).*completed: fence/);
+  assert.match(String(err.cause.message), /aborted \(test\).*completed: checkRunbooks, fence/);
   assert.equal(existsSync(`/dev/${id}-shared`), false);
 });

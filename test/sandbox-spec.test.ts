@@ -7,6 +7,7 @@ import { createDrillActivities } from '../activities/drill.js';
 import type { Host } from '../activities/hosts/types.js';
 import { readSpecFile } from '../client/spec-file.js';
 import { DRILL_MARKER, isDrillWorkflowIdOf, isScheduledDrillId } from '../common/drill.js';
+import { specAfterFailover } from '../common/failover.js';
 import { productionPaths, sandboxDirName, sandboxSpec, within, SandboxError, type SandboxParams } from '../common/sandbox.js';
 import { parseSpec, SpecError, type ClusterSpec } from '../common/spec.js';
 import { labPaths } from '../lab/layout.js';
@@ -226,4 +227,47 @@ test('snapshotStorage refuses polardb without a snapshot command, and a block de
     return true;
   });
   assert.deepEqual(calls, [], 'nothing ran on any host');
+});
+
+test('a failover drill: the read-only nodes after the failover get sandbox ports and dirs; the after-topology is valid', () => {
+  const p = labPaths('prlsbx01');
+  for (const [name, prod] of [
+    ['lab', parseSpec(labSpecInput('prlsbx01', p, [5432, 5433, 5434], 1))],
+    ['examples/seed-cluster.yaml', readSpecFile('examples/seed-cluster.yaml')],
+  ] as const) {
+    const n = prod.failover!.replicasAfter.length;
+    const failoverPorts = Array.from({ length: n }, (_, i) => 41001 + i);
+    const sb = sandboxSpec(prod, params(prod, { failoverPorts }));
+    const f = sb.spec.failover!;
+    assert.deepEqual(
+      f.replicasAfter.map((r) => [r.name, r.port, r.localDir]),
+      prod.failover!.replicasAfter.map((r, i) => [r.name, 41001 + i, `${sb.dir}/hosts/${r.name}/pg-after-failover`]),
+      name,
+    );
+    assert.deepEqual([f.maxLagBytes, f.maxLagSeconds], [prod.failover!.maxLagBytes, prod.failover!.maxLagSeconds]);
+    // Nothing of it leads to production: no production path, no production port, no production node's slot dir.
+    const prodPaths = [...productionPaths(prod), ...prod.failover!.replicasAfter.map((r) => r.localDir)];
+    const prodPorts = new Set([...prod.nodes, ...prod.failover!.replicasAfter].map((x) => x.port));
+    for (const { key, value } of leaves(f)) {
+      if (typeof value === 'number') assert.ok(key !== 'replicasAfter.port' || !prodPorts.has(value), `${name}: ${key} ${value}`);
+      else for (const q of prodPaths) assert.ok(!within(q, value), `${name}: ${key} ${value} is below the production path ${q}`);
+    }
+    const after = specAfterFailover(sb.spec);
+    assert.equal(
+      after.storage.diskName,
+      sb.spec.nodes.find((x) => x.role === 'standby')!.storage!.diskName,
+      `${name}: the copy of the standby's disk`,
+    );
+  }
+  const lab = parseSpec(labSpecInput('prlsbx01', p, [5432, 5433, 5434], 1));
+  assert.throws(() => sandboxSpec(lab, params(lab, { failoverPorts: [] })), /needs 1 ports for failover\.replicasAfter/);
+  assert.throws(() => sandboxSpec(lab, params(lab, { failoverPorts: [5433] })), /failover ports 5433 are taken/);
+  const { failover: _f, ...noFailover } = lab;
+  void _f;
+  assert.throws(() => sandboxSpec(noFailover as ClusterSpec, params(lab, { failoverPorts: [41001] })), SandboxError);
+  const moved = { ...lab, failover: { ...lab.failover!, replicasAfter: [{ ...lab.failover!.replicasAfter[0]!, name: 'pb9' }] } };
+  assert.throws(
+    () => sandboxSpec(moved, params(lab, { failoverPorts: [41001] })),
+    /on the host \(and OS user\) of the node of the same name: pb9/,
+  );
 });

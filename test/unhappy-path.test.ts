@@ -102,7 +102,7 @@ test(
       assert.match(p.waitingFor!.evidence.join('\n'), /did not answer in time/);
       await sleep(1000);
       const steps = (await stepsRun(handle)).map((c) => c.key);
-      assert.deepEqual(steps, ['fence'], 'nothing after the fence ran');
+      assert.deepEqual(steps, ['checkRunbooks', 'fence'], 'nothing after the fence ran');
       assert.deepEqual(readCommandLog(commandLog, from).map(lineOf), [], 'no command acted on a host');
       await handle.signal(abortSignal, { by: 'test', reason: 'silent listener' });
       const f = await failureOf(handle, t0);

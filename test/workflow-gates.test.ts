@@ -1,7 +1,8 @@
 // The runbook's decisions, with stub activities on a real dev server (no lab, no root): an
 // unprovable fence waits at its gate, reminds the operators and gives up at its deadline
 // (ApprovalTimeout); `fencing.onUnprovable: fail` stops at once (SplitBrainRisk); a failing step
-// leaves a report (type, step, node, cause, what to do) in the failure's details and in progress.
+// leaves a report (type, step, node, cause, what to do) in the failure's details and in progress;
+// a recovery refuses to start beside a running failover of its cluster (the real check activity).
 import assert from 'node:assert/strict';
 import { randomBytes } from 'node:crypto';
 import { readFileSync } from 'node:fs';
@@ -10,7 +11,10 @@ import { ApplicationFailure } from '@temporalio/common';
 import type { TestWorkflowEnvironment } from '@temporalio/testing';
 import { Worker } from '@temporalio/worker';
 import YAML from 'yaml';
+import { createFailoverActivities } from '../activities/failover.js';
+import { hostFor } from '../activities/hosts/index.js';
 import type { Activities } from '../activities/index.js';
+import { postgresProfile } from '../activities/profiles/postgres.js';
 import type { Progress, StepResult } from '../common/report.js';
 import type { ClusterSpecInput } from '../common/spec.js';
 import { workflowsPath } from '../workers/create-worker.js';
@@ -34,6 +38,8 @@ const ok = (details?: Record<string, unknown>): StepResult => ({
 
 /** Stubs: the fence cannot prove the old primary down; preflight fails when told to. */
 const stubs: Partial<Activities> = {
+  // The real check: it asks the dev server which runbooks of the cluster run.
+  checkRunbooks: createFailoverActivities({ hostFor, profiles: { postgres: postgresProfile } }).checkRunbooks,
   async fence() {
     return ok({
       proven: false,
@@ -121,8 +127,47 @@ test('a failed step leaves its report: type, step, cause, what to do; Outcome fa
   );
   assert.match(p.failure!.cause, /disk image \/x\.img is not there/);
   assert.match(p.failure!.whatToDo, /check the path/);
-  assert.deepEqual(p.failure!.completed, ['fence']);
+  assert.deepEqual(p.failure!.completed, ['checkRunbooks', 'fence']);
   const d = await handle.describe();
   assert.equal(d.searchAttributes.Outcome?.[0], 'failed');
   assert.ok(p.gateWaitMs > 0, 'the time at the gate is counted apart');
+});
+
+test('a recovery refuses to run beside a running failover of its cluster: RunbookConflict before the fence', async () => {
+  const cluster = `g${randomBytes(3).toString('hex')}`;
+  const base = specOf(cluster, { fencing: { onUnprovable: 'fail' }, approval: { timeoutSeconds: 120, remindEverySeconds: 60 } });
+  const { role: _role, ...pb2 } = base.nodes.find((n) => n.name === 'pb2')!;
+  void _role;
+  const spec: ClusterSpecInput = {
+    ...base,
+    failover: { replicasAfter: [{ ...pb2, localDir: `${pb2.localDir}-after-failover` }] },
+  };
+  // A failover parked at its start gate: running, touching nothing.
+  const failover = await env.client.workflow.start('failoverToStandby', {
+    taskQueue: queue,
+    workflowId: `failover/${cluster}`,
+    args: [{ spec, trigger: 'test', requireApproval: true }],
+  });
+  for (let i = 0; (await failover.query<Progress>('progress')).waitingFor?.gate !== 'start'; i++) {
+    assert.ok(i < 100, 'the failover waits at its start gate');
+    await new Promise((r) => setTimeout(r, 100));
+  }
+  const refused = (await (await run(spec)).result().catch((e: unknown) => e)) as { cause?: { details?: Progress[] } };
+  assert.equal(failureType(refused), 'RunbookConflict');
+  const p = refused.cause!.details![0]!;
+  assert.deepEqual({ step: p.failure!.step, completed: p.failure!.completed }, { step: 'checkRunbooks', completed: [] });
+  assert.match(
+    p.failure!.cause,
+    new RegExp(`the failover failover/${cluster} \\(run [0-9a-f-]+\\) is running since .*: a recovery must not act beside it`),
+  );
+  assert.ok(!p.steps.some((s) => s.step === 'fence'), 'the fence never ran');
+
+  // Once the failover has ended, the recovery goes on past the check (and stops at this stub's unprovable fence).
+  await failover.signal('abort', { by: 'test', reason: 'test' });
+  assert.equal(failureType(await failover.result().catch((e: unknown) => e)), 'Aborted');
+  const after = (await (await run(spec)).result().catch((e: unknown) => e)) as { cause?: { details?: Progress[] } };
+  assert.equal(failureType(after), 'SplitBrainRisk');
+  assert.deepEqual(after.cause!.details![0]!.failure!.completed, ['checkRunbooks', 'fence']);
+  const check = after.cause!.details![0]!.steps.find((s) => s.id === 'checkRunbooks')!;
+  assert.match(check.verified.join('\n'), new RegExp(`failover/${cluster} is not running \\(failed\\)`));
 });

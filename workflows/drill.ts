@@ -1,7 +1,8 @@
 // drill: a DR drill. Proves a cluster can be recovered from its storage, and how fast, without
 // touching it: copies its disks into a sandbox (crash-consistent), recovers the copy with the
 // real recoverCluster as a child workflow under its own names, ports and paths, takes the
-// sandbox away again and records the result.
+// sandbox away again and records the result. A failover drill (input.failover) starts the sandbox
+// standby on the copy of its disk and runs the real failoverToStandby on the sandbox instead.
 import {
   ApplicationFailure,
   CancellationScope,
@@ -13,10 +14,13 @@ import {
 } from '@temporalio/workflow';
 import type { Activities } from '../activities/index.js';
 import { isDrillWorkflowIdOf, isScheduledDrillId, type DrillInput, type DrillResult, type DrillStep } from '../common/drill.js';
-import { recoveryWorkflowId } from '../common/input.js';
-import type { RecoveryReport } from '../common/report.js';
+import { failoverWorkflowId, recoveryWorkflowId } from '../common/input.js';
+import type { FailoverReport, RecoveryReport } from '../common/report.js';
 import { sandboxDirName, sandboxSpec, SandboxError, type Sandbox } from '../common/sandbox.js';
 import { ClusterName, Phase, Trigger } from '../common/search-attributes.js';
+import { failoverStandby } from '../common/failover.js';
+import { failoverToStandby } from './failover.js';
+import { long as nodeLong, quick as nodeQuick } from './options.js';
 import { recoverCluster } from './recover-cluster.js';
 import { specFrom } from './spec-input.js';
 
@@ -89,13 +93,22 @@ export async function drill(input: DrillInput): Promise<DrillResult> {
   let sandbox: Sandbox | undefined;
   let made = false;
   try {
+    if (input.failover && !spec.failover)
+      throw ApplicationFailure.nonRetryable(
+        `a failover drill needs the spec's failover section: give failover.replicasAfter for ${spec.cluster} first`,
+        'SpecInvalid',
+      );
     phase('drill:check');
     await step('checkIdle', () => quick.checkIdle(spec.cluster, self));
-    const { root, ports } = await step('reserveSandbox', () => quick.reserveSandbox(spec));
+    // Only a failover drill asks for (and so passes) the second argument: a recovery drill's commands stay as they were.
+    const { root, ports } = await step('reserveSandbox', () =>
+      input.failover ? quick.reserveSandbox(spec, true) : quick.reserveSandbox(spec),
+    );
     const params = {
       root,
       name: sandboxDirName(spec.cluster, info.runStartTime),
-      ports,
+      ports: ports.slice(0, spec.nodes.length),
+      ...(input.failover ? { failoverPorts: ports.slice(spec.nodes.length) } : {}),
       // The run id's last six hex digits: its random part (a UUIDv7 starts with the time).
       seed: info.runId.replace(/-/g, '').slice(-6).toLowerCase(),
     };
@@ -133,25 +146,62 @@ export async function drill(input: DrillInput): Promise<DrillResult> {
     // be of a failing cluster, and the real recovery needs the machine more than a drill does.
     await step('checkIdle', () => quick.checkIdle(spec.cluster, self));
 
-    phase('drill:recover');
-    const childId = recoveryWorkflowId(sandbox.sandboxCluster);
-    const report: RecoveryReport = await step(
-      'recoverSandbox',
-      () => executeChild(recoverCluster, { args: [{ spec: sandbox!.spec, trigger: 'drill' }], workflowId: childId }),
-      (r) => ({ workflowId: r.workflowId, outcome: r.outcome, rtoMs: r.rtoMs }),
-    );
-    result.recovery = {
-      workflowId: childId,
-      outcome: report.outcome,
-      rtoMs: report.rtoMs,
-      commandsRun: report.commandsRun,
-      steps: report.steps.map((s) => ({ id: s.id, state: s.state, durationMs: s.durationMs })),
-    };
-    result.rtoMs = report.rtoMs;
-    if (report.outcome === 'recovered') result.outcome = 'recovered';
-    else {
-      result.error = `the sandbox recovery ended ${report.outcome}: a copy that needs no recovery proves nothing`;
-      result.errorType = 'DrillFailed';
+    if (input.failover) {
+      // The second disaster on the copy: the sandbox standby serves on its disk's copy (as the real
+      // one survives the loss of the shared storage), then the real failover runs on the sandbox.
+      const sb = sandbox.spec;
+      const standby = failoverStandby(sb).name;
+      phase('drill:standby');
+      await step('startSandboxStandby', async () => {
+        await nodeQuick.attachStorage(sb, standby, 'own');
+        await nodeQuick.startStorageDaemon(sb, standby, 'own');
+        await nodeQuick.prepareBinaries(sb, standby);
+        await nodeLong.buildNode(sb, standby);
+        await nodeLong.startNode(sb, standby);
+      });
+      phase('drill:failover');
+      const failoverId = failoverWorkflowId(sandbox.sandboxCluster);
+      const report: FailoverReport = await step(
+        'failoverSandbox',
+        () => executeChild(failoverToStandby, { args: [{ spec: sb, trigger: 'drill' }], workflowId: failoverId }),
+        (r) => ({ workflowId: r.workflowId, outcome: r.outcome, rtoMs: r.rtoMs, rpo: r.rpo }),
+      );
+      result.failover = {
+        workflowId: failoverId,
+        outcome: report.outcome,
+        rtoMs: report.rtoMs,
+        rpo: report.rpo,
+        promoted: report.promoted,
+        commandsRun: report.commandsRun,
+        steps: report.steps.map((s) => ({ id: s.id, state: s.state, durationMs: s.durationMs })),
+      };
+      result.rtoMs = report.rtoMs;
+      if (report.outcome === 'failed-over') result.outcome = 'failed-over';
+      else {
+        result.error = `the sandbox failover ended ${report.outcome}: its standby was read-write already, so nothing was rehearsed`;
+        result.errorType = 'DrillFailed';
+      }
+    } else {
+      phase('drill:recover');
+      const childId = recoveryWorkflowId(sandbox.sandboxCluster);
+      const report: RecoveryReport = await step(
+        'recoverSandbox',
+        () => executeChild(recoverCluster, { args: [{ spec: sandbox!.spec, trigger: 'drill' }], workflowId: childId }),
+        (r) => ({ workflowId: r.workflowId, outcome: r.outcome, rtoMs: r.rtoMs }),
+      );
+      result.recovery = {
+        workflowId: childId,
+        outcome: report.outcome,
+        rtoMs: report.rtoMs,
+        commandsRun: report.commandsRun,
+        steps: report.steps.map((s) => ({ id: s.id, state: s.state, durationMs: s.durationMs })),
+      };
+      result.rtoMs = report.rtoMs;
+      if (report.outcome === 'recovered') result.outcome = 'recovered';
+      else {
+        result.error = `the sandbox recovery ended ${report.outcome}: a copy that needs no recovery proves nothing`;
+        result.errorType = 'DrillFailed';
+      }
     }
   } catch (err) {
     const cause = rootCause(err);
@@ -182,7 +232,7 @@ export async function drill(input: DrillInput): Promise<DrillResult> {
   });
   phase(`drill:${result.outcome}`);
 
-  if (result.outcome !== 'recovered')
+  if (result.outcome !== 'recovered' && result.outcome !== 'failed-over')
     throw ApplicationFailure.create({
       type: result.errorType ?? 'DrillFailed',
       message: `drill of ${spec.cluster} failed: ${result.error ?? 'unknown error'}`,

@@ -49,6 +49,15 @@ async function runbook(spec: ClusterSpec, input: RecoverInput, rec: Recorder, ga
 
   if (input.requireApproval) await gate('start', ['the cluster policy asks for approval before a recovery starts']);
 
+  // Never beside a failover of the cluster (which refuses to run beside a recovery in turn).
+  if (patched('refuse-beside-failover')) {
+    const { workflowId, runId } = workflowInfo();
+    rec.phase('check');
+    await rec.step('checkRunbooks', undefined, (o) =>
+      quick.checkRunbooks.executeWithOptions(o, [spec.cluster, { workflowId, runId }, 'recovery']),
+    );
+  }
+
   rec.phase('fence');
   const fence = await rec.step('fence', undefined, (o) => quick.fence.executeWithOptions(o, [spec]));
   if (!fence.details?.proven) {

@@ -10,6 +10,12 @@ export type Policy = 'auto' | 'approve' | 'notify-only';
 
 export interface ClusterPolicy {
   policy: Policy;
+  /**
+   * For an alert that says the shared storage is lost (triage.ts: label polar_runbook_action=failover):
+   * what to do about failover/<cluster>. Default `approve`: a failover loses what the standby has not
+   * received, so a person says yes unless the config says otherwise.
+   */
+  failover: Policy;
   /** After a recovery of the cluster ended, a new incident within this long starts nothing (flapping). 0: off. */
   cooldownMs: number;
 }
@@ -57,7 +63,12 @@ const Schema = z
       .regex(/^[A-Za-z_][A-Za-z0-9_]*$/, 'must be a Prometheus label name')
       .default('cluster'),
     clusters: z
-      .record(clusterName, z.union([policy, z.object({ policy, cooldownSeconds: cooldown.optional() }).strict()]))
+      .record(
+        clusterName,
+        z.union([policy, z.object({ policy, cooldownSeconds: cooldown.optional(), failover: policy.optional() }).strict()], {
+          error: 'give a policy (auto, approve, notify-only) or {policy, cooldownSeconds?, failover?: a policy}',
+        }),
+      )
       .refine((c) => Object.keys(c).length > 0, 'list at least one cluster'),
     cooldownSeconds: cooldown.default(0),
     auth: z
@@ -136,8 +147,8 @@ export function parseConfig(doc: unknown, vars: NodeJS.ProcessEnv = process.env)
       Object.entries(c.clusters).map(([name, p]) => [
         name,
         typeof p === 'string'
-          ? { policy: p, cooldownMs: c.cooldownSeconds * 1000 }
-          : { policy: p.policy, cooldownMs: (p.cooldownSeconds ?? c.cooldownSeconds) * 1000 },
+          ? { policy: p, failover: 'approve', cooldownMs: c.cooldownSeconds * 1000 }
+          : { policy: p.policy, failover: p.failover ?? 'approve', cooldownMs: (p.cooldownSeconds ?? c.cooldownSeconds) * 1000 },
       ]),
     ),
     auth: {

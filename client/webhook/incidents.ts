@@ -5,9 +5,10 @@
 import { Client, WorkflowExecutionDescription, WorkflowNotFoundError } from '@temporalio/client';
 import { defaultPayloadConverter, type Payload } from '@temporalio/common';
 import proto from '@temporalio/proto';
-import { recoveryWorkflowId } from '../../common/input.js';
+import { failoverWorkflowId, recoveryWorkflowId } from '../../common/input.js';
 import type { Progress } from '../../common/report.js';
 import { Phase } from '../../common/search-attributes.js';
+import { startOrAttachFailover } from '../start-failover.js';
 import { startOrAttachRecovery } from '../start-recovery.js';
 import type { NormalizedAlert } from './payload.js';
 
@@ -87,6 +88,8 @@ export interface IncidentsOptions {
 
 export interface RecoverRequest {
   cluster: string;
+  /** Which runbook the alert asks for (default recover): recover/<cluster> or failover/<cluster>, each with its own incidents. */
+  runbook?: 'recover' | 'failover';
   alert: NormalizedAlert;
   requireApproval: boolean;
   cooldownMs: number;
@@ -115,7 +118,7 @@ export class Incidents {
    * describe, at most one start), however many arrive.
    */
   decide(r: RecoverRequest): Promise<Decision> {
-    const key = `${r.cluster}\n${r.alert.incident}`;
+    const key = `${r.runbook ?? 'recover'}\n${r.cluster}\n${r.alert.incident}`;
     const recent = this.recentlyRunning.get(key);
     if (recent && recent.until > Date.now()) return Promise.resolve(recent.decision);
     const flight = this.inFlight.get(key);
@@ -148,7 +151,8 @@ export class Incidents {
   }
 
   private async decideNow(r: RecoverRequest): Promise<Decision> {
-    const workflowId = recoveryWorkflowId(r.cluster);
+    const failover = r.runbook === 'failover';
+    const workflowId = failover ? failoverWorkflowId(r.cluster) : recoveryWorkflowId(r.cluster);
     const decision = (answer: Answer): Decision => ({ cluster: r.cluster, workflowId, started: answer.status === 'started', answer });
     const latest = await this.call('describe', r.deadline, () => this.o.client.workflow.getHandle(workflowId).describe()).catch(
       (e: unknown) => {
@@ -178,13 +182,12 @@ export class Incidents {
     }
 
     const { source, fingerprint, labels, startsAt, incident } = r.alert;
+    const input = { cluster: r.cluster, trigger: 'webhook' as const, requireApproval: r.requireApproval };
+    const memo = { alert: { source, fingerprint, labels, startsAt }, incident };
     const started = await this.call('start', r.deadline, () =>
-      startOrAttachRecovery(
-        this.o.client,
-        r.cluster,
-        { cluster: r.cluster, trigger: 'webhook', requireApproval: r.requireApproval },
-        { alert: { source, fingerprint, labels, startsAt }, incident },
-      ),
+      failover
+        ? startOrAttachFailover(this.o.client, r.cluster, input, memo)
+        : startOrAttachRecovery(this.o.client, r.cluster, input, memo),
     );
     // Attached: another receiver (or the CLI) started one between the describe and the start.
     const runId = started.runId;

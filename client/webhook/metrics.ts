@@ -1,7 +1,13 @@
 // Prometheus text exposition for the receiver's counters; a handful of counters needs no library.
 export type Source = 'alertmanager' | 'grafana' | 'generic';
 export type RejectReason =
-  'body_too_large' | 'unsupported_media_type' | 'unauthorized' | 'malformed' | 'unknown_cluster' | 'temporal_unavailable';
+  | 'body_too_large'
+  | 'unsupported_media_type'
+  | 'unauthorized'
+  | 'malformed'
+  | 'unknown_cluster'
+  | 'unknown_action'
+  | 'temporal_unavailable';
 
 class Counter {
   private readonly values = new Map<string, number>();
@@ -34,12 +40,18 @@ export class WebhookMetrics {
   );
   readonly rejected = new Counter(
     'polar_webhook_alerts_rejected_total',
-    'Deliveries refused (or, for unknown_cluster, firing alerts dropped), by reason.',
+    'Deliveries refused (or, for unknown_cluster and unknown_action, firing alerts dropped), by reason.',
     'reason',
   );
   readonly recoveriesStarted = new Counter(
     'polar_webhook_recoveries_started_total',
     'Recoveries this receiver started, by cluster.',
+    'cluster',
+  );
+
+  readonly failoversStarted = new Counter(
+    'polar_webhook_failovers_started_total',
+    'Failovers to the standby this receiver started (alerts labelled polar_runbook_action=failover), by cluster.',
     'cluster',
   );
 
@@ -57,7 +69,16 @@ export class WebhookMetrics {
 
   render(): string {
     return (
-      [this.received, this.deduplicated, this.rejected, this.recoveriesStarted, this.incidents, this.tests, this.temporalCalls]
+      [
+        this.received,
+        this.deduplicated,
+        this.rejected,
+        this.recoveriesStarted,
+        this.failoversStarted,
+        this.incidents,
+        this.tests,
+        this.temporalCalls,
+      ]
         .map((c) => c.render())
         .join('\n') + '\n'
     );

@@ -24,6 +24,13 @@ export class PayloadError extends Error {
   override name = 'PayloadError';
 }
 
+/**
+ * The label (a generic document: its `action` field) by which an alert asks for a runbook:
+ * `failover` (the shared storage is lost: failover/<cluster>, under the cluster's failover policy)
+ * or `recover` (the default when absent: recover/<cluster>). Any other value is not acted on.
+ */
+export const ACTION_LABEL = 'polar_runbook_action';
+
 const status = z.enum(['firing', 'resolved']);
 const stringMap = z.record(z.string(), z.string());
 
@@ -43,6 +50,8 @@ const genericPayload = z.object({
   status: status.default('firing'),
   fingerprint: z.string().min(1).optional(),
   startsAt: z.string().min(1).optional(),
+  /** `failover`: the shared storage is lost (triage.ts ACTION_LABEL); default: a recovery. */
+  action: z.enum(['recover', 'failover']).optional(),
 });
 
 /** Alertmanager's own fingerprint is a hash of the label set; do the same when a sender omits it. */
@@ -96,7 +105,7 @@ export function parseAlerts(doc: unknown, clusterLabel: string, now: Date = new 
   const source = sourceOf(doc);
   if (source === 'generic') {
     const g = validated(genericPayload, doc, 'generic');
-    const labels = { [clusterLabel]: g.cluster };
+    const labels = { [clusterLabel]: g.cluster, ...(g.action && { [ACTION_LABEL]: g.action }) };
     const fingerprint = g.fingerprint ?? labelsFingerprint(labels);
     const startsAt = g.startsAt ?? now.toISOString();
     // Without an id or a startsAt every delivery is an incident of its own (a script's "recover now").

@@ -1,5 +1,6 @@
 // The alert webhook receiver: authenticated alert deliveries in, at most one recovery per cluster at a
-// time and at most one per incident ever out.
+// time and at most one per incident ever out. An alert labelled polar_runbook_action=failover (the
+// shared storage is lost) asks for failover/<cluster> instead, under the cluster's failover policy.
 import { createServer, IncomingMessage, Server, ServerResponse } from 'node:http';
 import type { Client } from '@temporalio/client';
 import { notify } from '../notify.js';
@@ -9,7 +10,7 @@ import type { Log } from './log.js';
 import { Answer, Decision, Incidents, TemporalBusy } from './incidents.js';
 import { WebhookMetrics } from './metrics.js';
 import { isGrafanaTest, parseAlerts, PayloadError } from './payload.js';
-import { ClusterAlerts, triage } from './triage.js';
+import { ACTION_LABEL, ClusterAlerts, triage } from './triage.js';
 
 export interface WebhookServerOptions {
   config: WebhookConfig;
@@ -94,10 +95,11 @@ function before<T>(deadline: number, p: Promise<T>): Promise<T> {
   return Promise.race([p, late]).finally(() => clearTimeout(timer));
 }
 
-function failureText(cluster: string, a: Extract<Answer, { status: 'failed' }>): string {
+function failureText(cluster: string, a: Extract<Answer, { status: 'failed' }>, runbook: 'recover' | 'failover' = 'recover'): string {
   const at = a.step ? ` at step ${a.step}` : '';
   const type = a.failureType ? ` (${a.failureType})` : '';
-  return `Recovery of ${cluster} failed${at}${type}: ${a.message}. It waits for an operator; repeats of this alert do not retry it.`;
+  const what = runbook === 'failover' ? 'Failover to the standby' : 'Recovery';
+  return `${what} of ${cluster} failed${at}${type}: ${a.message}. It waits for an operator; repeats of this alert do not retry it.`;
 }
 
 export interface WebhookServer extends Server {
@@ -118,7 +120,7 @@ export function createWebhookServer({ config, client, log }: WebhookServerOption
     onFailedRepeat: ({ cluster, workflowId, answer }) => {
       if (answer.status !== 'failed') return;
       const { runId, step, failureType } = answer;
-      const text = failureText(cluster, answer);
+      const text = failureText(cluster, answer, workflowId.startsWith('failover/') ? 'failover' : 'recover');
       // Not awaited: the sender gets its answer without waiting on chat services.
       void notify(config.notifyUrls, { kind: 'failed', cluster, workflowId, runId, step, failureType, text }, { log });
     },
@@ -172,6 +174,14 @@ export function createWebhookServer({ config, client, log }: WebhookServerOption
 
     const t = triage(alerts, config.clusters, config.clusterLabel);
     if (t.unknown.length) metrics.reject('unknown_cluster', t.unknown.length);
+    if (t.unknownAction) metrics.reject('unknown_action', t.unknownAction);
+    if (t.firing > 0 && t.known.size === 0 && t.unknownAction > 0) {
+      entry.reason = 'unknown action';
+      return send(res, 422, {
+        error: `no firing alert names a runbook polar-runbook knows: label "${ACTION_LABEL}" must be recover (or absent) or failover`,
+        unknownAction: t.unknownAction,
+      });
+    }
     if (t.firing > 0 && t.known.size === 0) {
       entry.reason = 'unknown cluster';
       entry.unknown = t.unknown.length;
@@ -184,14 +194,18 @@ export function createWebhookServer({ config, client, log }: WebhookServerOption
 
     const notified: string[] = [];
     const toRecover: [string, ClusterAlerts][] = [];
-    for (const [cluster, c] of t.known) {
+    for (const c of t.known.values()) {
+      const { cluster } = c;
       if (c.policy !== 'notify-only') {
         toRecover.push([cluster, c]);
         continue;
       }
       notified.push(cluster);
       const { source, fingerprint } = c.alert;
-      const text = `Alert firing for cluster ${cluster} (notify-only: no recovery started)`;
+      const text =
+        c.runbook === 'failover'
+          ? `Alert firing for cluster ${cluster}: its shared storage is lost (failover notify-only: no failover started)`
+          : `Alert firing for cluster ${cluster} (notify-only: no recovery started)`;
       // Not awaited: the sender gets its answer without waiting on chat services.
       void notify(config.notifyUrls, { kind: 'alert', cluster, source, fingerprint, text }, { log });
     }
@@ -202,7 +216,14 @@ export function createWebhookServer({ config, client, log }: WebhookServerOption
         answerBy,
         Promise.all(
           toRecover.map(([cluster, c]) =>
-            incidents.decide({ cluster, alert: c.alert, requireApproval: c.policy === 'approve', cooldownMs: c.cooldownMs, deadline }),
+            incidents.decide({
+              cluster,
+              runbook: c.runbook,
+              alert: c.alert,
+              requireApproval: c.policy === 'approve',
+              cooldownMs: c.cooldownMs,
+              deadline,
+            }),
           ),
         ),
       );
@@ -213,22 +234,23 @@ export function createWebhookServer({ config, client, log }: WebhookServerOption
       // 5xx: Alertmanager and Grafana retry the delivery; deciding is idempotent per incident.
       return send(res, 503, { error: 'Temporal is unreachable or busy; retry later' }, { 'retry-after': '10' });
     }
-    const workflows = decisions.map(({ cluster, workflowId, started, answer }) => {
-      const c = t.known.get(cluster)!;
-      if (started) metrics.recoveriesStarted.inc(cluster);
+    const workflows = decisions.map(({ cluster, workflowId, started, answer }, i) => {
+      const c = toRecover[i]![1];
+      const what = c.runbook === 'failover' ? 'failover' : 'recovery';
+      if (started) (c.runbook === 'failover' ? metrics.failoversStarted : metrics.recoveriesStarted).inc(cluster);
       metrics.incidents.inc(answer.status, c.count);
       if (answer.status === 'attached' || started) metrics.deduplicated.inc(undefined, started ? c.count - 1 : c.count);
       const text =
         answer.status === 'failed'
-          ? failureText(cluster, answer)
+          ? failureText(cluster, answer, c.runbook)
           : answer.status === 'completed'
-            ? `the recovery of this incident completed (${answer.outcome ?? 'no outcome recorded'}); nothing started`
+            ? `the ${what} of this incident completed (${answer.outcome ?? 'no outcome recorded'}); nothing started`
             : answer.status === 'cooldown'
-              ? `another incident's recovery ended at ${answer.closedAt}; cooldown until ${answer.until}, nothing started`
+              ? `another incident's ${what} ended at ${answer.closedAt}; cooldown until ${answer.until}, nothing started`
               : undefined;
       return { cluster, workflowId, started, ...answer, ...(text && { text }) };
     });
-    const ignored = t.resolved + t.unknown.length;
+    const ignored = t.resolved + t.unknown.length + t.unknownAction;
     entry.workflows = workflows.map(({ cluster, status, runId }) => ({ cluster, status, runId }));
     Object.assign(entry, { notified, ignored });
     // 202: a recovery runs for the alert; 200: the delivery is handled and nothing runs for it.

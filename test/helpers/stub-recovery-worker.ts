@@ -65,6 +65,7 @@ export async function runStubWorker(
       if (!registered.includes(cluster)) throw ApplicationFailure.nonRetryable(`no registered cluster named ${cluster}`, 'SpecInvalid');
       return stubSpec(cluster);
     },
+    checkRunbooks: ok,
     fence: async () => done({ proven: true, answering: [], evidence: [] }),
     preflight: async (spec) => {
       if (failPreflight.has(spec.cluster))

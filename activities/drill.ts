@@ -82,9 +82,13 @@ export const createDrillActivities = (deps: ActivityDeps) => ({
   async checkIdle(cluster: string, self: { workflowId: string; runId: string }): Promise<StepResult> {
     const j = journalOf(deps);
     // A failover of the cluster is a real disaster too: no drill beside it either.
-    for (const id of [recoveryWorkflowId(cluster), failoverWorkflowId(cluster)]) {
-      const running = await runningRunbook(id, j);
-      if (running) throw drillFailure('RecoveryRunning', `${running.id} (run ${running.runId}) is running since ${running.since}`);
+    for (const [what, id] of [
+      ['recovery', recoveryWorkflowId(cluster)],
+      ['failover', failoverWorkflowId(cluster)],
+    ]) {
+      const running = await runningRunbook(id!, j);
+      if (running)
+        throw drillFailure('RecoveryRunning', `the ${what} ${running.id} (run ${running.runId}) is running since ${running.since}`);
     }
     const client = Context.current().client;
     // Visibility is eventually consistent: this catches drills started earlier, not one started

@@ -89,7 +89,7 @@ export const createFailoverActivities = (deps: ActivityDeps) => ({
     if (other)
       throw failure(
         'RunbookConflict',
-        `${other.id} (run ${other.runId}) is running since ${other.since}: a ${runbook} must not act beside it; wait for it to end, or abort it first`,
+        `the ${runbook === 'recovery' ? 'failover' : 'recovery'} ${other.id} (run ${other.runId}) is running since ${other.since}: a ${runbook} must not act beside it; wait for it to end, or abort it first`,
       );
     if (runbook === 'recovery') return resultOf(j);
     const client = Context.current().client;

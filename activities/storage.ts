@@ -5,12 +5,19 @@ import { nodeNamed } from '../common/spec.js';
 import type { StepResult } from '../common/report.js';
 import { resultOf, journalOf, type ActivityDeps } from './context.js';
 import { failure } from './failures.js';
-import type { Host } from './hosts/types.js';
+import { renderCmd, type Host } from './hosts/types.js';
 import { must, type Journal } from './ops.js';
 import * as S from './profiles/storage.js';
 
 export type Which = 'shared' | 'own';
 export const diskOf = (spec: ClusterSpec, node: NodeSpec, which: Which): Disk => (which === 'shared' ? spec.storage : node.storage!);
+
+/** The loop device nodes in a container's own /dev; journaled only when some had to be made. */
+async function loopNodes(host: Host, j: Journal): Promise<void> {
+  const cmd = S.makeLoopNodes();
+  const made = (await must(host, cmd)).stdout.trim();
+  if (made) j.ran(host.name, `${renderCmd(cmd, host.dbUser)}  # made ${made.split('\n').join(' ')}`);
+}
 
 async function findDevice(host: Host, disk: Disk, j: Journal, ownDev: boolean): Promise<string> {
   if (disk.device) {
@@ -21,7 +28,7 @@ async function findDevice(host: Host, disk: Disk, j: Journal, ownDev: boolean): 
   const image = disk.image!;
   if ((await host.run(S.imageExists(image))).exitCode !== 0)
     throw failure('StorageMissing', `on ${host.name}: disk image ${image} is not there`);
-  if (ownDev) await must(host, S.makeLoopNodes(), j);
+  if (ownDev) await loopNodes(host, j);
   const bound = S.parseBoundLoop((await must(host, S.findBoundLoop(image))).stdout);
   if (bound) {
     j.skipped.push(`${host.name}: ${image} is already bound to ${bound}`);
@@ -31,7 +38,7 @@ async function findDevice(host: Host, disk: Disk, j: Journal, ownDev: boolean): 
   for (let tries = 1; ; tries++) {
     const free = (await must(host, S.findFreeLoop(), j)).stdout.trim();
     // Asking for a free device may have made a new one: its node too.
-    if (ownDev) await must(host, S.makeLoopNodes(), j);
+    if (ownDev) await loopNodes(host, j);
     try {
       await must(host, S.bindLoop(free, disk), j);
       j.changed = true;

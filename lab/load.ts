@@ -22,7 +22,10 @@ export interface LabFile {
   rows: number;
   dataMb?: number;
   imageSizeGb: number;
+  /** Where the nodes live: this machine, or one container each (lab/containers). */
+  hosts?: 'local' | 'containers';
   ports: Record<string, number>;
+  addresses?: Record<string, string>;
   images: Record<string, string>;
   links: Record<string, string>;
   specFile: string;

@@ -127,6 +127,17 @@ export async function stopEngine(engine: Pick<Engine, 'pid' | 'root'>, log: (lin
   log(`dockerd ${engine.pid} stopped`);
 }
 
+/**
+ * Stops the lab's engine (at `root`) when no container is left in it: the CLI's destroy of the last
+ * container lab leaves nothing running. Its data root (the imported host image) is kept for the next lab.
+ */
+export async function stopIdleEngine(log: (line: string) => void = () => {}, root = engineRoot()): Promise<void> {
+  const engine = await runningEngine(root);
+  if (!engine) return;
+  if ((await docker(engine, ['ps', '-aq'], 30_000)).trim() !== '') return;
+  await stopEngine(engine, log);
+}
+
 /** Stops the engine and removes its directory (a test's own engine), never reaching into a mount. */
 export async function removeEngine(engine: Engine, log: (line: string) => void = () => {}): Promise<void> {
   await stopEngine(engine, log);

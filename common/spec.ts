@@ -61,7 +61,7 @@ const osUser = z.string().regex(/^[a-z_][a-z0-9_-]{0,31}$/, 'must be a plain OS 
 const port = z.number().int().min(1).max(65535);
 
 /** A word passed to `docker run` as one argument: no leading dash (never read as an option). */
-const dockerWord = (what: string) => z.string().regex(/^[A-Za-z0-9_./:=@+,*][A-Za-z0-9_./:=@+,* -]{0,254}$/, `must be a plain ${what}`);
+const dockerWord = (what: string) => z.string().regex(/^[A-Za-z0-9_./:=@+,][A-Za-z0-9_./:=@+,-]{0,254}$/, `must be a plain ${what}`);
 const ipv4 = z.string().regex(/^(25[0-5]|2[0-4]\d|1?\d?\d)(\.(25[0-5]|2[0-4]\d|1?\d?\d)){3}$/, 'must be an IPv4 address');
 
 /**

@@ -55,18 +55,23 @@ before(async () => {
 });
 
 after(async () => {
+  // Everything is cleaned up first, whatever fails; what was left behind is asserted last.
+  const left: string[] = [];
   await stopAllWorkers();
-  if (lab) await destroyLab(lab);
-  // Nothing of the lab is left: no loop device on its images, no container, no network.
-  if (engine && lab) {
-    for (const n of lab.spec.nodes) assert.equal(await state(containerOf(n)), 'absent', `container of ${n.name} removed`);
-    const nets = await docker(engine, ['network', 'ls', '--format', '{{.Name}}']);
-    assert.ok(!nets.split('\n').includes(network!), `network ${network} removed`);
+  try {
+    if (lab) await destroyLab(lab);
+    if (engine && lab) {
+      for (const n of lab.spec.nodes) if ((await state(containerOf(n))) !== 'absent') left.push(`container of ${n.name}`);
+      const nets = await docker(engine, ['network', 'ls', '--format', '{{.Name}}']);
+      if (nets.split('\n').includes(network!)) left.push(`network ${network}`);
+    }
+  } finally {
+    if (engine) await removeEngine(engine);
+    await dev?.stop();
+    for (const image of images) for (const loop of await loopsOf(image)) left.push(`${loop} on ${image}`);
+    rmSync(tmp, { recursive: true, force: true });
   }
-  if (engine) await removeEngine(engine);
-  await dev?.stop();
-  for (const image of images) assert.deepEqual(await loopsOf(image), [], `no loop device left on ${image}`);
-  rmSync(tmp, { recursive: true, force: true });
+  assert.deepEqual(left, [], 'nothing of the container lab is left behind');
 });
 
 async function recover(t: TestContext): Promise<RecoveryReport> {

@@ -9,7 +9,7 @@ import type { StepResult } from '../common/report.js';
 import { journalOf, resultOf, type ActivityDeps } from './context.js';
 import { whoAnswers } from './db.js';
 import { failure } from './failures.js';
-import type { Host } from './hosts/types.js';
+import { HostGone, type Host } from './hosts/types.js';
 import { LocalHost } from './hosts/local.js';
 import { renderCmd } from './hosts/types.js';
 import type { Journal } from './ops.js';
@@ -89,7 +89,9 @@ export const createFenceActivities = (deps: ActivityDeps) => ({
           );
         else proven.push(`${node.name}: no process runs in ${dir}`);
       } catch (err) {
-        unproven.push(`${node.name}: cannot look for a postmaster on the host (${(err as Error).message})`);
+        // The engine says the node's container is gone or stopped: nothing of the node runs there.
+        if (err instanceof HostGone) proven.push(`${node.name}: its host is gone (${err.message})`);
+        else unproven.push(`${node.name}: cannot look for a postmaster on the host (${(err as Error).message})`);
       }
     }
     j.verified.push(...proven);

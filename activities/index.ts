@@ -8,6 +8,7 @@ import { createFenceActivities } from './fence.js';
 import { createNodeActivities } from './node.js';
 import { createNotifyActivities } from './notify.js';
 import { createPreflightActivities } from './preflight.js';
+import { createProvisionActivities } from './provision.js';
 import { createRegistryActivities } from './registry.js';
 import { createReplicationActivities } from './replication.js';
 import { createStorageDaemonActivities } from './storage-daemon.js';
@@ -22,6 +23,7 @@ export const createActivities = (given: ActivityDeps) => {
   return {
     ...createRegistryActivities(deps),
     ...createFenceActivities(deps),
+    ...createProvisionActivities(deps),
     ...createPreflightActivities(deps),
     ...createStorageActivities(deps),
     ...createStorageDaemonActivities(deps),

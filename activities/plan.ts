@@ -6,6 +6,7 @@ import { renderCmd, shellWord, type Cmd } from './hosts/types.js';
 import { renderBlock } from './ops.js';
 import { failoverStandby, oldNodes, specAfterFailover } from '../common/failover.js';
 import { agentArgv } from './fence.js';
+import { dockerInspectArgv, dockerRunArgv, provisionedNodes } from './provision.js';
 import {
   CREATE_SLOT_SQL,
   PROBE_INSERT_SQL,
@@ -72,6 +73,10 @@ function attachLines(node: NodeSpec, disk: Disk, binder?: NodeSpec): string[] {
   if (disk.device) step('the block device is there', S.deviceExists(disk.device));
   else {
     step('the image is there', S.imageExists(disk.image!));
+    if (node.host.transport === 'docker')
+      step("the kernel's loop devices get their nodes in the container's own /dev", S.makeLoopNodes(), [
+        'again after `losetup -f`, which may add a device',
+      ]);
     if (binder)
       step(`the loop device ${binder.name} bound to the image`, S.findBoundLoop(disk.image!), [
         `prints ${LOOP}; bound here as on ${binder.name} when this host does not see it`,
@@ -138,12 +143,29 @@ export function renderPlan(spec: ClusterSpec, profile: Profile): string {
     ...shared.map((node) => [
       `${where(node)}:`,
       `  - nothing answers on ${node.address}:${node.port}, or it answers as this node (config_file ${node.localDir}/postgresql.conf; a non-primary must be in recovery)`,
-      `  - no process runs in ${profile.postmasterDir(spec, node)} (the cwd of every process in /proc)`,
+      `  - no process runs in ${profile.postmasterDir(spec, node)} (the cwd of every process in /proc)${node.host.transport === 'docker' ? '; or its container is gone or stopped' : ''}`,
     ]),
     [
       `What cannot be proven: ${spec.fencing.onUnprovable === 'approve' ? "wait for an operator's approve" : 'stop the recovery (SplitBrainRisk)'}.`,
     ],
   );
+
+  const provisioned = provisionedNodes(spec);
+  if (provisioned.length)
+    section(
+      'provision: the hosts whose containers are gone (after the fence: never beside an old node that may run)',
+      ...provisioned.map((node) => {
+        const h = node.host as Extract<NodeSpec['host'], { transport: 'docker' }>;
+        return [
+          `${where(node)}:`,
+          `  - the container ${h.container}: reused when it runs ${h.provision!.image}, started when stopped; another image under its name stops the run (HostConflict), never replaced`,
+          `    worker$ ${words(dockerInspectArgv(h.container))}`,
+          `  - else created`,
+          `    worker$ ${words(dockerRunArgv(h.container, h.provision!))}`,
+          `  - check: worker$ ${words(['docker', 'exec', h.container, 'true'])}`,
+        ];
+      }),
+    );
 
   section(
     `attach the shared disk ${spec.storage.diskName} (${primary.name} first; the others then find the device bound)`,

@@ -14,7 +14,7 @@ export const createStorageDaemonActivities = (deps: ActivityDeps) => ({
     const disk = diskOf(spec, node, which);
     const j = journalOf(deps);
     // The link may have gone since attachStorage (a host reboot): put it back first.
-    await attach(host, disk, j);
+    await attach(host, disk, j, node.host.transport === 'docker');
     const profile = deps.profiles[spec.profile]!;
     const { ops, check } = profile.storageDaemon(spec, node, disk);
     await runOps(host, ops, j);

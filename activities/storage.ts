@@ -5,14 +5,21 @@ import { nodeNamed } from '../common/spec.js';
 import type { StepResult } from '../common/report.js';
 import { resultOf, journalOf, type ActivityDeps } from './context.js';
 import { failure } from './failures.js';
-import type { Host } from './hosts/types.js';
+import { renderCmd, type Host } from './hosts/types.js';
 import { must, type Journal } from './ops.js';
 import * as S from './profiles/storage.js';
 
 export type Which = 'shared' | 'own';
 export const diskOf = (spec: ClusterSpec, node: NodeSpec, which: Which): Disk => (which === 'shared' ? spec.storage : node.storage!);
 
-async function findDevice(host: Host, disk: Disk, j: Journal): Promise<string> {
+/** The loop device nodes in a container's own /dev; journaled only when some had to be made. */
+async function loopNodes(host: Host, j: Journal): Promise<void> {
+  const cmd = S.makeLoopNodes();
+  const made = (await must(host, cmd)).stdout.trim();
+  if (made) j.ran(host.name, `${renderCmd(cmd, host.dbUser)}  # made ${made.split('\n').join(' ')}`);
+}
+
+async function findDevice(host: Host, disk: Disk, j: Journal, ownDev: boolean): Promise<string> {
   if (disk.device) {
     if ((await host.run(S.deviceExists(disk.device))).exitCode !== 0)
       throw failure('StorageMissing', `on ${host.name}: block device ${disk.device} is not there`);
@@ -21,6 +28,7 @@ async function findDevice(host: Host, disk: Disk, j: Journal): Promise<string> {
   const image = disk.image!;
   if ((await host.run(S.imageExists(image))).exitCode !== 0)
     throw failure('StorageMissing', `on ${host.name}: disk image ${image} is not there`);
+  if (ownDev) await loopNodes(host, j);
   const bound = S.parseBoundLoop((await must(host, S.findBoundLoop(image))).stdout);
   if (bound) {
     j.skipped.push(`${host.name}: ${image} is already bound to ${bound}`);
@@ -29,6 +37,8 @@ async function findDevice(host: Host, disk: Disk, j: Journal): Promise<string> {
   // Another process may take the free device between `losetup -f` and the bind: ask again.
   for (let tries = 1; ; tries++) {
     const free = (await must(host, S.findFreeLoop(), j)).stdout.trim();
+    // Asking for a free device may have made a new one: its node too.
+    if (ownDev) await loopNodes(host, j);
     try {
       await must(host, S.bindLoop(free, disk), j);
       j.changed = true;
@@ -57,9 +67,12 @@ async function ensureLink(host: Host, device: string, link: string, j: Journal):
   j.changed = true;
 }
 
-/** Idempotent: finds or makes the loop device and the link; returns the device. */
-export async function attach(host: Host, disk: Disk, j: Journal): Promise<string> {
-  const device = await findDevice(host, disk, j);
+/**
+ * Idempotent: finds or makes the loop device and the link; returns the device. `ownDev`: the host
+ * is a container with a /dev of its own, where the loop device nodes are made first.
+ */
+export async function attach(host: Host, disk: Disk, j: Journal, ownDev = false): Promise<string> {
+  const device = await findDevice(host, disk, j, ownDev);
   const link = S.diskLink(disk);
   await ensureLink(host, device, link, j);
   if ((await host.run({ argv: ['test', '-b', link], as: 'root' })).exitCode !== 0)
@@ -72,7 +85,7 @@ export const createStorageActivities = (deps: ActivityDeps) => ({
   async attachStorage(spec: ClusterSpec, nodeName: string, which: Which): Promise<StepResult> {
     const node = nodeNamed(spec, nodeName);
     const j = journalOf(deps);
-    const device = await attach(deps.hostFor(node), diskOf(spec, node, which), j);
+    const device = await attach(deps.hostFor(node), diskOf(spec, node, which), j, node.host.transport === 'docker');
     return resultOf(j, { device });
   },
 });

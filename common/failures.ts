@@ -23,6 +23,8 @@ export const FailureTypes = {
   StandbyDirMissing: 'the standby lost its local dir, which this runbook does not rebuild: restore it or rebuild the standby',
   BinariesMissing: 'a binary the step runs is not there: install it or fix binaries.dir / the tool path in the spec',
   HostKeyRejected: "the host's ssh key is unknown or changed: verify the host, then update the known_hosts file",
+  HostConflict:
+    "a container of the node's name exists with another image than host.provision names: it was left alone; remove or rename it by hand, or fix the spec",
   HostUnreachable: 'the host does not answer (retried): check it is up and reachable from the worker',
   DataCorrupt:
     'the database found its own files damaged when it started (a PANIC in its server log): restore the storage from a backup or a consistent snapshot; in a drill, the copy was not a point-in-time copy',

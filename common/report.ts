@@ -3,6 +3,7 @@
 export type StepName =
   | 'preflight'
   | 'fence'
+  | 'provisionHost'
   | 'attachStorage'
   | 'startStorageDaemon'
   | 'prepareBinaries'

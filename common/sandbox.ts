@@ -164,7 +164,10 @@ export function sandboxSpec(spec: ClusterSpec, p: SandboxParams): Sandbox {
     dirs.push({ node: n.name, path: home, owner: n.osUser });
     const node: NodeSpec = {
       ...n,
-      // The sandbox runs on the same hosts; a local node listens on loopback only.
+      // The sandbox runs on the same hosts, and never makes one: no host.provision (a drill that
+      // finds a production container gone must not create it).
+      host: n.host.transport === 'docker' ? { transport: 'docker', container: n.host.container } : n.host,
+      // A local node listens on loopback only.
       address: n.host.transport === 'local' ? '127.0.0.1' : n.address,
       port: p.ports[i]!,
       localDir: `${home}/pg`,

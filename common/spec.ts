@@ -60,6 +60,33 @@ const cidr = z.string().regex(/^[0-9a-fA-F.:]+\/[0-9]{1,3}$/, 'must be a CIDR ne
 const osUser = z.string().regex(/^[a-z_][a-z0-9_-]{0,31}$/, 'must be a plain OS user name');
 const port = z.number().int().min(1).max(65535);
 
+/** A word passed to `docker run` as one argument: no leading dash (never read as an option). */
+const dockerWord = (what: string) => z.string().regex(/^[A-Za-z0-9_./:=@+,][A-Za-z0-9_./:=@+,-]{0,254}$/, `must be a plain ${what}`);
+const ipv4 = z.string().regex(/^(25[0-5]|2[0-4]\d|1?\d?\d)(\.(25[0-5]|2[0-4]\d|1?\d?\d)){3}$/, 'must be an IPv4 address');
+
+/**
+ * `docker run -d` of a docker node's container: its image, network and address, volumes
+ * (`/host/path:/container/path[:ro]`), added capabilities, devices and device cgroup rules, and
+ * security options (e.g. `seccomp=unconfined`). The seed's: SYS_ADMIN and MKNOD, /dev/loop-control
+ * and `b 7:* rmw` (loop devices), the images volume at /data.
+ */
+export const DockerProvision = z
+  .object({
+    image: dockerWord('image name'),
+    network: dockerWord('network name').optional(),
+    ip: ipv4.optional(),
+    volumes: z
+      .array(z.string().regex(/^\/[A-Za-z0-9_.+@=,/-]*:\/[A-Za-z0-9_.+@=,/-]*(:ro|:rw)?$/, 'must be /host/path:/container/path[:ro|:rw]'))
+      .default([]),
+    capabilities: z.array(z.string().regex(/^[A-Z_]{2,32}$/, 'must be a capability name such as SYS_ADMIN')).default([]),
+    devices: z.array(absPath).default([]),
+    deviceCgroupRules: z.array(z.string().regex(/^[abc] (\d+|\*):(\d+|\*) [rwm]{1,3}$/, "must be a rule such as 'b 7:* rmw'")).default([]),
+    securityOpts: z.array(dockerWord('security option')).default([]),
+  })
+  .strict()
+  .refine((p) => p.ip === undefined || p.network !== undefined, { message: 'an ip needs its network', path: ['ip'] });
+export type DockerProvision = z.infer<typeof DockerProvision>;
+
 export const HostTransport = z.discriminatedUnion('transport', [
   z.object({ transport: z.literal('local') }).strict(),
   z
@@ -73,7 +100,14 @@ export const HostTransport = z.discriminatedUnion('transport', [
       connectTimeoutSeconds: z.number().int().min(1).max(300).default(10),
     })
     .strict(),
-  z.object({ transport: z.literal('docker'), container: plainName('container', /^[A-Za-z0-9][A-Za-z0-9_.-]{0,127}$/) }).strict(),
+  z
+    .object({
+      transport: z.literal('docker'),
+      container: plainName('container', /^[A-Za-z0-9][A-Za-z0-9_.-]{0,127}$/),
+      /** How to create the container when it is gone (seed steps 1-2); without it, a missing container stops the run. */
+      provision: DockerProvision.optional(),
+    })
+    .strict(),
 ]);
 export type HostTransport = z.infer<typeof HostTransport>;
 

@@ -7,13 +7,17 @@ import { createServer } from 'node:net';
 import { dirname, join } from 'node:path';
 import type pg from 'pg';
 import YAML from 'yaml';
-import { nodesOf, parseSpec, primaryOf, type ClusterSpec, type Disk, type NodeSpec } from '../common/spec.js';
+import { nodesOf, parseSpec, primaryOf, type ClusterSpec, type ClusterSpecInput, type Disk, type NodeSpec } from '../common/spec.js';
 import { whoAnswers, withDb } from '../activities/db.js';
 import { hostFor } from '../activities/hosts/index.js';
 import { Journal, must, runOps } from '../activities/ops.js';
 import { postgresProfile } from '../activities/profiles/postgres.js';
 import { binDir } from '../activities/profiles/types.js';
 import { attach } from '../activities/storage.js';
+import { provisionContainer } from '../activities/provision.js';
+import { engineRoot, startEngine } from './containers/engine.js';
+import { ensureHostImage } from './containers/image.js';
+import { containerSpecInput, createNetwork, DATA, networkName, writeContainersFile, type ContainersFile } from './containers/topology.js';
 import { destroyLab } from './destroy.js';
 import { checkLabId, DISKS, labPaths, newLabId, type LabPaths } from './layout.js';
 import { LAB_MARKER, type Lab, type LabFile } from './load.js';
@@ -30,6 +34,11 @@ export interface CreateOptions {
   dataMb?: number;
   /** Size of each sparse image; default 2, more when dataMb needs it. */
   imageSizeGb?: number;
+  /**
+   * `local` (default): every node on this machine. `containers`: the seed's topology, one
+   * container per node in the lab's own Docker engine (lab/containers), reached by `docker exec`.
+   */
+  hosts?: 'local' | 'containers';
   log?: (line: string) => void;
 }
 
@@ -72,10 +81,16 @@ export async function createLab(opts: CreateOptions = {}): Promise<Lab> {
   try {
     await chmod(p.root, 0o755);
     await writeFile(join(p.root, LAB_MARKER), `id=${id}\n`);
-    const ports = await freePorts(replicas + 2);
-    const input = labSpecInput(id, p, ports, replicas);
+    let input: ClusterSpecInput;
+    let hostsOf: BuildHosts;
+    if (opts.hosts === 'containers') {
+      ({ input, hosts: hostsOf } = await containerHosts(id, p, replicas, log));
+    } else {
+      input = labSpecInput(id, p, await freePorts(replicas + 2), replicas);
+      hostsOf = localHosts(p);
+    }
     const spec = parseSpec(input);
-    await build(spec, p, { rows, dataMb, imageSizeGb }, log);
+    await build(spec, p, { rows, dataMb, imageSizeGb }, hostsOf, log);
 
     await writeFile(p.specFile, `# Lab ${id}, written by lab/create.ts\n${YAML.stringify(input)}`);
     const labFile: LabFile = {
@@ -85,7 +100,9 @@ export async function createLab(opts: CreateOptions = {}): Promise<Lab> {
       rows,
       ...(dataMb === undefined ? {} : { dataMb }),
       imageSizeGb,
+      hosts: opts.hosts ?? 'local',
       ports: Object.fromEntries(spec.nodes.map((n) => [n.name, n.port])),
+      addresses: Object.fromEntries(spec.nodes.map((n) => [n.name, n.address])),
       images: p.image,
       links: p.link,
       specFile: p.specFile,
@@ -100,30 +117,88 @@ export async function createLab(opts: CreateOptions = {}): Promise<Lab> {
   }
 }
 
+/** Where the lab's nodes live: what build does differently for local hosts and containers. */
+interface BuildHosts {
+  /** Makes each node's host "home" (the dir its local dir goes in), owned by the db user. */
+  homes(spec: ClusterSpec): Promise<void>;
+  /** initdb's password file: written on this machine at `path`, read by initdb on the primary's host at `seen`. */
+  pwfile: { path: string; seen: string };
+}
+
+function localHosts(p: LabPaths): BuildHosts {
+  const pwfile = join(p.root, 'initdb-pwfile'); // the db user must read it; removed right after
+  return {
+    async homes(spec) {
+      // Host "homes" outlive the disaster (only the local dirs in them are lost); the db user makes its local dir there.
+      const homes = spec.nodes.map((n) => dirname(n.localDir));
+      for (const h of homes) await mkdirs(h);
+      await sh(['chown', `${primaryOf(spec).osUser}:`, ...homes]);
+    },
+    pwfile: { path: pwfile, seen: pwfile },
+  };
+}
+
+/**
+ * The seed's topology: the lab's engine and host image, its network, one container per node made
+ * by the runbook's own provisioning; pb-standby's home is a volume (kept across its restart).
+ */
+async function containerHosts(
+  id: string,
+  p: LabPaths,
+  replicas: number,
+  log: (line: string) => void,
+): Promise<{ input: ClusterSpecInput; hosts: BuildHosts }> {
+  const engine = await startEngine(engineRoot(), log);
+  // The docker transport (DockerHost) finds the engine through the worker's DOCKER_HOST.
+  process.env.DOCKER_HOST = engine.dockerHost;
+  const network = networkName(id);
+  const c: ContainersFile = { engineRoot: engine.root, network, containers: [] };
+  await writeContainersFile(p, c);
+  const image = await ensureHostImage(engine, log);
+  const subnet = await createNetwork(engine, network, log);
+  const input = containerSpecInput(id, p, { image, network, subnet, replicas });
+  c.subnet = subnet;
+  c.containers = input.nodes.map((n) => (n.host as { container: string }).container);
+  await writeContainersFile(p, c);
+  const pwfile = join(p.imagesDir, 'initdb-pwfile');
+  return {
+    input,
+    hosts: {
+      async homes(spec) {
+        await mkdirs(join(p.hostsDir, nodesOf(spec, 'standby')[0]!.name));
+        const j = new Journal((host, cmd) => log(`${host}: ${cmd}`));
+        for (const n of spec.nodes) {
+          if (n.host.transport !== 'docker' || !n.host.provision) continue;
+          await provisionContainer(n.name, n.host.container, n.host.provision, j);
+          await must(hostFor(n), { argv: ['chown', `${n.osUser}:`, dirname(n.localDir)], as: 'root', timeoutMs: T }, j);
+        }
+      },
+      pwfile: { path: pwfile, seen: `${DATA}/initdb-pwfile` },
+    },
+  };
+}
+
 async function build(
   spec: ClusterSpec,
   p: LabPaths,
   o: { rows: number; dataMb?: number; imageSizeGb: number },
+  hostsOf: BuildHosts,
   log: (line: string) => void,
 ) {
   const j = new Journal((host, cmd) => log(`${host}: ${cmd}`));
   const primary = primaryOf(spec);
   const standby = nodesOf(spec, 'standby')[0]!;
-  const dbUser = primary.osUser;
 
   await mkdirs(p.imagesDir);
   await mkdirs(p.secretsDir, 0o700);
   const password = randomBytes(24).toString('base64url');
   await writeFile(p.passwordFile, `${password}\n`, { mode: 0o600 });
-  // Host "homes" outlive the disaster (only the local dirs in them are lost); the db user makes its local dir there.
-  const homes = spec.nodes.map((n) => dirname(n.localDir));
-  for (const h of homes) await mkdirs(h);
-  await sh(['chown', `${dbUser}:`, ...homes]);
+  await hostsOf.homes(spec);
   for (const d of DISKS) await sh(['truncate', '-s', `${o.imageSizeGb}G`, p.image[d]]);
 
   log(`shared disk ${p.image.shared}`);
   await newDisk(spec, primary, spec.storage, j);
-  await initdb(spec, primary, p, password, j);
+  await initdb(spec, primary, hostsOf.pwfile, password, j);
 
   log(`primary ${primary.name} on port ${primary.port}`);
   await runOps(hostFor(primary), postgresProfile.buildNode(spec, primary), j);
@@ -183,7 +258,7 @@ async function freePorts(n: number): Promise<number[]> {
 /** A brand-new disk: attached and mounted as the runbook does, and formatted, which only the lab ever does. */
 async function newDisk(spec: ClusterSpec, node: NodeSpec, disk: Disk, j: Journal): Promise<void> {
   const host = hostFor(node);
-  const device = await attach(host, disk, j);
+  const device = await attach(host, disk, j, node.host.transport === 'docker');
   await must(host, { argv: ['mkfs.ext4', '-q', device], as: 'root', timeoutMs: 10 * 60_000 }, j);
   await runOps(host, postgresProfile.storageDaemon(spec, node, disk).ops, j);
   await must(
@@ -194,12 +269,12 @@ async function newDisk(spec: ClusterSpec, node: NodeSpec, disk: Disk, j: Journal
 }
 
 /** initdb on the shared disk, then the PolarDB split: no config files stay with the data. */
-async function initdb(spec: ClusterSpec, primary: NodeSpec, p: LabPaths, password: string, j: Journal): Promise<void> {
+async function initdb(spec: ClusterSpec, primary: NodeSpec, pw: BuildHosts['pwfile'], password: string, j: Journal): Promise<void> {
   const data = spec.storage.dataDir!;
-  const pwfile = join(p.root, 'initdb-pwfile'); // the db user must read it; removed right after
-  await writeFile(pwfile, `${password}\n`, { mode: 0o600 });
+  await writeFile(pw.path, `${password}\n`, { mode: 0o600 });
+  const pwfile = pw.seen;
   try {
-    await sh(['chown', `${primary.osUser}:`, pwfile]);
+    await must(hostFor(primary), { argv: ['chown', `${primary.osUser}:`, pwfile], as: 'root', timeoutMs: T }, j);
     await must(
       hostFor(primary),
       {
@@ -213,7 +288,7 @@ async function initdb(spec: ClusterSpec, primary: NodeSpec, p: LabPaths, passwor
       j,
     );
   } finally {
-    await rm(pwfile, { force: true });
+    await rm(pw.path, { force: true });
   }
   const confs = ['postgresql.conf', 'pg_hba.conf', 'pg_ident.conf'].map((f) => `${data}/${f}`);
   await must(hostFor(primary), { argv: ['rm', '-f', '--', ...confs], as: 'db', timeoutMs: T }, j);

@@ -4,6 +4,7 @@
 import { join } from 'node:path';
 import { DISKS, isBelow, labPaths } from './layout.js';
 import { LAB_MARKER, listLabs, type Lab } from './load.js';
+import { readContainersFile, removeContainers } from './containers/topology.js';
 import { detachImage, exists, killPostgresIn, mountPoints, removeLoopLink, sh } from './system.js';
 
 export async function destroyLab(lab: Lab | string, log: (line: string) => void = () => {}): Promise<void> {
@@ -12,6 +13,10 @@ export async function destroyLab(lab: Lab | string, log: (line: string) => void 
   if ((await exists(p.root)) && !(await exists(join(p.root, LAB_MARKER))))
     throw new Error(`${p.root} has no ${LAB_MARKER} marker: not a lab, left alone`);
   const below = (path: string) => path === p.root || isBelow(p.root, path);
+
+  // A container lab: its containers (and the mounts and processes in them) and its network first.
+  const containers = await readContainersFile(p);
+  if (containers) await removeContainers(containers, (line) => log(`${id}: ${line}`));
 
   const killed = await killPostgresIn(below);
   if (killed.length) log(`${id}: killed ${killed.length} PostgreSQL processes`);

@@ -3,7 +3,9 @@
 // local dirs, and the storage is gone from the machine: no mount, no loop device, no /dev link.
 // Left: the image files, the standby's local dir (its host only rebooted), the lab's own files.
 import { writeFile } from 'node:fs/promises';
-import { primaryOf } from '../common/spec.js';
+import { nodesOf, primaryOf, type NodeSpec } from '../common/spec.js';
+import { docker, runningEngine } from './containers/engine.js';
+import { readContainersFile, type ContainersFile } from './containers/topology.js';
 import { fingerprint, withDb, type Fingerprint } from '../activities/db.js';
 import { postgresProfile } from '../activities/profiles/postgres.js';
 import { DISKS, isBelow, labPaths } from './layout.js';
@@ -36,7 +38,10 @@ export async function disaster(lab: Lab, log: (line: string) => void = () => {},
   await writeFile(p.fingerprintFile, JSON.stringify(recorded, null, 2) + '\n');
   log(`fingerprint of ${Object.keys(tables).join(', ')} written to ${p.fingerprintFile}`);
 
+  const containers = await readContainersFile(p);
+  if (o.storageLost && containers) throw new Error(`lab ${lab.id} runs in containers: its storage-lost disaster is not built yet`);
   if (o.storageLost) return storageLost(lab, recorded, log);
+  if (containers) return containersLost(lab, containers, recorded, log);
 
   const dataDirs = new Set(spec.nodes.map((n) => postgresProfile.postmasterDir(spec, n)));
   const killed = await killPostgresIn((cwd) => dataDirs.has(cwd));
@@ -57,6 +62,34 @@ export async function disaster(lab: Lab, log: (line: string) => void = () => {},
     for (const dev of await detachImage(p.image[d])) log(`detached ${dev} from ${p.image[d]}`);
     if (await removeLoopLink(p.link[d])) log(`removed ${p.link[d]}`);
   }
+  return recorded;
+}
+
+/**
+ * The seed's disaster in the container lab: `docker rm -f` of the primary's and replicas' containers
+ * (their local dirs go with them) and a restart of the standby's (its processes, mount, loop device
+ * node and /dev link gone; its local dir, on a volume, kept). The engine's restart took every loop
+ * device with it: here they are detached from this machine.
+ */
+async function containersLost(
+  lab: Lab,
+  c: ContainersFile,
+  recorded: RecordedFingerprint,
+  log: (line: string) => void,
+): Promise<RecordedFingerprint> {
+  const { spec } = lab;
+  const p = labPaths(lab.id);
+  const engine = await runningEngine(c.engineRoot);
+  if (!engine) throw new Error(`the lab's Docker engine at ${c.engineRoot} does not run`);
+  const containerOf = (n: NodeSpec) => (n.host.transport === 'docker' ? n.host.container : undefined);
+  const lost = spec.nodes.filter((n) => n.role !== 'standby').flatMap((n) => containerOf(n) ?? []);
+  await docker(engine, ['rm', '-f', ...lost]);
+  log(`docker rm -f ${lost.join(' ')}: the primary's and replicas' hosts are gone`);
+  for (const s of nodesOf(spec, 'standby').flatMap((n) => containerOf(n) ?? [])) {
+    await docker(engine, ['restart', '-t', '0', s]);
+    log(`docker restart ${s}: its processes, mount and /dev link are gone, its local dir (a volume) is kept`);
+  }
+  for (const d of DISKS) for (const dev of await detachImage(p.image[d])) log(`detached ${dev} from ${p.image[d]}`);
   return recorded;
 }
 

@@ -22,7 +22,10 @@ export interface LabFile {
   rows: number;
   dataMb?: number;
   imageSizeGb: number;
+  /** Where the nodes live: this machine, or one container each (lab/containers). */
+  hosts?: 'local' | 'containers';
   ports: Record<string, number>;
+  addresses?: Record<string, string>;
   images: Record<string, string>;
   links: Record<string, string>;
   specFile: string;
@@ -35,6 +38,12 @@ export async function loadLab(id: string): Promise<Lab> {
   const p = labPaths(id);
   if (!(await exists(p.root))) throw new Error(`no lab ${id} under ${labsRoot()}`);
   if (!(await exists(p.labFile))) throw new Error(`lab ${id} at ${p.root} was never finished (no lab.json): destroy it`);
+  // A container lab's nodes are reached through its engine: this process's docker client must find it.
+  const containers = join(p.root, 'containers.json');
+  if ((await exists(containers)) && process.env.DOCKER_HOST === undefined) {
+    const { engineRoot } = JSON.parse(await readFile(containers, 'utf8')) as { engineRoot: string };
+    process.env.DOCKER_HOST = `unix://${engineRoot}/docker.sock`;
+  }
   return { id, root: p.root, spec: readSpecFile(p.specFile), specFile: p.specFile };
 }
 

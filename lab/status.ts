@@ -1,6 +1,8 @@
 // labStatus: what of a lab is there right now, as data (for tests) and as text (for people).
 import { stat } from 'node:fs/promises';
-import { primaryOf } from '../common/spec.js';
+import { nodesOf, primaryOf, type NodeSpec } from '../common/spec.js';
+import { hostFor } from '../activities/hosts/index.js';
+import type { CmdResult } from '../activities/hosts/types.js';
 import { whoAnswers, withDb, type Presence } from '../activities/db.js';
 import { DISKS, isBelow, labPaths, type DiskRole } from './layout.js';
 import type { Lab } from './load.js';
@@ -40,9 +42,33 @@ export interface LabStatus {
   slots: { name: string; active: boolean; restartLsn: string | null }[];
 }
 
+/** What a command on the node's host says, or undefined when the host (its container) is gone. */
+async function onHost(n: NodeSpec, argv: string[]): Promise<CmdResult | undefined> {
+  return hostFor(n)
+    .run({ argv, as: 'root', timeoutMs: 30_000 })
+    .catch(() => undefined);
+}
+
+/** A container lab: the disks' links and mounts are in the containers, seen from the node that uses each. */
+async function containerDisks(lab: Lab, disks: DiskStatus[]): Promise<void> {
+  const { spec } = lab;
+  const users: Record<DiskRole, NodeSpec> = { shared: primaryOf(spec), standby: nodesOf(spec, 'standby')[0]! };
+  for (const d of disks) {
+    const n = users[d.disk];
+    const disk = d.disk === 'shared' ? spec.storage : n.storage!;
+    d.link = `${n.name}:/dev/${disk.diskName}`;
+    const target = (await onHost(n, ['readlink', '--', `/dev/${disk.diskName}`]))?.stdout.trim();
+    if (target) d.linkTarget = target;
+    else delete d.linkTarget;
+    d.mountPoint = `${n.name}:${disk.mountPoint}`;
+    d.mounted = (await onHost(n, ['mountpoint', '-q', disk.mountPoint!]))?.exitCode === 0;
+  }
+}
+
 export async function labStatus(lab: Lab): Promise<LabStatus> {
   const { spec } = lab;
   const p = labPaths(lab.id);
+  const inContainers = spec.nodes.every((n) => n.host.transport === 'docker');
   const mounted = await mountPoints();
   const disks: DiskStatus[] = [];
   for (const d of DISKS) {
@@ -60,6 +86,8 @@ export async function labStatus(lab: Lab): Promise<LabStatus> {
     });
   }
 
+  if (inContainers) await containerDisks(lab, disks);
+
   const nodes: NodeStatus[] = [];
   for (const n of spec.nodes) {
     const who = await whoAnswers(spec, n);
@@ -68,7 +96,7 @@ export async function labStatus(lab: Lab): Promise<LabStatus> {
       role: n.role,
       port: n.port,
       localDir: n.localDir,
-      localDirExists: await exists(n.localDir),
+      localDirExists: inContainers ? (await onHost(n, ['test', '-d', n.localDir]))?.exitCode === 0 : await exists(n.localDir),
       answers: who.state === 'ours' ? (who.inRecovery ? 'in recovery' : 'primary') : who.state,
       ...(who.state === 'ours' ? {} : { detail: who.detail }),
     });

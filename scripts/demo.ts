@@ -2,10 +2,14 @@
 // disaster and a recovery with live progress. Cleans everything up on exit and on Ctrl-C.
 //   npm run demo            run it once
 //   npm run demo -- --keep  stay up after the recovery (browse the Web UI), clean up on Ctrl-C
+//   npm run demo -- --hosts containers   the seed's own topology: one container per node in the
+//                           lab's Docker engine, the disaster `docker rm -f` of pb1 and pb2 and a restart
+//                           of pb3, the recovery re-creating the containers (host.provision)
 import { DefaultLogger, NativeConnection, Runtime } from '@temporalio/worker';
 import { Client, Connection } from '@temporalio/client';
 import { createLab, destroyLab, disaster, type Lab } from '../lab/lab.js';
 import { newLabId } from '../lab/layout.js';
+import { stopIdleEngine } from '../lab/containers/engine.js';
 import { follow } from '../client/follow.js';
 import { startOrAttachRecovery } from '../client/start-recovery.js';
 import { renderReport } from '../common/report.js';
@@ -13,6 +17,14 @@ import { createWorker } from '../workers/create-worker.js';
 import { startDevServer, type DevServer } from './dev-server.js';
 
 const keep = process.argv.includes('--keep');
+const hostsAt = process.argv.indexOf('--hosts');
+const hostsArg = hostsAt < 0 ? 'local' : process.argv[hostsAt + 1];
+if (hostsArg !== 'local' && hostsArg !== 'containers') {
+  console.error(`demo: --hosts must be local or containers (got ${hostsArg})`);
+  process.exit(2);
+}
+const hosts: 'local' | 'containers' = hostsArg;
+const containers = hostsArg === 'containers';
 const say = (s: string) => console.log(s);
 const cleanups: (() => Promise<unknown>)[] = [];
 let cleaning: Promise<void> | undefined;
@@ -22,7 +34,7 @@ function cleanup(): Promise<void> {
   cleaning ??= (async () => {
     say('\n== cleaning up');
     for (const c of cleanups.reverse()) await c().catch((e) => say(`  cleanup: ${(e as Error).message}`));
-    say('  done: no lab, loop device, mount or process left behind');
+    say(`  done: no lab, loop device, mount${containers ? ', container, network, Docker engine' : ''} or process left behind`);
   })();
   return cleaning;
 }
@@ -55,14 +67,25 @@ async function main() {
   const client = new Client({ connection: await Connection.connect({ address: server.address }) });
   say('  worker polling task queue polar-runbook');
 
-  say('\n== 2. the lab: a real cluster on this machine');
+  say(
+    containers
+      ? "\n== 2. the lab: the seed's topology, one container per node (pb1 primary, pb2 replica, pb3 standby)"
+      : '\n== 2. the lab: a real cluster on this machine',
+  );
   // Cleanup knows the id before anything is built, so Ctrl-C half-way through still removes it all.
   const id = newLabId();
-  cleanups.push(() => destroyLab(id));
-  const lab: Lab = await createLab({ id, log: (l) => say(`  ${l}`) });
+  cleanups.push(async () => {
+    await destroyLab(id);
+    if (containers) await stopIdleEngine((l) => say(`  ${l}`));
+  });
+  const lab: Lab = await createLab({ id, hosts, log: (l) => say(`  ${l}`) });
   say(`  spec: ${lab.specFile}`);
 
-  say('\n== 3. the disaster: every compute host lost, only the storage survives');
+  say(
+    containers
+      ? '\n== 3. the disaster: docker rm -f of pb1 and pb2, pb3 restarted, every loop device gone; only the images survive'
+      : '\n== 3. the disaster: every compute host lost, only the storage survives',
+  );
   const print = await disaster(lab, (l) => say(`  ${l}`));
   say('  data fingerprint recorded before the disaster:');
   for (const [t, p] of Object.entries(print.tables)) say(`    ${t.padEnd(4)} rows=${String(p.rows).padStart(6)}  md5=${p.checksum}`);

@@ -11,7 +11,9 @@
 //   recover-aborted-at-gate requireApproval: waits at the gate, aborted: fails as Aborted
 //   failover-fence-aborted  failoverToStandby while the old primary runs: waits at its fence gate, aborted
 //   failover-full           failoverToStandby after `disaster --storage-lost` (and its rebuildReplica child)
-// With the argument `failover`, only the failover histories are recorded.
+// With the argument `failover`, only the failover histories are recorded. With `containers`, only
+//   recover-containers-full  a full recovery of the container lab (lab/containers): provisionHost
+//                            re-creates the removed containers (the `provision-hosts` patch)
 // Each file is the history as the client fetches it (JSON.stringify of fetchHistory()), plus the
 // workflow id it ran under (histories do not hold it; recoverCluster checks it). Files are named
 // `<version>-<run>.json`: bump VERSION when the workflows change, and keep the older files, so
@@ -24,6 +26,7 @@ import { DefaultLogger, NativeConnection, Runtime } from '@temporalio/worker';
 import { startOrAttachFailover } from '../client/start-failover.js';
 import { startOrAttachRecovery } from '../client/start-recovery.js';
 import type { RecoverInput } from '../common/input.js';
+import { stopIdleEngine } from '../lab/containers/engine.js';
 import { createLab, destroyLab, disaster, type Lab } from '../lab/lab.js';
 import { abortSignal, approveSignal, progressQuery } from '../workflows/definitions.js';
 import { createWorker } from '../workers/create-worker.js';
@@ -71,7 +74,8 @@ async function main(): Promise<void> {
   const running = worker.run();
   let lab: Lab | undefined;
   try {
-    lab = await createLab({ replicas: 1, log });
+    const containers = process.argv[2] === 'containers';
+    lab = await createLab({ replicas: 1, log, ...(containers ? { hosts: 'containers' as const } : {}) });
     const input = (more: Partial<RecoverInput> = {}): RecoverInput => ({ spec: lab!.spec, trigger: 'test', ...more });
     const run = async (name: string, i: RecoverInput, gate?: (h: WorkflowHandle) => Promise<void>) => {
       const { handle } = await startOrAttachRecovery(client, lab!.spec.cluster, i);
@@ -84,6 +88,11 @@ async function main(): Promise<void> {
       await save(client, name, handle);
     };
 
+    if (containers) {
+      await disaster(lab, log);
+      await run('recover-containers-full', input());
+      return;
+    }
     // The recoveries end on a healthy cluster: the failover's fence then finds the old primary running.
     if (process.argv[2] !== 'failover') {
       await disaster(lab, log);
@@ -121,6 +130,7 @@ async function main(): Promise<void> {
     await nativeConnection.close();
     await connection.close();
     if (lab) await destroyLab(lab, log);
+    await stopIdleEngine(log);
     await dev.stop();
   }
 }

@@ -37,11 +37,15 @@ command -v python3 >/dev/null || need+=(python3 python3-pip)
 [ -x /usr/bin/chromium ] || need+=(chromium)
 # A real Alertmanager (and amtool) for the webhook tests; its service is never started (policy-rc.d).
 command -v prometheus-alertmanager >/dev/null && command -v amtool >/dev/null || need+=(prometheus-alertmanager)
+# The container lab (lab/containers): Debian's Docker engine, started privately by the lab and the
+# tests (never as a system service), and debootstrap, which makes its host image from Debian's archive.
+[ -x /usr/sbin/dockerd ] || need+=(docker.io)
+[ -x /usr/sbin/debootstrap ] || need+=(debootstrap)
 if [ ${#need[@]} -gt 0 ]; then
   say "installing Debian packages: ${need[*]}"
   export DEBIAN_FRONTEND=noninteractive
   apt_wait update -qq
-  # policy-rc.d keeps the packages from starting their own services (the system PostgreSQL, sshd, Alertmanager).
+  # policy-rc.d keeps the packages from starting their own services (the system PostgreSQL, sshd, Alertmanager, dockerd).
   printf '#!/bin/sh\nexit 101\n' >/usr/sbin/policy-rc.d && chmod +x /usr/sbin/policy-rc.d
   apt_wait install -y -qq --no-install-recommends "${need[@]}"
   rm -f /usr/sbin/policy-rc.d

@@ -67,6 +67,14 @@ async function runbook(spec: ClusterSpec, input: RecoverInput, rec: Recorder, ga
     await gate('fence', evidence);
   }
 
+  // Seed steps 1-2: the hosts whose containers are gone are created again. After the fence: a
+  // replacement must never start while the old node may still run.
+  const provisioned = spec.nodes.filter((n) => n.host.transport === 'docker' && n.host.provision);
+  if (provisioned.length && patched('provision-hosts')) {
+    rec.phase('provision');
+    await each(provisioned, (n) => rec.step('provisionHost', n, (o) => quick.provisionHost.executeWithOptions(o, [spec, n]), roleOf(n)));
+  }
+
   // Read-only checks first: a missing disk, a disk given twice, a foreign local dir stop the run
   // before any disk is attached or mounted.
   rec.phase('preflight');

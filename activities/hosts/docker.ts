@@ -2,7 +2,7 @@
 import { execa } from 'execa';
 import { COMMAND_ENV, workerVars } from './local.js';
 import { cancellableRemote, farSideArgv, killedAtDeadline, remoteTimeoutSeconds } from './quote.js';
-import { CommandCancelled, HostUnreachable, type Cmd, type CmdResult, type Host } from './types.js';
+import { CommandCancelled, HostGone, HostUnreachable, type Cmd, type CmdResult, type Host } from './types.js';
 
 /** The full argv (starting with `docker`) that runs `cmd` in the container. */
 export function dockerArgv(cmd: Cmd, dbUser: string, container: string, runId?: string): string[] {
@@ -19,6 +19,28 @@ export function dockerArgv(cmd: Cmd, dbUser: string, container: string, runId?: 
 // The docker client's own failures (no daemon, no such container, container stopped) exit 1 with
 // these; a command that cannot be started exits 126 or 127 instead.
 const DOCKER_ERROR = /^(Error response from daemon: |Cannot connect to the Docker daemon|error during connect: )/m;
+
+/** The worker's environment the docker client needs: its daemon (DOCKER_HOST) and config (HOME); nothing else. */
+const clientEnv = () => ({ ...COMMAND_ENV, ...workerVars(['HOME', 'DOCKER_HOST', 'DOCKER_CONFIG', 'DOCKER_CONTEXT']) });
+
+/** Runs the docker client itself on the worker (inspect, run, start): its exit code and output. */
+export async function dockerClient(args: string[], timeoutMs: number): Promise<{ exitCode: number; stdout: string; stderr: string }> {
+  const r = await execa('docker', args, {
+    reject: false,
+    stdin: 'ignore',
+    timeout: timeoutMs,
+    killSignal: 'SIGKILL',
+    extendEnv: false,
+    env: clientEnv(),
+  });
+  if (r.exitCode === undefined) throw new HostUnreachable('docker', r.originalMessage ?? r.message ?? 'the docker client did not run');
+  if (r.exitCode !== 0 && /Cannot connect to the Docker daemon|error during connect: /.test(r.stderr))
+    throw new HostUnreachable('docker', r.stderr.trim());
+  return { exitCode: r.exitCode, stdout: String(r.stdout), stderr: String(r.stderr) };
+}
+
+/** The container is not there, or not running: nothing of the node can run in it. */
+const CONTAINER_GONE = /^Error response from daemon: (No such container: |Container [0-9a-f]+ is not running)/m;
 
 export class DockerHost implements Host {
   constructor(
@@ -40,9 +62,8 @@ export class DockerHost implements Host {
           // A backstop: killing the client leaves the exec'd process running, the in-container timeout ends it.
           timeout: cmd.timeoutMs === undefined ? undefined : (remoteTimeoutSeconds(cmd.timeoutMs) + 5) * 1000,
           killSignal: 'SIGKILL',
-          // The docker client needs to find its daemon (DOCKER_HOST) and config (HOME); nothing else of the worker's.
           extendEnv: false,
-          env: { ...COMMAND_ENV, ...workerVars(['HOME', 'DOCKER_HOST', 'DOCKER_CONFIG', 'DOCKER_CONTEXT']) },
+          env: clientEnv(),
         });
         return { result: child, stop: () => child.kill('SIGKILL') };
       },
@@ -54,6 +75,7 @@ export class DockerHost implements Host {
     const stderr = typeof r.stderr === 'string' ? r.stderr : '';
     if (r.timedOut) return { exitCode: 124, stdout, stderr, durationMs, timedOut: true };
     if (r.exitCode === undefined) throw new Error(`docker exec on ${this.name} failed: ${r.originalMessage ?? r.message}`);
+    if (r.exitCode === 1 && CONTAINER_GONE.test(stderr)) throw new HostGone(this.name, stderr.trim());
     if (r.exitCode === 1 && DOCKER_ERROR.test(stderr)) throw new HostUnreachable(this.name, stderr.trim());
     const timedOut = killedAtDeadline(cmd, r.exitCode, durationMs);
     return { exitCode: timedOut ? 124 : r.exitCode, stdout, stderr, durationMs, timedOut };

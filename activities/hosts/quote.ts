@@ -51,7 +51,7 @@ export const KILL_MARKED_SCRIPT =
 
 /**
  * Runs `start(runId)` so that `signal` cancels it on the far side too: an abort ends the marked
- * processes through `kill` (a second command on the same host), then the local client.
+ * processes through `kill` (a second command on the same host, as the same user), then the local client.
  */
 export async function cancellableRemote<T>(
   cmd: Cmd,
@@ -65,7 +65,9 @@ export async function cancellableRemote<T>(
   let cancelled = false;
   const onAbort = () => {
     cancelled = true;
-    void kill({ argv: ['sh', '-c', KILL_MARKED_SCRIPT, runId], as: 'root', timeoutMs: 15_000 })
+    // As the command's own user: reading another user's /proc/<pid>/environ needs CAP_SYS_PTRACE,
+    // which root in a container lacks by default (Docker's default capabilities).
+    void kill({ argv: ['sh', '-c', KILL_MARKED_SCRIPT, runId], as: cmd.as, timeoutMs: 15_000 })
       .catch(() => {})
       .finally(() => setTimeout(run.stop, 2000).unref());
   };

@@ -59,6 +59,19 @@ export function shellWord(w: string): string {
 }
 
 /**
+ * The host is not there at all: its container does not exist or is stopped (the engine says so).
+ * Still retryable (HostUnreachable): provisioning may bring it; and proof for the fence that
+ * nothing of the node runs there.
+ */
+export class HostGone extends HostUnreachable {
+  constructor(host: string, detail: string) {
+    super(host, detail);
+    this.name = 'HostUnreachable';
+  }
+  readonly gone = true;
+}
+
+/**
  * Thrown when ssh refuses the host's key (unknown or changed). Not retryable: the key does not
  * fix itself, and a changed key may mean the address now reaches another machine.
  */

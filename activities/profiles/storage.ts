@@ -10,6 +10,14 @@ export const imageExists = (image: string): Cmd => ({ argv: ['test', '-f', image
 export const deviceExists = (device: string): Cmd => ({ argv: ['test', '-b', device], as: 'root', timeoutMs: T });
 /** `losetup -j` lists the loop devices bound to the image: `/dev/loop3: []: (/data/x.img)`. */
 export const findBoundLoop = (image: string): Cmd => ({ argv: ['losetup', '-j', image], as: 'root', timeoutMs: T });
+/**
+ * In a container /dev is the container's own: the loop devices the kernel has (/sys/block/loopN)
+ * get their nodes there (major:minor from sysfs), so `losetup` can see, bind and open them.
+ * A constant script; a node already there is left alone; prints the nodes it made.
+ */
+export const LOOP_NODES_SCRIPT =
+  'for d in /sys/block/loop*; do [ -r "$d/dev" ] || continue; n=/dev/${d##*/}; [ -e "$n" ] && continue; mknod "$n" b $(tr : " " <"$d/dev") || exit 1; echo "$n"; done';
+export const makeLoopNodes = (): Cmd => ({ argv: ['sh', '-c', LOOP_NODES_SCRIPT], as: 'root', timeoutMs: T });
 export const findFreeLoop = (): Cmd => ({ argv: ['losetup', '-f'], as: 'root', timeoutMs: T });
 export const bindLoop = (device: string, disk: Disk): Cmd => ({
   argv: ['losetup', ...(disk.directIo ? ['--direct-io=on'] : []), device, disk.image!],

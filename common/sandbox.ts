@@ -206,7 +206,9 @@ export function sandboxSpec(spec: ClusterSpec, p: SandboxParams): Sandbox {
       replicasAfter: f.replicasAfter.map((r, i) => {
         // Its sandbox dir is made with the sandbox of the node of that name, on the same host.
         const twin = spec.nodes.find((n) => n.name === r.name);
-        if (!twin || JSON.stringify(twin.host) !== JSON.stringify(r.host) || twin.osUser !== r.osUser)
+        // The same host: the same transport and address (how a host would be provisioned is not who it is).
+        const hostOf = (h: NodeSpec['host']) => JSON.stringify({ ...h, provision: undefined });
+        if (!twin || hostOf(twin.host) !== hostOf(r.host) || twin.osUser !== r.osUser)
           throw new SandboxError(
             `a failover drill needs each read-only node after the failover on the host (and OS user) of the node of the same name: ${r.name} is not`,
           );

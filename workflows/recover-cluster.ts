@@ -14,13 +14,14 @@ import {
 } from '@temporalio/workflow';
 import { FailureTypes, rootFailure } from '../common/failures.js';
 import { recoveryWorkflowId, WORKFLOW_TASK_TIMEOUT, type RecoverInput } from '../common/input.js';
-import { headlineOf, type FailureSummary, type Outcome, type RecoveryReport, type StepRecord } from '../common/report.js';
+import { headlineOf, type FailureSummary, type Outcome, type RecoveryReport, type StepRecord, type StepResult } from '../common/report.js';
 import { ClusterName, Outcome as OutcomeAttribute, Trigger } from '../common/search-attributes.js';
 import { nodesOf, primaryOf, sharedNodes, type ClusterSpec } from '../common/spec.js';
 import { abortSignal, approveSignal, progressQuery } from './definitions.js';
 import { long, notifier, quick } from './options.js';
 import { Recorder } from './recorder.js';
 import { specFrom } from './spec-input.js';
+import { buildNeedsPrimary } from '../common/profile-needs.js';
 import { rebuildReplica } from './rebuild-replica.js';
 
 type Tell = (kind: 'started' | 'waiting-approval' | 'succeeded' | 'failed', text: string) => Promise<void>;
@@ -160,9 +161,6 @@ async function runbook(spec: ClusterSpec, input: RecoverInput, rec: Recorder, te
   };
 
   const primary = primaryOf(spec);
-  const shared = sharedNodes(spec);
-  const roleOf = (n: string) => spec.nodes.find((x) => x.name === n)!.role;
-  const each = <T>(nodes: { name: string }[], fn: (name: string) => Promise<T>) => Promise.all(nodes.map((n) => fn(n.name)));
 
   if (input.requireApproval) await gate('start', ['the cluster policy asks for approval before a recovery starts']);
 
@@ -180,76 +178,9 @@ async function runbook(spec: ClusterSpec, input: RecoverInput, rec: Recorder, te
   rec.phase('preflight');
   await rec.step('preflight', undefined, (o) => quick.preflight.executeWithOptions(o, [spec]));
 
-  rec.phase('storage');
-  // The first host binds the disk; hosts sharing the device then find it bound and only link it.
-  const onHost = (n: string) => roleOf(n);
-  await rec.step(
-    'attachStorage',
-    primary.name,
-    (o) => quick.attachStorage.executeWithOptions(o, [spec, primary.name, 'shared']),
-    'primary',
-  );
-  await each(shared.slice(1), (n) =>
-    rec.step('attachStorage', n, (o) => quick.attachStorage.executeWithOptions(o, [spec, n, 'shared']), onHost(n)),
-  );
-  await each(shared, (n) =>
-    rec.step('startStorageDaemon', n, (o) => quick.startStorageDaemon.executeWithOptions(o, [spec, n, 'shared']), onHost(n)),
-  );
-  await each(spec.nodes, (n) => rec.step('prepareBinaries', n, (o) => quick.prepareBinaries.executeWithOptions(o, [spec, n]), onHost(n)));
-
-  rec.phase('primary');
-  await rec.step('buildNode', primary.name, (o) => long.buildNode.executeWithOptions(o, [spec, primary.name]), 'primary');
-  const primaryStart = await rec.step(
-    'startNode',
-    primary.name,
-    (o) => long.startNode.executeWithOptions(o, [spec, primary.name]),
-    'primary',
-  );
-
-  rec.phase('slots');
-  const slots = await rec.step('validateSlots', undefined, (o) =>
-    quick.validateSlots.executeWithOptions(o, [spec, spec.slots.onMissing === 'create']),
-  );
-  const missing = (slots.details?.missing as string[] | undefined) ?? [];
-  if (missing.length) {
-    await gate('slots', [`replication slots missing on the primary: ${missing.join(', ')}; approving creates them empty`]);
-    await rec.step('validateSlots', 'create', (o) => quick.validateSlots.executeWithOptions(o, [spec, true]));
-  }
-
-  rec.phase('standbys-and-replicas');
-  const standbys = each(nodesOf(spec, 'standby'), async (n) => {
-    await rec.step('attachStorage', n, (o) => quick.attachStorage.executeWithOptions(o, [spec, n, 'own']), 'standby');
-    await rec.step('startStorageDaemon', n, (o) => quick.startStorageDaemon.executeWithOptions(o, [spec, n, 'own']), 'standby');
-    await rec.step('buildNode', n, (o) => long.buildNode.executeWithOptions(o, [spec, n]), 'standby');
-    await rec.step('startNode', n, (o) => long.startNode.executeWithOptions(o, [spec, n]), 'standby');
-    await rec.step('waitStreaming', n, (o) => long.waitStreaming.executeWithOptions(o, [spec, n]), 'standby');
-  });
-  const replicas = each(nodesOf(spec, 'replica'), async (n) => {
-    const childSearch = patched('child-search-attributes');
-    try {
-      const steps = await executeChild(rebuildReplica, {
-        args: [spec, n],
-        workflowId: `${workflowInfo().workflowId}/replica/${n}`,
-        workflowTaskTimeout: WORKFLOW_TASK_TIMEOUT,
-        ...(childSearch
-          ? {
-              typedSearchAttributes: [
-                { key: ClusterName, value: spec.cluster },
-                { key: Trigger, value: input.trigger ?? 'ui' },
-              ],
-              staticSummary: `rebuild replica ${n} of ${spec.cluster}`,
-            }
-          : {}),
-      });
-      rec.adopt(steps);
-    } catch (err) {
-      // The child's steps travel in its failure's details: the report shows where it stopped.
-      const steps = rootFailure(err).details?.[0] as { steps?: StepRecord[] } | undefined;
-      if (steps?.steps) rec.adopt(steps.steps);
-      throw err;
-    }
-  });
-  await Promise.all([standbys, replicas]);
+  // Each step starts as soon as what it needs is there (recorded histories from before replay the
+  // old order, step after step).
+  const primaryStart = patched('critical-path') ? await criticalPath(spec, input, rec, gate) : await inOrder(spec, input, rec, gate);
 
   rec.phase('verify');
   // The fingerprint is compared when this run brought the primary back: it did not answer when the
@@ -282,4 +213,188 @@ async function runbook(spec: ClusterSpec, input: RecoverInput, rec: Recorder, te
     warnings: rec.progress.steps.flatMap((s) => s.warnings ?? []),
     ...rec.progress,
   };
+}
+
+type Gate = (name: string, evidence: string[]) => Promise<void>;
+const each = <T>(nodes: { name: string }[], fn: (name: string) => Promise<T>) => Promise.all(nodes.map((n) => fn(n.name)));
+const roleIn = (spec: ClusterSpec, n: string) => spec.nodes.find((x) => x.name === n)!.role;
+
+/** Slots after the primary serves: the missing ones stop at a gate, then are created. */
+async function slotsStep(spec: ClusterSpec, rec: Recorder, gate: Gate): Promise<void> {
+  rec.phase('slots');
+  const slots = await rec.step('validateSlots', undefined, (o) =>
+    quick.validateSlots.executeWithOptions(o, [spec, spec.slots.onMissing === 'create']),
+  );
+  const missing = (slots.details?.missing as string[] | undefined) ?? [];
+  if (missing.length) {
+    await gate('slots', [`replication slots missing on the primary: ${missing.join(', ')}; approving creates them empty`]);
+    await rec.step('validateSlots', 'create', (o) => quick.validateSlots.executeWithOptions(o, [spec, true]));
+  }
+}
+
+/** One child workflow per replica: start (and build, unless `built`), then streaming. */
+async function replicaChild(spec: ClusterSpec, input: RecoverInput, rec: Recorder, n: string, built?: boolean): Promise<void> {
+  const childSearch = patched('child-search-attributes');
+  try {
+    const steps = await executeChild(rebuildReplica, {
+      args: built ? [spec, n, { built }] : [spec, n],
+      workflowId: `${workflowInfo().workflowId}/replica/${n}`,
+      workflowTaskTimeout: WORKFLOW_TASK_TIMEOUT,
+      ...(childSearch
+        ? {
+            typedSearchAttributes: [
+              { key: ClusterName, value: spec.cluster },
+              { key: Trigger, value: input.trigger ?? 'ui' },
+            ],
+            staticSummary: `rebuild replica ${n} of ${spec.cluster}`,
+          }
+        : {}),
+    });
+    rec.adopt(steps);
+  } catch (err) {
+    // The child's steps travel in its failure's details: the report shows where it stopped.
+    const steps = rootFailure(err).details?.[0] as { steps?: StepRecord[] } | undefined;
+    if (steps?.steps) rec.adopt(steps.steps);
+    throw err;
+  }
+}
+
+/** The order before critical-path scheduling: storage, binaries, primary, slots, then the rest. */
+async function inOrder(spec: ClusterSpec, input: RecoverInput, rec: Recorder, gate: Gate): Promise<StepResult> {
+  const primary = primaryOf(spec);
+  const shared = sharedNodes(spec);
+  const onHost = (n: string) => roleIn(spec, n);
+  rec.phase('storage');
+  // The first host binds the disk; hosts sharing the device then find it bound and only link it.
+  await rec.step(
+    'attachStorage',
+    primary.name,
+    (o) => quick.attachStorage.executeWithOptions(o, [spec, primary.name, 'shared']),
+    'primary',
+  );
+  await each(shared.slice(1), (n) =>
+    rec.step('attachStorage', n, (o) => quick.attachStorage.executeWithOptions(o, [spec, n, 'shared']), onHost(n)),
+  );
+  await each(shared, (n) =>
+    rec.step('startStorageDaemon', n, (o) => quick.startStorageDaemon.executeWithOptions(o, [spec, n, 'shared']), onHost(n)),
+  );
+  await each(spec.nodes, (n) => rec.step('prepareBinaries', n, (o) => quick.prepareBinaries.executeWithOptions(o, [spec, n]), onHost(n)));
+
+  rec.phase('primary');
+  await rec.step('buildNode', primary.name, (o) => long.buildNode.executeWithOptions(o, [spec, primary.name]), 'primary');
+  const primaryStart = await rec.step(
+    'startNode',
+    primary.name,
+    (o) => long.startNode.executeWithOptions(o, [spec, primary.name]),
+    'primary',
+  );
+
+  await slotsStep(spec, rec, gate);
+
+  rec.phase('standbys-and-replicas');
+  const standbys = each(nodesOf(spec, 'standby'), async (n) => {
+    await rec.step('attachStorage', n, (o) => quick.attachStorage.executeWithOptions(o, [spec, n, 'own']), 'standby');
+    await rec.step('startStorageDaemon', n, (o) => quick.startStorageDaemon.executeWithOptions(o, [spec, n, 'own']), 'standby');
+    await rec.step('buildNode', n, (o) => long.buildNode.executeWithOptions(o, [spec, n]), 'standby');
+    await rec.step('startNode', n, (o) => long.startNode.executeWithOptions(o, [spec, n]), 'standby');
+    await rec.step('waitStreaming', n, (o) => long.waitStreaming.executeWithOptions(o, [spec, n]), 'standby');
+  });
+  const replicas = each(nodesOf(spec, 'replica'), (n) => replicaChild(spec, input, rec, n));
+  await Promise.all([standbys, replicas]);
+  return primaryStart;
+}
+
+/** Settles later, but a failure meanwhile is not an unhandled rejection (it is awaited later). */
+function later<T>(p: Promise<T>): Promise<T> {
+  p.catch(() => {});
+  return p;
+}
+
+/**
+ * Critical-path scheduling: every step starts once what it needs is done. Binaries (and their
+ * config templates) beside the storage; the standby's own disk and pfsd once the shared disk is
+ * bound; a build that does not read from the primary (the profile says: a polardb replica's
+ * skeleton comes from PFS; a standby's from its own disk) while the primary builds and starts.
+ * Only starts wait for the primary and its slots; a postgres replica's build (a clone) too.
+ */
+async function criticalPath(spec: ClusterSpec, input: RecoverInput, rec: Recorder, gate: Gate): Promise<StepResult> {
+  const primary = primaryOf(spec);
+  const shared = sharedNodes(spec);
+  const onHost = (n: string) => roleIn(spec, n);
+  rec.phase('storage');
+  const binaries = new Map(
+    spec.nodes.map((n) => [
+      n.name,
+      later(rec.step('prepareBinaries', n.name, (o) => quick.prepareBinaries.executeWithOptions(o, [spec, n.name]), onHost(n.name))),
+    ]),
+  );
+  // The first host binds the disk; hosts sharing the device then find it bound and only link it.
+  const bound = later(
+    rec.step('attachStorage', primary.name, (o) => quick.attachStorage.executeWithOptions(o, [spec, primary.name, 'shared']), 'primary'),
+  );
+  const sharedReady = later(
+    (async () => {
+      await bound;
+      await each(shared.slice(1), (n) =>
+        rec.step('attachStorage', n, (o) => quick.attachStorage.executeWithOptions(o, [spec, n, 'shared']), onHost(n)),
+      );
+      await each(shared, (n) =>
+        rec.step('startStorageDaemon', n, (o) => quick.startStorageDaemon.executeWithOptions(o, [spec, n, 'shared']), onHost(n)),
+      );
+    })(),
+  );
+  // A standby's own disk: after the shared one is bound (two `losetup -f` at once may pick the same device).
+  const ownReady = new Map(
+    nodesOf(spec, 'standby').map((n) => [
+      n.name,
+      later(
+        (async () => {
+          await bound;
+          await rec.step('attachStorage', n.name, (o) => quick.attachStorage.executeWithOptions(o, [spec, n.name, 'own']), 'standby');
+          await rec.step(
+            'startStorageDaemon',
+            n.name,
+            (o) => quick.startStorageDaemon.executeWithOptions(o, [spec, n.name, 'own']),
+            'standby',
+          );
+        })(),
+      ),
+    ]),
+  );
+  const storageOf = (n: string) => ownReady.get(n) ?? sharedReady;
+  const build = async (n: string) => {
+    await storageOf(n);
+    await binaries.get(n);
+    return rec.step('buildNode', n, (o) => long.buildNode.executeWithOptions(o, [spec, n]), onHost(n));
+  };
+  const early = new Map(
+    spec.nodes.filter((n) => n.role !== 'primary' && !buildNeedsPrimary(spec, n)).map((n) => [n.name, later(build(n.name))]),
+  );
+
+  await storageOf(primary.name);
+  rec.phase('primary');
+  await build(primary.name);
+  const primaryStart = await rec.step(
+    'startNode',
+    primary.name,
+    (o) => long.startNode.executeWithOptions(o, [spec, primary.name]),
+    'primary',
+  );
+  await slotsStep(spec, rec, gate);
+
+  rec.phase('standbys-and-replicas');
+  const standbys = each(nodesOf(spec, 'standby'), async (n) => {
+    if (early.has(n)) await early.get(n);
+    else await build(n);
+    await rec.step('startNode', n, (o) => long.startNode.executeWithOptions(o, [spec, n]), 'standby');
+    await rec.step('waitStreaming', n, (o) => long.waitStreaming.executeWithOptions(o, [spec, n]), 'standby');
+  });
+  const replicas = each(nodesOf(spec, 'replica'), async (n) => {
+    if (early.has(n)) await early.get(n);
+    else await binaries.get(n);
+    await replicaChild(spec, input, rec, n, early.has(n));
+  });
+  // Every step started is awaited: binaries of nodes no build waited for included.
+  await Promise.all([standbys, replicas, ...binaries.values()]);
+  return primaryStart;
 }

@@ -18,6 +18,7 @@ import {
   rmSync,
   statSync,
   unlinkSync,
+  utimesSync,
   writeFileSync,
 } from 'node:fs';
 import { mkdtemp } from 'node:fs/promises';
@@ -110,6 +111,7 @@ echo "init $1 from $2 done"
 `,
   'shared/base/bin/initdb': `#!/bin/sh
 ${log('initdb')}
+[ "$1" = --version ] && { echo "initdb (PostgreSQL) 15.8"; exit 0; }
 [ "$1" = -D ] && [ $# -eq 2 ] || { echo "usage: initdb -D <dir>" >&2; exit 1; }
 if [ -n "$(ls -A "$2" 2>/dev/null)" ]; then echo "initdb: error: directory \\"$2\\" exists but is not empty" >&2; exit 1; fi
 mkdir -p "$2" && chmod 700 "$2" && mkdir "$2/base" || exit 1
@@ -174,7 +176,7 @@ const specDoc = (): ClusterSpecInput => ({
   profile: 'polardb',
   storage: { image: `${R}/disk.img`, diskName: DISK, dataDir: `/${DISK}/shared_data` },
   storageDaemon: { workers: 1, startScript: `${R}/pfsd/bin/start_pfsd.sh`, pfs: `${R}/pfsd/bin/pfs`, storageClusterName: 'disk' },
-  binaries: { dir: `${R}/home/base`, install: 'copy', source: `${R}/shared/base` },
+  binaries: { dir: `${R}/home/base`, install: 'copy', source: `${R}/shared/base`, templateCache: `${R}/cache` },
   replication: { network: '127.0.0.0/8', user: 'postgres' },
   nodes: [
     {
@@ -283,7 +285,9 @@ const count = (text: string, needle: string) => text.split(needle).length - 1;
 
 // --- setup and cleanup -----------------------------------------------------------------------
 
-const templatesDir = (node: string) => `/tmp/polar-runbook-${CLUSTER}-${node}-templates`;
+const cacheDir = () => `${R}/cache/postgres`;
+/** A template cache entry a SIGKILLed fill left half made, two hours ago: the next fill removes it. */
+const staleEntry = () => `${cacheDir()}/.new-crashed`;
 
 before(async () => {
   R = await mkdtemp('/tmp/prb-standins-');
@@ -311,10 +315,13 @@ before(async () => {
   mkdirSync(standby, { mode: 0o700 });
   writeFileSync(join(standby, 'postgresql.conf'), `# the standby's own config\nport=${ports[2]}\n`);
   for (const p of [standby, join(standby, 'postgresql.conf')]) chownSync(p, pgUid, pgGid);
-  // A crashed earlier attempt left its template dir behind: initdb would refuse it.
-  mkdirSync(templatesDir('pb2'));
-  writeFileSync(join(templatesDir('pb2'), 'postgresql.conf'), 'half written');
-  for (const p of [templatesDir('pb2'), join(templatesDir('pb2'), 'postgresql.conf')]) chownSync(p, pgUid, pgGid);
+  // A crashed earlier fill of the template cache left its temp dir behind.
+  mkdirSync(staleEntry(), { recursive: true });
+  writeFileSync(join(staleEntry(), 'postgresql.conf'), 'half written');
+  for (const p of [cacheDir(), staleEntry(), join(staleEntry(), 'postgresql.conf')]) chownSync(p, pgUid, pgGid);
+  chmodSync(cacheDir(), 0o700);
+  const twoHoursAgo = new Date(Date.now() - 2 * 3600_000);
+  utimesSync(staleEntry(), twoHoursAgo, twoHoursAgo);
 });
 
 after(async () => {
@@ -339,8 +346,6 @@ after(async () => {
     await attempt(`rm ${link}`, () => lstatSync(link, { throwIfNoEntry: false })?.isSymbolicLink() && unlinkSync(link));
     await attempt(`rm pfsd log of ${d}`, () => rmSync(`/var/log/polar-runbook-pfsd-${d}.log`, { force: true }));
   }
-  for (const n of ['pb1', 'pb2', 'pb3'])
-    await attempt(`rm ${templatesDir(n)}`, () => rmSync(templatesDir(n), { recursive: true, force: true }));
   await attempt(`rm ${R}`, () => rmSync(R, { recursive: true, force: true }));
   if (problems.length) throw new Error(`cleanup: ${problems.join('; ')}`);
 });
@@ -384,21 +389,31 @@ describe('the polardb activities on this host, against stand-ins', () => {
       `root pfsdaemon -p ${d} -w 1 -c ${R}/pfsd/bin/../conf/pfsd_logger.conf`,
     ];
     const start = (dir: string) => [`postgres pg_ctl start -D ${R}/home/${dir}`, `postgres postgres -D ${R}/home/${dir}`];
-    assert.deepEqual(newCalls(), [
+    const calls = newCalls();
+    // The one throwaway initdb, in a temp dir of the cache (its name is random).
+    const fill = calls.findIndex((c) => c.startsWith(`postgres initdb -D ${cacheDir()}/.new-`));
+    assert.match(calls[fill] ?? '', new RegExp(`^postgres initdb -D ${cacheDir()}/\\.new-[A-Za-z0-9]{6}/initdb$`));
+    calls[fill] = 'postgres initdb -D <cache temp dir>';
+    const version = 'postgres initdb --version';
+    assert.deepEqual(calls, [
       ...pfsd(DISK),
       `root pfs -C disk ls /${DISK}/`, // pb1's check
       `root pfs -C disk ls /${DISK}/`, // pb2's check (same machine: its pfsd already runs)
       'postgres psql --version',
+      version, // pb1: are this initdb's templates cached? no:
+      version,
+      'postgres initdb -D <cache temp dir>', // the only throwaway initdb, filling the cache
       'postgres psql --version',
-      'postgres psql --version',
+      version, // pb2 (same host): cached
+      'postgres psql --version', // pb3, the standby: keeps its dir, needs no templates
       `root polar-initdb.sh ${R}/home/primary/ /${DISK}/shared_data/ replica`,
-      `postgres initdb -D ${templatesDir('pb1')}`,
+      version, // the templates copied from the cache
       ...start('primary'),
       ...pfsd(SDISK),
       `root pfs -C disk ls /${SDISK}/`,
       ...start('standby'),
       `root polar-initdb.sh ${R}/home/replica1/ /${DISK}/shared_data/ replica`,
-      `postgres initdb -D ${templatesDir('pb2')}`,
+      version,
       ...start('replica1'),
     ]);
     // All nodes share this machine: pb2 finds pb1's link, pfsd and binaries; pb3 keeps its dir.
@@ -424,7 +439,9 @@ describe('the polardb activities on this host, against stand-ins', () => {
       `root pfs -C disk ls /${DISK}/`,
       `root pfs -C disk ls /${DISK}/`,
       'postgres psql --version',
+      'postgres initdb --version', // the cache probe
       'postgres psql --version',
+      'postgres initdb --version',
       'postgres psql --version',
       `root pfs -C disk ls /${SDISK}/`,
     ]);
@@ -486,8 +503,22 @@ describe('the polardb activities on this host, against stand-ins', () => {
       const hba = readFileSync(`${local}/pg_hba.conf`, 'utf8');
       assert.equal(count(hba, MARKER_BEGIN), 1);
       assert.match(hba, /\nhost all all 0\.0\.0\.0\/0 md5\nhost replication postgres 127\.0\.0\.0\/8 trust\n/);
-      assert.equal(existsSync(templatesDir(`pb${hostId}`)), false, 'the throwaway initdb is gone');
     }
+    // One cache entry for these binaries, made for their version; the throwaway initdb and the
+    // stale half entry are gone.
+    const entries = readdirSync(cacheDir());
+    assert.equal(entries.length, 1, entries.join(', '));
+    assert.match(entries[0]!, /^[0-9a-f]{16}$/);
+    assert.equal(readFileSync(join(cacheDir(), entries[0]!, 'VERSION'), 'utf8'), 'initdb (PostgreSQL) 15.8\n');
+    assert.deepEqual(readdirSync(join(cacheDir(), entries[0]!)).sort(), [
+      'VERSION',
+      'pg_hba.conf',
+      'pg_ident.conf',
+      'polar_settings.conf',
+      'postgresql.auto.conf',
+      'postgresql.conf',
+    ]);
+    assert.equal(statSync(cacheDir()).mode & 0o777, 0o700);
     const replica = readFileSync(`${R}/home/replica1/postgresql.conf`, 'utf8');
     assert.ok(
       replica.includes(

@@ -2,6 +2,7 @@
 // real loop device, against stand-ins for the PolarDB-only tools (start_pfsd.sh/pfsdaemon, pfs,
 // polar-initdb.sh, initdb, pg_ctl/postgres, psql) that behave as POLARDB-NOTES.md describes and
 // log every call. Every activity runs twice: the second run must call no acting tool again.
+// The stand-ins: test/helpers/polardb-standins.ts (shared with the benchmark's polardb section).
 // startNode's activity waits for a database to answer, which stand-ins cannot do: its op is run
 // through runOps directly, as the activity does before that wait.
 import assert from 'node:assert/strict';
@@ -34,6 +35,7 @@ import { polardbProfile, pfsdRunning } from '../activities/profiles/polardb.js';
 import { postgresProfile } from '../activities/profiles/postgres.js';
 import { MARKER_BEGIN } from '../activities/profiles/types.js';
 import type { StepResult } from '../common/report.js';
+import { writeStandins } from './helpers/polardb-standins.js';
 import { nodeNamed, parseSpec, type ClusterSpec, type ClusterSpecInput } from '../common/spec.js';
 
 if (process.getuid?.() !== 0) throw new Error('this test attaches a loop device: run it as root');
@@ -52,101 +54,6 @@ let R = ''; // the temp root; everything but /dev/<name>, /var/log/polar-runbook
 let LOG = '';
 let pgUid = 0;
 let pgGid = 0;
-
-// --- the stand-ins -------------------------------------------------------------------------
-
-const log = (name: string) => `echo "$(id -un) ${name} $*" >> "${LOG}"`;
-
-/** pfsd's processes, found like start_pfsd.sh does; the daemon writes its pid file once it logged. */
-const standins = (): Record<string, string> => ({
-  'pfsd/bin/start_pfsd.sh': `#!/bin/sh
-${log('start_pfsd.sh')}
-disk=$2
-running() { pgrep -af pfsdaemon | grep -w -- "$disk" | wc -l; }
-if [ "$(running)" -ge 1 ]; then echo "$disk already exist"; exit 1; fi
-BASE=$(cd "$(dirname "$0")"; pwd)
-rm -f "${R}/run/pfsd_$disk.pid"
-setsid "$BASE/../bin/pfsdaemon" "$@" -c "$BASE/../conf/pfsd_logger.conf" &
-for i in 1 2 3 4 5 6 7 8 9 10 11 12 13 14 15 16 17 18 19 20; do [ -f "${R}/run/pfsd_$disk.pid" ] && break; sleep 0.1; done
-if [ "$(running)" -eq 0 ]; then echo "pfsdaemon $disk start failed"; exit 1; fi
-echo "pfsdaemon $disk start success"
-`,
-  // Keeps the caller's stdout/stderr open, like the real one.
-  'pfsd/bin/pfsdaemon': `#!/bin/sh
-${log('pfsdaemon')}
-echo "pfsdaemon $* serving"
-echo $$ > "${R}/run/pfsd_$2.pid"
-while :; do sleep 1; done
-`,
-  // pfs -C <cluster> ls /<disk>/<path>: lists the fake disk ${R}/pfs/<disk>, only while its pfsd runs.
-  'pfsd/bin/pfs': `#!/bin/sh
-${log('pfs')}
-[ "$1" = -C ] && [ "$3" = ls ] || { echo "usage: pfs -C <cluster> ls <path>" >&2; exit 1; }
-disk=$(echo "$4" | cut -d/ -f2)
-pgrep -f "/pfsdaemon -p $disk( |\\$)" > /dev/null || { echo "pfs: cannot connect to pfsd of $disk" >&2; exit 1; }
-dir="${R}/pfs$4"
-[ -d "$dir" ] || { echo "pfs: $4: No such file or directory" >&2; exit 1; }
-for f in "$dir"/.[!.]* "$dir"/*; do
-  [ -e "$f" ] || continue
-  if [ -d "$f" ]; then printf '   Dir  1     1536              Tue Dec 24 09:52:24 2024  %s\\n' "$(basename "$f")"
-  else printf '  File  1     4194304           Tue Dec 24 09:45:40 2024  %s\\n' "$(basename "$f")"; fi
-done
-echo "total 2105344 (unit: 512Bytes)"
-`,
-  'shared/base/bin/polar-initdb.sh': `#!/bin/sh
-${log('polar-initdb.sh')}
-[ $# -eq 3 ] || { echo "usage: polar-initdb.sh <local_dir>/ <shared_dir>/ <primary|replica>" >&2; exit 1; }
-case "$3" in primary|replica) ;; *) echo "invalid node type" >&2; exit 1 ;; esac
-[ -d "$1" ] || { echo "$1 does not exist" >&2; exit 1; }
-shared="${R}/pfs$2"
-if [ "$3" = primary ]; then
-  [ -z "$(ls -A "$shared" 2>/dev/null)" ] || { echo "$2 dir not empty"; exit 1; }
-  echo "primary mode is not part of this stand-in" >&2; exit 1
-fi
-[ -f "$shared/PG_VERSION" ] || { echo "$2 has no PG_VERSION" >&2; exit 1; }
-for d in "$shared"/base/*; do mkdir -p "$1/base/$(basename "$d")"; done
-mkdir -p "$1/global" "$1/pg_log"
-cp "$shared/PG_VERSION" "$1/PG_VERSION"
-echo "init $1 from $2 done"
-`,
-  'shared/base/bin/initdb': `#!/bin/sh
-${log('initdb')}
-[ "$1" = --version ] && { echo "initdb (PostgreSQL) 15.8"; exit 0; }
-[ "$1" = -D ] && [ $# -eq 2 ] || { echo "usage: initdb -D <dir>" >&2; exit 1; }
-if [ -n "$(ls -A "$2" 2>/dev/null)" ]; then echo "initdb: error: directory \\"$2\\" exists but is not empty" >&2; exit 1; fi
-mkdir -p "$2" && chmod 700 "$2" && mkdir "$2/base" || exit 1
-for f in pg_hba.conf pg_ident.conf polar_settings.conf postgresql.conf postgresql.auto.conf; do echo "# $f written by initdb" > "$2/$f"; done
-`,
-  'shared/base/bin/pg_ctl': `#!/bin/sh
-${log('pg_ctl')}
-[ "$2" = -D ] && [ $# -eq 3 ] || { echo "usage: pg_ctl start|status -D <dir>" >&2; exit 1; }
-pid=$(head -1 "$3/postmaster.pid" 2>/dev/null)
-case "$1" in
-  status)
-    if [ -n "$pid" ] && kill -0 "$pid" 2>/dev/null; then echo "pg_ctl: server is running (PID: $pid)"; exit 0; fi
-    echo "pg_ctl: no server running"; exit 3 ;;
-  start)
-    rm -f "$3/postmaster.pid"
-    echo "waiting for server to start...."
-    setsid "$(dirname "$0")/postgres" -D "$3" &
-    for i in 1 2 3 4 5 6 7 8 9 10 11 12 13 14 15 16 17 18 19 20; do [ -f "$3/postmaster.pid" ] && break; sleep 0.1; done
-    echo " done"; echo "server started" ;;
-  *) exit 1 ;;
-esac
-`,
-  // The postmaster: runs in its -D dir and keeps pg_ctl's stdout, as one started without -l does.
-  'shared/base/bin/postgres': `#!/bin/sh
-${log('postgres')}
-cd "$2" || exit 1
-echo "postmaster $* listening"
-echo $$ > "$2/postmaster.pid"
-while :; do sleep 1; done
-`,
-  'shared/base/bin/psql': `#!/bin/sh
-${log('psql')}
-[ "$1" = --version ] && echo "psql (PostgreSQL) 15.8" || exit 1
-`,
-});
 
 /** The fake PFS disks: the shared one as the seed lists it, one lacking the data dir, one not PFS. */
 function makePfsDisks(): void {
@@ -298,13 +205,7 @@ before(async () => {
   pgUid = Number((await execa('id', ['-u', 'postgres'])).stdout);
   pgGid = Number((await execa('id', ['-g', 'postgres'])).stdout);
   ports = [await freePort(), await freePort(), await freePort()];
-  for (const [path, text] of Object.entries(standins())) {
-    mkdirSync(join(R, path, '..'), { recursive: true });
-    writeFileSync(join(R, path), text, { mode: 0o755 });
-  }
-  mkdirSync(join(R, 'pfsd/conf'));
-  writeFileSync(join(R, 'pfsd/conf/pfsd_logger.conf'), '');
-  mkdirSync(join(R, 'run'));
+  writeStandins({ root: R, log: LOG });
   makePfsDisks();
   for (const img of ['disk.img', 'standby.img']) await execa('truncate', ['-s', '16M', join(R, img)]);
   // The compute host's home: the database user's, as in the seed.

@@ -1,6 +1,7 @@
 // The markdown summary: one table of figures with their targets, the step breakdown, the machine.
 import type { Machine } from './machine.js';
 import type { ResumeResult } from './resume.js';
+import type { PolardbRun } from './polardb.js';
 import type { ConcurrencyRun, DataRun, FanoutRun, OverheadRun } from './sections.js';
 import { KIND_ORDER } from './steps.js';
 import { max, median, min, pct, ratio, sec, verdict, type Verdict } from './stats.js';
@@ -21,6 +22,7 @@ export interface Results {
   concurrency?: ConcurrencyRun[];
   dataSize?: { runs: DataRun[]; createMs: Record<number, number> };
   resume?: ResumeResult[];
+  polardb?: { runs: PolardbRun[] };
   errors: Record<string, string>;
   cleanupProblems?: string[];
 }
@@ -81,6 +83,22 @@ function figures(r: Results): Row[] {
       ]);
     }
   } else failed('concurrency');
+
+  if (r.polardb) {
+    const of = (mode: PolardbRun['mode']) => r.polardb!.runs.filter((x) => x.mode === mode);
+    const raw = median(of('raw').map((x) => x.rtoMs));
+    const wf = median(of('workflow').map((x) => x.rtoMs));
+    rows.push(
+      [
+        `polardb stand-ins (pfsd start sleeps 1 s, real initdb and PostgreSQL): the seed's commands run raw, in its order (${n(of('raw'))})`,
+        sec(raw),
+        '',
+        '',
+      ],
+      [`polardb stand-ins: recoverCluster, polardb profile, template cache empty (new hosts) (${n(of('workflow'))})`, sec(wf), '', ''],
+      ['polardb stand-ins: RTO / raw', ratio(wf / raw), '<= 0.5', verdict(Number.isNaN(wf / raw) ? undefined : wf / raw <= 0.5)],
+    );
+  } else failed('polardb');
 
   if (r.resume) {
     const label = (point: string) =>

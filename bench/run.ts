@@ -1,8 +1,9 @@
-// npm run bench [-- --quick] [-- --only overhead,breakdown,fanout,concurrency,resume,datasize] [-- --runs N] [-- --serial-a]
+// npm run bench [-- --quick] [-- --only overhead,breakdown,fanout,concurrency,polardb,resume,datasize] [-- --runs N] [-- --serial-a]
 //
 // Measures, on real lab clusters and a real Temporal dev server, in one run: the orchestration
 // overhead of recoverCluster against the same activities called by a plain script, the step
-// breakdown, replica fan-out, concurrent recoveries on one worker, resume latency after the
+// breakdown, replica fan-out, concurrent recoveries on one worker, the polardb profile on the
+// PolarDB stand-ins against the seed's commands run raw, resume latency after the
 // worker process is SIGKILLed, and the effect of the data size. Progress goes to stderr; a
 // markdown summary (with targets, PASS/MISS) to stdout; everything to bench/results.json.
 // Cleans up on exit, failure and Ctrl-C: its labs, its worker processes (by PID), its dev server.
@@ -13,6 +14,7 @@ import { liveLabs, dropAllLabs, runTag } from './labs.js';
 import { commandLine, load, machine } from './machine.js';
 import { render, type Results } from './render.js';
 import { concurrency, dataSize, fanout, overhead, resume, type Ctx } from './sections.js';
+import { polardbSection } from './polardb.js';
 import { sec } from './stats.js';
 import {
   liveWorkerPids,
@@ -25,7 +27,7 @@ import {
   type InProcessWorker,
 } from './temporal.js';
 
-const SECTIONS = ['overhead', 'breakdown', 'fanout', 'concurrency', 'resume', 'datasize'] as const;
+const SECTIONS = ['overhead', 'breakdown', 'fanout', 'concurrency', 'polardb', 'resume', 'datasize'] as const;
 type Section = (typeof SECTIONS)[number];
 
 const { values } = parseArgs({
@@ -65,6 +67,7 @@ const cfg = {
   dataReps: quick ? 1 : 3,
   resumePoints: [{ point: 'primary-start' as const }, { point: 'replica-clone' as const, dataMb: 256 }],
   resumeReps: quick ? 1 : 3,
+  polardbReps: quick ? 1 : 3,
 };
 if (!Number.isInteger(cfg.overheadRuns) || cfg.overheadRuns < 1) throw new Error('--runs must be a positive integer');
 
@@ -131,7 +134,7 @@ async function main(): Promise<Results> {
   const ctx: Ctx = { client: temporal.client, address: temporal.server.address, say };
   say(`dev server on ${temporal.server.address}`);
 
-  const needsInProcess = (['overhead', 'fanout', 'concurrency', 'datasize'] as const).some((s) => only.has(s));
+  const needsInProcess = (['overhead', 'fanout', 'concurrency', 'datasize', 'polardb'] as const).some((s) => only.has(s));
   if (needsInProcess) {
     inProcess = await startInProcessWorker(temporal);
     results.inProcessWorkerCreateMs = inProcess.createMs;
@@ -158,6 +161,7 @@ async function main(): Promise<Results> {
   results.fanout = await section('fanout', () => fanout(ctx, cfg.fanoutCounts, cfg.fanoutReps));
   results.concurrency = await section('concurrency', () => concurrency(ctx, cfg.concurrency));
   results.dataSize = await section('datasize', () => dataSize(ctx, cfg.dataSizes, cfg.dataReps));
+  results.polardb = await section('polardb', () => polardbSection(ctx.client, cfg.polardbReps, say));
   // Last: the in-process worker must not poll while the worker process is the one under test.
   if (only.has('resume') && inProcess) {
     await inProcess.stop();

@@ -312,8 +312,8 @@ function later<T>(p: Promise<T>): Promise<T> {
 
 /**
  * Critical-path scheduling: every step starts once what it needs is done. Binaries (and their
- * config templates) beside the storage; the standby's own disk and pfsd once the shared disk is
- * bound; a build that does not read from the primary (the profile says: a polardb replica's
+ * config templates) beside the storage; each host's storage daemon once its own link is there;
+ * the standby's own disk and pfsd once the shared disk is bound; a build that does not read from the primary (the profile says: a polardb replica's
  * skeleton comes from PFS; a standby's from its own disk) while the primary builds and starts.
  * Only starts wait for the primary and its slots; a postgres replica's build (a clone) too.
  */
@@ -332,20 +332,34 @@ async function criticalPath(spec: ClusterSpec, input: RecoverInput, rec: Recorde
   const bound = later(
     rec.step('attachStorage', primary.name, (o) => quick.attachStorage.executeWithOptions(o, [spec, primary.name, 'shared']), 'primary'),
   );
-  const sharedReady = later(
-    (async () => {
-      await bound;
-      await each(shared.slice(1), (n) =>
-        rec.step('attachStorage', n, (o) => quick.attachStorage.executeWithOptions(o, [spec, n, 'shared']), onHost(n)),
-      );
-      await each(shared, (n) =>
-        rec.step('startStorageDaemon', n, (o) => quick.startStorageDaemon.executeWithOptions(o, [spec, n, 'shared']), onHost(n)),
-      );
-    })(),
-  );
+  // Each host's pfsd once its own link is there: the primary's does not wait for the others' attach.
+  const storageReady = new Map<string, Promise<unknown>>();
+  for (const n of shared) {
+    storageReady.set(
+      n.name,
+      later(
+        (async () => {
+          await bound;
+          if (n.name !== primary.name)
+            await rec.step(
+              'attachStorage',
+              n.name,
+              (o) => quick.attachStorage.executeWithOptions(o, [spec, n.name, 'shared']),
+              onHost(n.name),
+            );
+          await rec.step(
+            'startStorageDaemon',
+            n.name,
+            (o) => quick.startStorageDaemon.executeWithOptions(o, [spec, n.name, 'shared']),
+            onHost(n.name),
+          );
+        })(),
+      ),
+    );
+  }
   // A standby's own disk: after the shared one is bound (two `losetup -f` at once may pick the same device).
-  const ownReady = new Map(
-    nodesOf(spec, 'standby').map((n) => [
+  for (const n of nodesOf(spec, 'standby')) {
+    storageReady.set(
       n.name,
       later(
         (async () => {
@@ -359,9 +373,9 @@ async function criticalPath(spec: ClusterSpec, input: RecoverInput, rec: Recorde
           );
         })(),
       ),
-    ]),
-  );
-  const storageOf = (n: string) => ownReady.get(n) ?? sharedReady;
+    );
+  }
+  const storageOf = (n: string) => storageReady.get(n);
   const build = async (n: string) => {
     await storageOf(n);
     await binaries.get(n);
@@ -391,10 +405,10 @@ async function criticalPath(spec: ClusterSpec, input: RecoverInput, rec: Recorde
   });
   const replicas = each(nodesOf(spec, 'replica'), async (n) => {
     if (early.has(n)) await early.get(n);
-    else await binaries.get(n);
+    else await Promise.all([storageOf(n), binaries.get(n)]);
     await replicaChild(spec, input, rec, n, early.has(n));
   });
   // Every step started is awaited: binaries of nodes no build waited for included.
-  await Promise.all([standbys, replicas, ...binaries.values()]);
+  await Promise.all([standbys, replicas, ...binaries.values(), ...storageReady.values()]);
   return primaryStart;
 }

@@ -127,7 +127,8 @@ function initScriptOp(spec: ClusterSpec, node: NodeSpec): Op {
  * down: seconds each), made once per host and binaries version and kept in a cache dir: the key
  * is `initdb --version` with initdb's checksum, and the entry holds the version text it was made
  * for, compared before use. Made in a temp dir and renamed into place: a crash or a concurrent
- * build (two nodes on one host) never leaves or uses a half entry; a lost race keeps the winner's.
+ * build (two nodes on one host) never leaves or uses a half entry; fills of one cache take turns
+ * (flock), so two nodes on one host run one initdb, not two side by side.
  * `$0` initdb, `$1` the cache dir, `$2` where to copy the templates (none: only fill the cache).
  * The script is constant; the paths are its arguments.
  */
@@ -136,12 +137,15 @@ const TEMPLATES =
   'set -eu; ' +
   TEMPLATE_KEY +
   'if [ "$(cat "$dir/VERSION" 2>/dev/null)" != "$v" ]; then ' +
+  // One fill at a time per cache (nodes sharing a host): the others wait, then find it filled.
+  'exec 9> "$1/.lock"; flock 9; ' +
+  'if [ "$(cat "$dir/VERSION" 2>/dev/null)" != "$v" ]; then ' +
   'find "$1" -maxdepth 1 -name ".new-*" -mmin +60 -exec rm -rf {} +; ' +
   'tmp=$(mktemp -d "$1/.new-XXXXXX"); trap \'rm -rf "$tmp"\' EXIT; ' +
   '"$0" -D "$tmp/initdb" > /dev/null; mkdir "$tmp/t"; cp "$tmp/initdb"/*.conf "$tmp/t"/; printf "%s\\n" "$v" > "$tmp/t/VERSION"; ' +
   'if [ -e "$dir" ] && [ "$(cat "$dir/VERSION" 2>/dev/null)" != "$v" ]; then rm -rf "$dir"; fi; ' +
   'mv -T "$tmp/t" "$dir" 2> /dev/null || [ "$(cat "$dir/VERSION" 2>/dev/null)" = "$v" ]; ' +
-  'fi; ' +
+  'fi; fi; ' +
   'if [ -n "${2:-}" ]; then cp "$dir"/*.conf "$2"/; fi';
 const TEMPLATES_CACHED = TEMPLATE_KEY + '[ "$(cat "$dir/VERSION" 2>/dev/null)" = "$v" ]';
 

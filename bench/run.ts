@@ -67,7 +67,7 @@ const cfg = {
   dataReps: quick ? 1 : 3,
   resumePoints: [{ point: 'primary-start' as const }, { point: 'replica-clone' as const, dataMb: 256 }],
   resumeReps: quick ? 1 : 3,
-  polardbReps: quick ? 1 : 3,
+  polardbReps: quick ? 2 : 3,
 };
 if (!Number.isInteger(cfg.overheadRuns) || cfg.overheadRuns < 1) throw new Error('--runs must be a positive integer');
 

@@ -2,7 +2,10 @@
 // (test/replay.test.ts replays every file against the current workflow code: a change that would
 // break a recovery already running fails there first).
 //
-//   node --import tsx scripts/record-histories.ts      (root: it builds a lab)
+//   node --import tsx scripts/record-histories.ts [--suffix -<name>]     (root: it builds a lab)
+//
+// --suffix keeps the histories already there (recorded by earlier workflow code: the in-flight
+// runs the guard protects) and adds new ones beside them: recover-full-<name>.json, ...
 //
 // Runs, on a fresh lab and an embedded dev server, with the worker in this process:
 //   recover-full            a full recovery after the disaster (and its rebuildReplica child)
@@ -24,6 +27,9 @@ import { createWorker } from '../workers/create-worker.js';
 import { startDevServer } from './dev-server.js';
 
 const out = fileURLToPath(new URL('../test/histories/', import.meta.url));
+const suffixAt = process.argv.indexOf('--suffix');
+const suffix = suffixAt > 0 ? process.argv[suffixAt + 1]! : '';
+if (suffixAt > 0 && !/^-[a-z0-9-]+$/.test(suffix)) throw new Error('--suffix: -<lowercase letters, digits, ->');
 const log = (line: string) => console.log(`[record-histories] ${line}`);
 
 async function save(client: Client, name: string, handle: WorkflowHandle): Promise<void> {
@@ -35,12 +41,12 @@ async function save(client: Client, name: string, handle: WorkflowHandle): Promi
     log(`${file}: ${json.events.length} events of ${workflowId}`);
     return json.events;
   };
-  const events = await write(`${name}.json`, handle.workflowId, runId);
+  const events = await write(`${name}${suffix}.json`, handle.workflowId, runId);
   for (const e of events) {
     const child = (
       e.childWorkflowExecutionStartedEventAttributes as { workflowExecution?: { workflowId: string; runId: string } } | undefined
     )?.workflowExecution;
-    if (child) await write(`${name}-${child.workflowId.split('/').pop()}.json`, child.workflowId, child.runId);
+    if (child) await write(`${name}${suffix}-${child.workflowId.split('/').pop()}.json`, child.workflowId, child.runId);
   }
 }
 

@@ -1,4 +1,4 @@
-// npm run bench [-- --quick] [-- --only overhead,breakdown,fanout,concurrency,polardb,resume,datasize] [-- --runs N] [-- --serial-a]
+// npm run bench [-- --quick] [-- --only overhead,breakdown,fanout,concurrency,polardb,resume,datasize] [-- --runs N] [-- --serial-a] [-- --out F]
 //
 // Measures, on real lab clusters and a real Temporal dev server, in one run: the orchestration
 // overhead of recoverCluster against the same activities called by a plain script, the step
@@ -36,11 +36,12 @@ const { values } = parseArgs({
     only: { type: 'string' },
     runs: { type: 'string' },
     'serial-a': { type: 'boolean', default: false },
+    out: { type: 'string' },
     help: { type: 'boolean', default: false },
   },
 });
 if (values.help) {
-  console.log(`usage: npm run bench [-- --quick] [-- --only ${SECTIONS.join(',')}] [-- --runs N] [-- --serial-a]`);
+  console.log(`usage: npm run bench [-- --quick] [-- --only ${SECTIONS.join(',')}] [-- --runs N] [-- --serial-a] [-- --out results.json]`);
   process.exit(0);
 }
 const quick = values.quick!;
@@ -173,7 +174,8 @@ async function main(): Promise<Results> {
   return results;
 }
 
-const resultsFile = fileURLToPath(new URL('./results.json', import.meta.url));
+/** --out: elsewhere than bench/results.json (a trial run that must not replace the committed figures). */
+const resultsFile = values.out ?? fileURLToPath(new URL('./results.json', import.meta.url));
 
 main().then(
   async (results) => {

@@ -116,12 +116,17 @@ export interface FanoutRun {
   wallMs: number;
   cloneMaxMs: number;
   timeline: [string, number, number][];
+  /** The plain script (bench/raw.ts: the same activities, the same clones in parallel) on a twin lab: what orchestration adds. */
+  plainRtoMs?: number;
 }
 
 export async function fanout(ctx: Ctx, counts: number[], reps: number): Promise<FanoutRun[]> {
   const out: FanoutRun[] = [];
   for (let i = 1; i <= reps; i++) {
     for (const replicas of counts) {
+      const plainLab = await freshWreckedLab({ replicas });
+      const plain = await withLab(ctx, plainLab, () => recoverRaw(plainLab.spec, `bench-raw/${plainLab.id}`));
+      const plainRtoMs = analyse(plainLab.spec, plain.steps, plain.startedAt, plain.endedAt).rtoMs;
       const lab = await freshWreckedLab({ replicas });
       const r = await withLab(ctx, lab, () => viaWorkflow(ctx, lab));
       const clones = r.report.steps.filter((s) => s.step === 'buildNode' && nodesOf(lab.spec, 'replica').some((n) => n.name === s.node));
@@ -132,9 +137,12 @@ export async function fanout(ctx: Ctx, counts: number[], reps: number): Promise<
         wallMs: r.wallMs,
         cloneMaxMs: Math.max(...clones.map((s) => s.durationMs ?? 0)),
         timeline: timeline(r.report.steps, Date.parse(r.report.startedAt)),
+        plainRtoMs,
       };
       out.push(run);
-      ctx.say(`  fan-out ${replicas} replica(s) #${i} (${lab.id}): RTO ${sec(run.rtoMs)}, slowest clone ${sec(run.cloneMaxMs)}`);
+      ctx.say(
+        `  fan-out ${replicas} replica(s) #${i} (${lab.id}): RTO ${sec(run.rtoMs)}, plain script ${sec(plainRtoMs)}, slowest clone ${sec(run.cloneMaxMs)}`,
+      );
     }
   }
   return out;

@@ -68,10 +68,12 @@ const psql = (port: number, sql: string) =>
 /** Builds the cluster once: the shared data (a crashed primary with its slots), the standby's kept dir. */
 export async function buildPolardbCluster(): Promise<Cluster> {
   const hex = randomBytes(3).toString('hex');
-  const R = await mkdtemp('/tmp/prb-bench-');
-  chmodSync(R, 0o755);
   const disk = `pbn${hex}`;
   const sdisk = `pbn${hex}s`;
+  const R = await mkdtemp('/tmp/prb-bench-');
+  chmodSync(R, 0o755);
+  const cluster: Partial<Cluster> = { R, disk, sdisk, spec: { cluster: `pbn${hex}` } as ClusterSpec };
+  live.add(cluster as Cluster); // destroyed even when building it fails half-way
   const ports = [await freePort(), await freePort(), await freePort()];
   const log = `${R}/calls.log`;
   writeFileSync(log, '');
@@ -164,7 +166,7 @@ export async function buildPolardbCluster(): Promise<Cluster> {
       },
     ],
   });
-  return { R, spec, disk, sdisk, ports };
+  return Object.assign(cluster, { R, spec, disk, sdisk, ports });
 }
 
 /** PIDs of processes whose command line mentions the cluster's root (its postmasters, pfsd, scripts). */
@@ -204,14 +206,25 @@ export async function wreck(c: Cluster, o: { keepTemplateCache?: boolean } = {})
   for (const d of ['home/primary', 'home/replica1', 'home/standby', 'home/base', ...(o.keepTemplateCache ? [] : ['cache']), 'run'])
     rmSync(`${c.R}/${d}`, { recursive: true, force: true });
   mkdirSync(`${c.R}/run`);
-  await run(['cp', '-a', `${c.R}/pristine/standby`, `${c.R}/home/standby`]);
+  if (existsSync(`${c.R}/pristine/standby`)) await run(['cp', '-a', `${c.R}/pristine/standby`, `${c.R}/home/standby`]);
   for (const t of ['a', 'b']) rmSync(`/tmp/${c.spec.cluster}-templates-${t}`, { recursive: true, force: true });
   await run(['sync']);
 }
 
+const live = new Set<Cluster>();
+
 export async function dropPolardbCluster(c: Cluster): Promise<void> {
   await wreck(c);
   rmSync(c.R, { recursive: true, force: true });
+  live.delete(c);
+}
+
+/** For the bench's cleanup (Ctrl-C, failure): the stand-in clusters still there; returns the problems. */
+export async function dropLivePolardbClusters(): Promise<string[]> {
+  const problems: string[] = [];
+  for (const c of [...live])
+    await dropPolardbCluster(c).catch((err) => problems.push(`polardb stand-ins ${c.R}: ${(err as Error).message}`));
+  return problems;
 }
 
 /** The seed's commands (PROCEDURE.md), in its order, run raw with no think time. */

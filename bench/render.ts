@@ -40,12 +40,7 @@ function figures(r: Results): Row[] {
     const [ma, mb] = [median(a.map((x) => x.wallMs)), median(b.map((x) => x.wallMs))];
     const serial = median(a.map((x) => Object.values(x.steps).reduce((s, d) => s + d, 0)));
     const how = r.config.serialA ? 'every node one after the other (--serial-a)' : "the workflow's critical-path schedule";
-    rows.push([
-      `overhead (a) plain script, same activities, ${how}, ${n(a)}`,
-      `${sec(ma)} (sum of all steps: ${sec(serial)})`,
-      '',
-      '',
-    ]);
+    rows.push([`overhead (a) plain script, same activities, ${how}, ${n(a)}`, `${sec(ma)} (sum of all steps: ${sec(serial)})`, '', '']);
     rows.push([
       `overhead (b) recoverCluster, warm worker, ${n(b)}`,
       `${sec(mb)} client wall (workflow RTO ${sec(median(b.map((x) => x.rtoMs)))})`,

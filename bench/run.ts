@@ -14,7 +14,7 @@ import { liveLabs, dropAllLabs, runTag } from './labs.js';
 import { commandLine, load, machine } from './machine.js';
 import { render, type Results } from './render.js';
 import { concurrency, dataSize, fanout, overhead, resume, type Ctx } from './sections.js';
-import { polardbSection } from './polardb.js';
+import { dropLivePolardbClusters, polardbSection } from './polardb.js';
 import { sec } from './stats.js';
 import {
   liveWorkerPids,
@@ -98,6 +98,7 @@ function cleanup(): Promise<string[]> {
     await within(stopAllWorkerProcesses(), 20_000, 'stopping the worker processes');
     if (inProcess) await within(inProcess.stop(), 20_000, 'stopping the in-process worker');
     problems.push(...(await dropAllLabs(say)));
+    problems.push(...(await dropLivePolardbClusters()));
     if (temporal) await within(stopTemporal(temporal), 20_000, 'stopping the dev server');
     if (liveWorkerPids().length) problems.push(`worker processes still running: ${liveWorkerPids().join(', ')}`);
     say(

@@ -1,7 +1,7 @@
 # syntax=docker/dockerfile:1
 # One image for both long-running processes of polar-runbook (see docker-compose.yml):
-#   npm run worker    the Temporal worker: runs recoverCluster and its activities
-#   npm run webhook   the alert receiver: Alertmanager / Grafana webhooks -> recoveries
+#   node dist/workers/worker.js   the Temporal worker (compiled, prebuilt workflow bundle)
+#   npm run webhook               the alert receiver: Alertmanager / Grafana webhooks -> recoveries
 # Build: docker build -t polar-runbook .
 
 # The static docker CLI, for clusters whose hosts use the `docker` transport (docker exec into the
@@ -33,14 +33,18 @@ RUN printf '%s\n' \
 
 WORKDIR /app
 
-# All dependencies, dev ones included, on purpose: the npm scripts run the TypeScript sources
-# through `node --import tsx`, and tsx is a devDependency (there is no compiled dist/). The worker
-# also bundles the workflow code at start-up, from these same sources. `npm ci --omit=dev` would
+# All dependencies, dev ones included, on purpose: the webhook and the CLI run the TypeScript
+# sources through `node --import tsx` (tsx is a devDependency), and `npm run build` needs tsc. `npm ci --omit=dev` would
 # leave an image whose `npm run worker` fails with "Cannot find package 'tsx'".
 COPY package.json package-lock.json ./
 RUN npm ci --no-audit --no-fund --loglevel=error && npm cache clean --force
 
 COPY . .
+
+# The worker runs compiled: `npm run build` compiles to dist/ and bundles the workflow code once,
+# here, so a worker (a restarted one, or the second replica) polls within about a second of its
+# start instead of bundling the workflows first (seconds, on a loaded host).
+RUN npm run build
 
 # Non-root by default: the ssh and docker transports need no privileges on this side. Only the
 # `local` transport (commands act on this container itself) or the lab (loop devices, mounts)
@@ -49,4 +53,4 @@ COPY . .
 USER node
 
 ENTRYPOINT ["/usr/bin/tini", "--"]
-CMD ["npm", "run", "worker"]
+CMD ["node", "dist/workers/worker.js"]

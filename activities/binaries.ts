@@ -1,5 +1,6 @@
 // prepareBinaries: the database binaries in place on a host (copied or linked from shared
-// storage, or already installed), proven by running them.
+// storage, or already installed), proven by running them; then the host's caches for them filled
+// (polardb: its config templates), which is no change to the cluster.
 import type { ClusterSpec } from '../common/spec.js';
 import { nodeNamed } from '../common/spec.js';
 import type { StepResult } from '../common/report.js';
@@ -11,9 +12,15 @@ export const createBinariesActivities = (deps: ActivityDeps) => ({
     const node = nodeNamed(spec, nodeName);
     const host = deps.hostFor(node);
     const j = journalOf(deps);
-    const { ops, check } = deps.profiles[spec.profile]!.binaries(spec, node);
+    const { ops, check, then } = deps.profiles[spec.profile]!.binaries(spec, node);
     await runOps(host, ops, j);
     await runCheck(host, check, j, 'BinariesMissing');
+    if (then?.length) {
+      // A host cache filled is no change to the cluster: an already healthy one stays "already healthy".
+      const changed = j.changed;
+      await runOps(host, then, j);
+      j.changed = changed;
+    }
     return resultOf(j);
   },
 });

@@ -123,8 +123,9 @@ export const createNodeActivities = (deps: ActivityDeps) => ({
     try {
       await withCloneProgress(spec, node, host, target, () => runOps(host, profile.buildNode(spec, node), j));
     } catch (err) {
-      // A replica's build may read from the primary (a clone): a lost primary is the cause to name.
-      if (node.role !== 'primary' && !(err instanceof ApplicationFailure && err.nonRetryable))
+      // A build that reads from the primary (a clone): a lost primary is the cause to name. (A
+      // polardb replica builds from PFS while the primary may not serve yet: nothing to ask it.)
+      if (profile.buildNeedsPrimary(spec, node) && !(err instanceof ApplicationFailure && err.nonRetryable))
         await checkPrimary(spec, `buildNode ${node.name}`);
       throw err;
     }

@@ -180,8 +180,13 @@ export function renderPlan(spec: ClusterSpec, profile: Profile): string {
   section(
     'binaries (on each host in parallel)',
     ...spec.nodes.map((node) => {
-      const { ops, check } = profile.binaries(spec, node);
-      return [`${where(node)}:`, ...ops.flatMap((o) => opLines(o, node)), ...checkLines(check, node)];
+      const { ops, check, then } = profile.binaries(spec, node);
+      return [
+        `${where(node)}:`,
+        ...ops.flatMap((o) => opLines(o, node)),
+        ...checkLines(check, node),
+        ...(then ?? []).flatMap((o) => opLines(o, node)),
+      ];
     }),
   );
 

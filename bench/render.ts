@@ -2,6 +2,7 @@
 import type { BurstResult } from './burst.js';
 import type { Machine } from './machine.js';
 import type { ResumeResult } from './resume.js';
+import type { PolardbRun } from './polardb.js';
 import type { ConcurrencyRun, DataRun, FanoutRun, OverheadRun } from './sections.js';
 import { KIND_ORDER } from './steps.js';
 import { max, median, min, pct, ratio, sec, verdict, type Verdict } from './stats.js';
@@ -23,6 +24,7 @@ export interface Results {
   dataSize?: { runs: DataRun[]; createMs: Record<number, number> };
   resume?: ResumeResult[];
   burst?: BurstResult;
+  polardb?: { runs: PolardbRun[] };
   errors: Record<string, string>;
   cleanupProblems?: string[];
 }
@@ -39,13 +41,8 @@ function figures(r: Results): Row[] {
     const b = r.overhead.runs.filter((x) => x.mode === 'b');
     const [ma, mb] = [median(a.map((x) => x.wallMs)), median(b.map((x) => x.wallMs))];
     const serial = median(a.map((x) => Object.values(x.steps).reduce((s, d) => s + d, 0)));
-    const how = r.config.serialA ? 'every node one after the other (--serial-a)' : "the workflow's concurrency (standby beside replicas)";
-    rows.push([
-      `overhead (a) plain script, same activities, same order, ${how}, ${n(a)}`,
-      `${sec(ma)} (sum of all steps: ${sec(serial)})`,
-      '',
-      '',
-    ]);
+    const how = r.config.serialA ? 'every node one after the other (--serial-a)' : "the workflow's critical-path schedule";
+    rows.push([`overhead (a) plain script, same activities, ${how}, ${n(a)}`, `${sec(ma)} (sum of all steps: ${sec(serial)})`, '', '']);
     rows.push([
       `overhead (b) recoverCluster, warm worker, ${n(b)}`,
       `${sec(mb)} client wall (workflow RTO ${sec(median(b.map((x) => x.rtoMs)))})`,
@@ -56,17 +53,17 @@ function figures(r: Results): Row[] {
   } else failed('overhead');
 
   if (r.fanout) {
-    const by = (k: number) => r.fanout!.filter((x) => x.replicas === k).map((x) => x.rtoMs);
     const counts = [...new Set(r.fanout.map((x) => x.replicas))];
-    const base = median(by(1));
     for (const k of counts) {
-      const m = median(by(k));
-      const isTarget = k === 4;
+      const xs = r.fanout.filter((x) => x.replicas === k);
+      const m = median(xs.map((x) => x.rtoMs));
+      const plain = median(xs.map((x) => x.plainRtoMs ?? NaN));
+      const isTarget = k === Math.max(...counts);
       rows.push([
-        `fan-out: RTO with ${k} replica${k > 1 ? 's' : ''} (${n(by(k))})`,
-        `${sec(m)} (${ratio(m / base)} of 1 replica)`,
-        isTarget ? '<= 1.5x of 1 replica' : '',
-        isTarget ? verdict(m / base <= 1.5) : '',
+        `fan-out: RTO with ${k} replica${k > 1 ? 's' : ''} (${n(xs)}): recoverCluster / a plain script running the same clones in parallel`,
+        `${sec(m)} / ${sec(plain)} (${ratio(m / plain)})`,
+        isTarget ? '<= 1.15x of the plain script' : '',
+        isTarget ? verdict(Number.isNaN(m / plain) ? undefined : m / plain <= 1.15) : '',
       ]);
     }
   } else failed('fanout');
@@ -84,18 +81,52 @@ function figures(r: Results): Row[] {
     }
   } else failed('concurrency');
 
+  if (r.polardb) {
+    const of = (mode: PolardbRun['mode']) => r.polardb!.runs.filter((x) => x.mode === mode);
+    const raw = median(of('raw').map((x) => x.rtoMs));
+    const wf = median(of('workflow').map((x) => x.rtoMs));
+    rows.push(
+      [
+        `polardb stand-ins (pfsd start sleeps 1 s, real initdb and PostgreSQL): the seed's commands run raw, in its order (${n(of('raw'))})`,
+        sec(raw),
+        '',
+        '',
+      ],
+      [`polardb stand-ins: recoverCluster, polardb profile, template cache empty (new hosts) (${n(of('workflow'))})`, sec(wf), '', ''],
+      ['polardb stand-ins: RTO / raw', ratio(wf / raw), '<= 0.5', verdict(Number.isNaN(wf / raw) ? undefined : wf / raw <= 0.5)],
+      [
+        `polardb stand-ins: recoverCluster, template cache kept from the run before (${n(of('workflow-warm'))}); / raw`,
+        `${sec(median(of('workflow-warm').map((x) => x.rtoMs)))}; ${ratio(median(of('workflow-warm').map((x) => x.rtoMs)) / raw)}`,
+        '',
+        '',
+      ],
+    );
+  } else failed('polardb');
+
   if (r.resume) {
-    for (const point of [...new Set(r.resume.map((x) => x.point))]) {
-      const xs = r.resume.filter((x) => x.point === point);
-      const lat = median(xs.map((x) => x.latencyMs));
-      const rem = median(xs.map((x) => x.remainingMs ?? NaN));
-      const tgt = 5000 + rem;
+    const label = (point: string) =>
+      point === 'primary-start' ? 'the primary start (startNode pb1)' : 'the replica clone (buildNode pb2, 256 MB)';
+    for (const mode of [...new Set(r.resume.map((x) => x.mode ?? 'restart'))]) {
+      for (const point of [...new Set(r.resume.map((x) => x.point))]) {
+        const xs = r.resume.filter((x) => x.point === point && (x.mode ?? 'restart') === mode);
+        if (!xs.length) continue;
+        const k2r = median(xs.map((x) => x.killToRetryStartMs ?? NaN));
+        rows.push([
+          `resume after SIGKILL at ${label(point)}, ${mode === 'restart' ? 'worker restarted at once' : 'a second worker already polling'} (${n(xs)}): kill -> retry of the interrupted step starts`,
+          `${sec(k2r)} (attempt ${xs.map((x) => x.retryAttempt ?? '?').join('/')}); -> next step done ${sec(median(xs.map((x) => x.latencyMs)))}, interrupted step done ${sec(median(xs.map((x) => x.interruptedDoneMs ?? NaN)))} (it had run ${sec(median(xs.map((x) => x.ranBeforeKillMs ?? NaN)))}; interrupted work remaining ${sec(median(xs.map((x) => x.remainingMs ?? NaN)))})`,
+          '<= 3 s',
+          verdict(Number.isNaN(k2r) ? undefined : k2r <= 3000),
+        ]);
+      }
+    }
+    const starts = r.resume.flatMap((x) => (x.workerStartMs === undefined ? [] : [x.workerStartMs]));
+    if (starts.length) {
+      const m = median(starts);
       rows.push([
-        `resume after SIGKILL at ${point === 'primary-start' ? 'the primary start (startNode pb1)' : 'the replica clone (buildNode pb2, 256 MB)'}, ${n(xs)}: new worker spawn -> next step done`,
-        `${sec(lat)}; interrupted step done after ${sec(median(xs.map((x) => x.interruptedDoneMs ?? NaN)))} (it had run ${sec(median(xs.map((x) => x.ranBeforeKillMs ?? NaN)))} when killed; ` +
-          `worker start ${sec(median(xs.map((x) => x.workerStartMs ?? NaN)))}, kill -> retry start ${sec(median(xs.map((x) => x.killToRetryStartMs ?? NaN)))}, interrupted work remaining ${sec(rem)})`,
-        `<= 5 s + remaining = ${sec(tgt)}`,
-        verdict(Number.isNaN(lat) || Number.isNaN(rem) ? undefined : lat <= tgt),
+        `worker cold start (node dist/workers/worker.js, prebuilt bundle): spawn -> polling (${starts.length} starts after a kill)`,
+        `median ${sec(m)}, max ${sec(max(starts))}`,
+        '<= 1 s',
+        verdict(m <= 1000),
       ]);
     }
   } else failed('resume');

@@ -1,10 +1,11 @@
-// npm run bench [-- --quick] [-- --only overhead,breakdown,fanout,concurrency,resume,datasize,burst] [-- --runs N] [-- --serial-a]
+// npm run bench [-- --quick] [-- --only overhead,breakdown,fanout,concurrency,polardb,resume,datasize,burst] [-- --runs N] [-- --serial-a] [-- --out F]
 //
 // Measures, on real lab clusters and a real Temporal dev server, in one run: the orchestration
 // overhead of recoverCluster against the same activities called by a plain script, the step
-// breakdown, replica fan-out, concurrent recoveries on one worker, resume latency after the
-// worker process is SIGKILLed, the effect of the data size, and a burst of alerts at the webhook
-// receiver (`--only burst` runs it alone: no lab, a minute). Progress goes to stderr; a
+// breakdown, replica fan-out, concurrent recoveries on one worker, the polardb profile on the
+// PolarDB stand-ins against the seed's commands run raw, resume latency after the worker process
+// is SIGKILLed, the effect of the data size, and a burst of alerts at the webhook receiver
+// (`--only burst` runs it alone: no lab, a minute). Progress goes to stderr; a
 // markdown summary (with targets, PASS/MISS) to stdout; everything to bench/results.json.
 // Cleans up on exit, failure and Ctrl-C: its labs, its worker processes (by PID), its dev server.
 import { writeFileSync } from 'node:fs';
@@ -15,6 +16,7 @@ import { commandLine, load, machine } from './machine.js';
 import { render, type Results } from './render.js';
 import { burst } from './burst.js';
 import { concurrency, dataSize, fanout, overhead, resume, type Ctx } from './sections.js';
+import { dropLivePolardbClusters, polardbSection } from './polardb.js';
 import { sec } from './stats.js';
 import {
   liveWorkerPids,
@@ -27,7 +29,7 @@ import {
   type InProcessWorker,
 } from './temporal.js';
 
-const SECTIONS = ['overhead', 'breakdown', 'fanout', 'concurrency', 'resume', 'datasize', 'burst'] as const;
+const SECTIONS = ['overhead', 'breakdown', 'fanout', 'concurrency', 'polardb', 'resume', 'datasize', 'burst'] as const;
 type Section = (typeof SECTIONS)[number];
 
 const { values } = parseArgs({
@@ -36,11 +38,12 @@ const { values } = parseArgs({
     only: { type: 'string' },
     runs: { type: 'string' },
     'serial-a': { type: 'boolean', default: false },
+    out: { type: 'string' },
     help: { type: 'boolean', default: false },
   },
 });
 if (values.help) {
-  console.log(`usage: npm run bench [-- --quick] [-- --only ${SECTIONS.join(',')}] [-- --runs N] [-- --serial-a]`);
+  console.log(`usage: npm run bench [-- --quick] [-- --only ${SECTIONS.join(',')}] [-- --runs N] [-- --serial-a] [-- --out results.json]`);
   process.exit(0);
 }
 const quick = values.quick!;
@@ -68,6 +71,7 @@ const cfg = {
   resumePoints: [{ point: 'primary-start' as const }, { point: 'replica-clone' as const, dataMb: 256 }],
   resumeReps: quick ? 1 : 3,
   burstAlerts: 1000,
+  polardbReps: quick ? 2 : 3,
 };
 if (!Number.isInteger(cfg.overheadRuns) || cfg.overheadRuns < 1) throw new Error('--runs must be a positive integer');
 
@@ -97,6 +101,7 @@ function cleanup(): Promise<string[]> {
     await within(stopAllWorkerProcesses(), 20_000, 'stopping the worker processes');
     if (inProcess) await within(inProcess.stop(), 20_000, 'stopping the in-process worker');
     problems.push(...(await dropAllLabs(say)));
+    problems.push(...(await dropLivePolardbClusters()));
     if (temporal) await within(stopTemporal(temporal), 20_000, 'stopping the dev server');
     if (liveWorkerPids().length) problems.push(`worker processes still running: ${liveWorkerPids().join(', ')}`);
     say(
@@ -153,7 +158,7 @@ async function main(): Promise<Results> {
   // First, before any worker polls: the burst's recovery must stay waiting at its gate.
   results.burst = await section('burst', () => burst(ctx, cfg.burstAlerts, runTag));
 
-  const needsInProcess = (['overhead', 'fanout', 'concurrency', 'datasize'] as const).some((s) => only.has(s));
+  const needsInProcess = (['overhead', 'fanout', 'concurrency', 'datasize', 'polardb'] as const).some((s) => only.has(s));
   if (needsInProcess) {
     inProcess = await startInProcessWorker(temporal);
     results.inProcessWorkerCreateMs = inProcess.createMs;
@@ -164,6 +169,7 @@ async function main(): Promise<Results> {
   results.fanout = await section('fanout', () => fanout(ctx, cfg.fanoutCounts, cfg.fanoutReps));
   results.concurrency = await section('concurrency', () => concurrency(ctx, cfg.concurrency));
   results.dataSize = await section('datasize', () => dataSize(ctx, cfg.dataSizes, cfg.dataReps));
+  results.polardb = await section('polardb', () => polardbSection(ctx.client, cfg.polardbReps, say));
   // Last: the in-process worker must not poll while the worker process is the one under test.
   if (only.has('resume') && inProcess) {
     await inProcess.stop();
@@ -175,7 +181,8 @@ async function main(): Promise<Results> {
   return results;
 }
 
-const resultsFile = fileURLToPath(new URL('./results.json', import.meta.url));
+/** --out: elsewhere than bench/results.json (a trial run that must not replace the committed figures). */
+const resultsFile = values.out ?? fileURLToPath(new URL('./results.json', import.meta.url));
 
 main().then(
   async (results) => {

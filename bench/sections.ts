@@ -7,10 +7,10 @@ import { nodesOf, primaryOf } from '../common/spec.js';
 import { dropLab, freshWreckedLab, wreckAgain, type BenchLab } from './labs.js';
 import { executionsAsSteps, histories, recoveryWorkflowIds } from './history.js';
 import { recoverRaw } from './raw.js';
-import { resumeOnce, type KillPoint, type ResumeResult } from './resume.js';
+import { resumeOnce, type KillPoint, type ResumeMode, type ResumeResult } from './resume.js';
 import { analyse, durations, timeline, type StepAnalysis } from './steps.js';
 import { sec } from './stats.js';
-import { recoverViaWorkflow, spawnWorkerProcess, stopWorkerProcess, type Recovered } from './temporal.js';
+import { recoverViaWorkflow, spawnWorkerProcess, stopWorkerProcess, type Recovered, type WorkerProcess } from './temporal.js';
 
 export type Say = (l: string) => void;
 
@@ -116,12 +116,17 @@ export interface FanoutRun {
   wallMs: number;
   cloneMaxMs: number;
   timeline: [string, number, number][];
+  /** The plain script (bench/raw.ts: the same activities, the same clones in parallel) on a twin lab: what orchestration adds. */
+  plainRtoMs?: number;
 }
 
 export async function fanout(ctx: Ctx, counts: number[], reps: number): Promise<FanoutRun[]> {
   const out: FanoutRun[] = [];
   for (let i = 1; i <= reps; i++) {
     for (const replicas of counts) {
+      const plainLab = await freshWreckedLab({ replicas });
+      const plain = await withLab(ctx, plainLab, () => recoverRaw(plainLab.spec, `bench-raw/${plainLab.id}`));
+      const plainRtoMs = analyse(plainLab.spec, plain.steps, plain.startedAt, plain.endedAt).rtoMs;
       const lab = await freshWreckedLab({ replicas });
       const r = await withLab(ctx, lab, () => viaWorkflow(ctx, lab));
       const clones = r.report.steps.filter((s) => s.step === 'buildNode' && nodesOf(lab.spec, 'replica').some((n) => n.name === s.node));
@@ -132,9 +137,12 @@ export async function fanout(ctx: Ctx, counts: number[], reps: number): Promise<
         wallMs: r.wallMs,
         cloneMaxMs: Math.max(...clones.map((s) => s.durationMs ?? 0)),
         timeline: timeline(r.report.steps, Date.parse(r.report.startedAt)),
+        plainRtoMs,
       };
       out.push(run);
-      ctx.say(`  fan-out ${replicas} replica(s) #${i} (${lab.id}): RTO ${sec(run.rtoMs)}, slowest clone ${sec(run.cloneMaxMs)}`);
+      ctx.say(
+        `  fan-out ${replicas} replica(s) #${i} (${lab.id}): RTO ${sec(run.rtoMs)}, plain script ${sec(plainRtoMs)}, slowest clone ${sec(run.cloneMaxMs)}`,
+      );
     }
   }
   return out;
@@ -241,32 +249,45 @@ export async function dataSize(ctx: Ctx, sizes: number[], reps: number): Promise
 
 // ---- 5: resume after SIGKILL ----
 
-export async function resume(ctx: Ctx, points: { point: KillPoint; dataMb?: number }[], reps: number): Promise<ResumeResult[]> {
+export async function resume(
+  ctx: Ctx,
+  points: { point: KillPoint; dataMb?: number }[],
+  reps: number,
+  modes: ResumeMode[] = ['restart', 'second-worker'],
+): Promise<ResumeResult[]> {
   const out: ResumeResult[] = [];
-  let worker = spawnWorkerProcess(ctx.address);
+  let workers: WorkerProcess[] = [];
   try {
-    const readyAt = await worker.ready;
-    ctx.say(`resume: worker process ${worker.pid} polling after ${sec(readyAt - worker.spawnedAt)}`);
-    for (let i = 1; i <= reps; i++) {
-      for (const { point, dataMb } of points) {
-        const lab = await freshWreckedLab({ replicas: 1, ...(dataMb ? { dataMb } : {}) });
-        const r = await withLab(ctx, lab, async () => {
-          const got = await resumeOnce(ctx.client, ctx.address, lab, point, worker, ctx.say);
-          worker = got.worker;
-          return got.result;
-        });
-        out.push(r);
-        ctx.say(
-          `  resume ${point} #${i}: spawn -> next step done ${sec(r.latencyMs)} (${r.nextStep}), -> ${r.interrupted} done ${sec(r.interruptedDoneMs)}; ` +
-            `ran ${sec(r.ranBeforeKillMs)} before the kill; worker start ${sec(r.workerStartMs)}, ` +
-            `kill -> retry start ${sec(r.killToRetryStartMs)} (attempt ${r.retryAttempt}), remaining ${sec(r.remainingMs)}`,
-        );
-        // The replacement must be up before the next kill (it is the one that will be killed).
-        await worker.ready;
+    for (const mode of modes) {
+      // `restart`: one worker, replaced after the kill; `second-worker`: two, as docker-compose.yml runs them.
+      const want = mode === 'restart' ? 1 : 2;
+      while (workers.length > want) await stopWorkerProcess(workers.pop()!);
+      while (workers.length < want) workers.push(spawnWorkerProcess(ctx.address));
+      for (const w of workers) {
+        const readyAt = await w.ready;
+        ctx.say(`resume (${mode}): worker process ${w.pid} polling after ${sec(readyAt - w.spawnedAt)}`);
+      }
+      for (let i = 1; i <= reps; i++) {
+        for (const { point, dataMb } of points) {
+          const lab = await freshWreckedLab({ replicas: 1, ...(dataMb ? { dataMb } : {}) });
+          const r = await withLab(ctx, lab, async () => {
+            const got = await resumeOnce(ctx.client, ctx.address, lab, point, workers, ctx.say, mode);
+            workers = got.workers;
+            return got.result;
+          });
+          out.push(r);
+          ctx.say(
+            `  resume ${point} (${mode}) #${i}: kill -> retry start ${sec(r.killToRetryStartMs ?? NaN)} (attempt ${r.retryAttempt}), ` +
+              `-> next step done ${sec(r.latencyMs)} (${r.nextStep}), -> ${r.interrupted} done ${sec(r.interruptedDoneMs ?? NaN)}; ` +
+              `ran ${sec(r.ranBeforeKillMs ?? NaN)} before the kill; worker start ${r.workerStartMs === undefined ? '-' : sec(r.workerStartMs)}, remaining ${sec(r.remainingMs ?? NaN)}`,
+          );
+          // The replacement must be up before the next kill (it may be the one that will be killed).
+          for (const w of workers) await w.ready;
+        }
       }
     }
   } finally {
-    await stopWorkerProcess(worker);
+    for (const w of workers) await stopWorkerProcess(w);
   }
   return out;
 }

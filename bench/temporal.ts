@@ -2,7 +2,7 @@
 // for the overhead, fan-out, concurrency and data-size sections), worker processes for the resume
 // section (spawned and killed by PID), and a recovery through recoverCluster.
 import { spawn, type ChildProcess } from 'node:child_process';
-import { createWriteStream, mkdtempSync, type WriteStream } from 'node:fs';
+import { createWriteStream, existsSync, mkdtempSync, type WriteStream } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -12,7 +12,7 @@ import { startOrAttachRecovery } from '../client/start-recovery.js';
 import type { RecoveryReport } from '../common/report.js';
 import type { Lab } from '../lab/lab.js';
 import { startDevServer, type DevServer } from '../scripts/dev-server.js';
-import { createWorker } from '../workers/create-worker.js';
+import { createWorker, workflowBundleFile } from '../workers/create-worker.js';
 
 export const repoRoot = fileURLToPath(new URL('..', import.meta.url));
 
@@ -104,11 +104,15 @@ export function workerLogFile(): string {
   return join(logDir, 'workers.log');
 }
 
-/** `node --import tsx workers/worker.ts` with TEMPORAL_ADDRESS, exactly as `npm run worker` runs it. */
+/**
+ * The compiled worker with its prebuilt workflow bundle (`npm run build`), as the image and
+ * docker-compose.yml run it: `node dist/workers/worker.js` with TEMPORAL_ADDRESS.
+ */
 export function spawnWorkerProcess(address: string): WorkerProcess {
   logStream ??= createWriteStream(workerLogFile(), { flags: 'a' });
   const spawnedAt = Date.now();
-  const child = spawn(process.execPath, ['--import', 'tsx', 'workers/worker.ts'], {
+  if (!existsSync(workflowBundleFile)) throw new Error(`${workflowBundleFile} is missing: run npm run build first (npm run bench does)`);
+  const child = spawn(process.execPath, ['dist/workers/worker.js'], {
     cwd: repoRoot,
     env: { ...process.env, TEMPORAL_ADDRESS: address },
     stdio: ['ignore', 'pipe', 'pipe'],

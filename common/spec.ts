@@ -170,6 +170,11 @@ export const ClusterSpec = z
         source: absPath.optional(),
         /** postgres profile: where the *.conf.sample templates are (Debian: /usr/share/postgresql/15). */
         shareDir: absPath.optional(),
+        /**
+         * polardb profile: where each host keeps the config templates of a throwaway initdb, made
+         * once per binaries version (keyed and checked by `initdb --version` and initdb's checksum).
+         */
+        templateCache: absPath.default('/var/cache/polar-runbook/templates'),
         initScript: z
           .object({
             /** A file in the binaries' bin/ dir. */

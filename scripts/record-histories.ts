@@ -2,7 +2,7 @@
 // (test/replay.test.ts replays every file against the current workflow code: a change that would
 // break a recovery already running fails there first).
 //
-//   node --import tsx scripts/record-histories.ts      (root: it builds a lab)
+//   node --import tsx scripts/record-histories.ts [failover | containers]     (root: it builds a lab)
 //
 // Runs, on a fresh lab and an embedded dev server, with the worker in this process:
 //   recover-full            a full recovery after the disaster (and its rebuildReplica child)
@@ -33,8 +33,8 @@ import { createWorker } from '../workers/create-worker.js';
 import { startDevServer } from './dev-server.js';
 
 const out = fileURLToPath(new URL('../test/histories/', import.meta.url));
-/** The workflow code's generation: v2 has the cancellation scope, gate timeouts, Outcome and the children's search attributes. */
-const VERSION = 'v2';
+/** The workflow code's generation: v2 has the cancellation scope, gate timeouts, Outcome and the children's search attributes; v3 adds the check for a running failover, host provisioning and critical-path scheduling. */
+const VERSION = 'v3';
 const log = (line: string) => console.log(`[record-histories] ${line}`);
 
 async function save(client: Client, name: string, handle: WorkflowHandle): Promise<void> {

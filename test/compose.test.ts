@@ -213,6 +213,11 @@ describe('docker-compose.yml', () => {
         assert.ok(readByCode(key) || namedByConfig(key), `${name} sets ${key}, which neither the code nor a config reads`);
   });
 
+  test('two worker replicas: a surviving one takes over the step of a killed one', () => {
+    const deploy = (service('worker') as Service & { deploy?: { replicas?: number } }).deploy;
+    assert.equal(deploy?.replicas, 2);
+  });
+
   test('the worker is pointed at the temporal service and the mounted specs', () => {
     const env = envOf(service('worker'));
     assert.equal(env.TEMPORAL_ADDRESS, 'temporal:7233');
@@ -331,6 +336,7 @@ describe('Dockerfile', () => {
   test('installs the devDependencies the npm scripts run with (tsx)', () => {
     assert.ok(pkg.devDependencies?.tsx, 'tsx is a devDependency');
     for (const name of ['worker', 'webhook']) assert.match(pkg.scripts[name]!, /--import tsx/);
+    assert.match(pkg.scripts.build!, /\btsc\b/, 'npm run build compiles with tsc (a devDependency)');
     const install = instructions.find((l) => /\bnpm (ci|install)\b/.test(l));
     assert.ok(install, 'the Dockerfile installs the dependencies');
     assert.doesNotMatch(install, /--omit[= ]dev|--production|--only[= ]prod/, 'tsx would be missing');
@@ -340,15 +346,18 @@ describe('Dockerfile', () => {
     assert.ok(copyLock >= 0 && copyLock < instructions.indexOf(install) && /\bnpm ci\b/.test(install));
   });
 
-  test('CMD and the compose commands run npm scripts that exist', () => {
+  test('CMD and the compose commands run the compiled worker the image builds, and npm scripts that exist', () => {
     const cmd = execForm(last('CMD'));
-    const commands = [cmd, argv(service('worker').command), argv(service('webhook').command)];
-    for (const c of commands) {
-      const script = npmScript(c);
-      assert.ok(script && pkg.scripts[script], `${JSON.stringify(c)} runs no npm script of package.json`);
-    }
-    assert.equal(npmScript(argv(service('worker').command)), 'worker');
+    // The worker: compiled, with the workflow bundle prebuilt (npm run build, in the image).
+    const compiled = ['node', 'dist/workers/worker.js'];
+    assert.deepEqual(cmd, compiled);
+    assert.deepEqual(argv(service('worker').command), compiled);
+    const build = instructions.findIndex((l) => /^RUN npm run build$/.test(l));
+    assert.ok(build > instructions.findIndex((l) => /^COPY \. \.$/.test(l)), 'the image runs npm run build after copying the sources');
+    assert.ok(build < instructions.findIndex((l) => /^USER /.test(l)), 'built before dropping to the node user');
+    assert.match(pkg.scripts.build!, /bundle-workflows/, 'npm run build bundles the workflow code');
     assert.equal(npmScript(argv(service('webhook').command)), 'webhook');
+    assert.ok(pkg.scripts.webhook, 'npm run webhook exists');
     // The entrypoint is an init that hands the command over unchanged.
     assert.deepEqual(execForm(last('ENTRYPOINT')), ['/usr/bin/tini', '--']);
   });

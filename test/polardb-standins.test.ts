@@ -2,6 +2,7 @@
 // real loop device, against stand-ins for the PolarDB-only tools (start_pfsd.sh/pfsdaemon, pfs,
 // polar-initdb.sh, initdb, pg_ctl/postgres, psql) that behave as POLARDB-NOTES.md describes and
 // log every call. Every activity runs twice: the second run must call no acting tool again.
+// The stand-ins: test/helpers/polardb-standins.ts (shared with the benchmark's polardb section).
 // startNode's activity waits for a database to answer, which stand-ins cannot do: its op is run
 // through runOps directly, as the activity does before that wait.
 import assert from 'node:assert/strict';
@@ -18,6 +19,7 @@ import {
   rmSync,
   statSync,
   unlinkSync,
+  utimesSync,
   writeFileSync,
 } from 'node:fs';
 import { mkdtemp } from 'node:fs/promises';
@@ -33,6 +35,7 @@ import { polardbProfile, pfsdRunning } from '../activities/profiles/polardb.js';
 import { postgresProfile } from '../activities/profiles/postgres.js';
 import { MARKER_BEGIN } from '../activities/profiles/types.js';
 import type { StepResult } from '../common/report.js';
+import { writeStandins } from './helpers/polardb-standins.js';
 import { nodeNamed, parseSpec, type ClusterSpec, type ClusterSpecInput } from '../common/spec.js';
 
 if (process.getuid?.() !== 0) throw new Error('this test attaches a loop device: run it as root');
@@ -51,100 +54,6 @@ let R = ''; // the temp root; everything but /dev/<name>, /var/log/polar-runbook
 let LOG = '';
 let pgUid = 0;
 let pgGid = 0;
-
-// --- the stand-ins -------------------------------------------------------------------------
-
-const log = (name: string) => `echo "$(id -un) ${name} $*" >> "${LOG}"`;
-
-/** pfsd's processes, found like start_pfsd.sh does; the daemon writes its pid file once it logged. */
-const standins = (): Record<string, string> => ({
-  'pfsd/bin/start_pfsd.sh': `#!/bin/sh
-${log('start_pfsd.sh')}
-disk=$2
-running() { pgrep -af pfsdaemon | grep -w -- "$disk" | wc -l; }
-if [ "$(running)" -ge 1 ]; then echo "$disk already exist"; exit 1; fi
-BASE=$(cd "$(dirname "$0")"; pwd)
-rm -f "${R}/run/pfsd_$disk.pid"
-setsid "$BASE/../bin/pfsdaemon" "$@" -c "$BASE/../conf/pfsd_logger.conf" &
-for i in 1 2 3 4 5 6 7 8 9 10 11 12 13 14 15 16 17 18 19 20; do [ -f "${R}/run/pfsd_$disk.pid" ] && break; sleep 0.1; done
-if [ "$(running)" -eq 0 ]; then echo "pfsdaemon $disk start failed"; exit 1; fi
-echo "pfsdaemon $disk start success"
-`,
-  // Keeps the caller's stdout/stderr open, like the real one.
-  'pfsd/bin/pfsdaemon': `#!/bin/sh
-${log('pfsdaemon')}
-echo "pfsdaemon $* serving"
-echo $$ > "${R}/run/pfsd_$2.pid"
-while :; do sleep 1; done
-`,
-  // pfs -C <cluster> ls /<disk>/<path>: lists the fake disk ${R}/pfs/<disk>, only while its pfsd runs.
-  'pfsd/bin/pfs': `#!/bin/sh
-${log('pfs')}
-[ "$1" = -C ] && [ "$3" = ls ] || { echo "usage: pfs -C <cluster> ls <path>" >&2; exit 1; }
-disk=$(echo "$4" | cut -d/ -f2)
-pgrep -f "/pfsdaemon -p $disk( |\\$)" > /dev/null || { echo "pfs: cannot connect to pfsd of $disk" >&2; exit 1; }
-dir="${R}/pfs$4"
-[ -d "$dir" ] || { echo "pfs: $4: No such file or directory" >&2; exit 1; }
-for f in "$dir"/.[!.]* "$dir"/*; do
-  [ -e "$f" ] || continue
-  if [ -d "$f" ]; then printf '   Dir  1     1536              Tue Dec 24 09:52:24 2024  %s\\n' "$(basename "$f")"
-  else printf '  File  1     4194304           Tue Dec 24 09:45:40 2024  %s\\n' "$(basename "$f")"; fi
-done
-echo "total 2105344 (unit: 512Bytes)"
-`,
-  'shared/base/bin/polar-initdb.sh': `#!/bin/sh
-${log('polar-initdb.sh')}
-[ $# -eq 3 ] || { echo "usage: polar-initdb.sh <local_dir>/ <shared_dir>/ <primary|replica>" >&2; exit 1; }
-case "$3" in primary|replica) ;; *) echo "invalid node type" >&2; exit 1 ;; esac
-[ -d "$1" ] || { echo "$1 does not exist" >&2; exit 1; }
-shared="${R}/pfs$2"
-if [ "$3" = primary ]; then
-  [ -z "$(ls -A "$shared" 2>/dev/null)" ] || { echo "$2 dir not empty"; exit 1; }
-  echo "primary mode is not part of this stand-in" >&2; exit 1
-fi
-[ -f "$shared/PG_VERSION" ] || { echo "$2 has no PG_VERSION" >&2; exit 1; }
-for d in "$shared"/base/*; do mkdir -p "$1/base/$(basename "$d")"; done
-mkdir -p "$1/global" "$1/pg_log"
-cp "$shared/PG_VERSION" "$1/PG_VERSION"
-echo "init $1 from $2 done"
-`,
-  'shared/base/bin/initdb': `#!/bin/sh
-${log('initdb')}
-[ "$1" = -D ] && [ $# -eq 2 ] || { echo "usage: initdb -D <dir>" >&2; exit 1; }
-if [ -n "$(ls -A "$2" 2>/dev/null)" ]; then echo "initdb: error: directory \\"$2\\" exists but is not empty" >&2; exit 1; fi
-mkdir -p "$2" && chmod 700 "$2" && mkdir "$2/base" || exit 1
-for f in pg_hba.conf pg_ident.conf polar_settings.conf postgresql.conf postgresql.auto.conf; do echo "# $f written by initdb" > "$2/$f"; done
-`,
-  'shared/base/bin/pg_ctl': `#!/bin/sh
-${log('pg_ctl')}
-[ "$2" = -D ] && [ $# -eq 3 ] || { echo "usage: pg_ctl start|status -D <dir>" >&2; exit 1; }
-pid=$(head -1 "$3/postmaster.pid" 2>/dev/null)
-case "$1" in
-  status)
-    if [ -n "$pid" ] && kill -0 "$pid" 2>/dev/null; then echo "pg_ctl: server is running (PID: $pid)"; exit 0; fi
-    echo "pg_ctl: no server running"; exit 3 ;;
-  start)
-    rm -f "$3/postmaster.pid"
-    echo "waiting for server to start...."
-    setsid "$(dirname "$0")/postgres" -D "$3" &
-    for i in 1 2 3 4 5 6 7 8 9 10 11 12 13 14 15 16 17 18 19 20; do [ -f "$3/postmaster.pid" ] && break; sleep 0.1; done
-    echo " done"; echo "server started" ;;
-  *) exit 1 ;;
-esac
-`,
-  // The postmaster: runs in its -D dir and keeps pg_ctl's stdout, as one started without -l does.
-  'shared/base/bin/postgres': `#!/bin/sh
-${log('postgres')}
-cd "$2" || exit 1
-echo "postmaster $* listening"
-echo $$ > "$2/postmaster.pid"
-while :; do sleep 1; done
-`,
-  'shared/base/bin/psql': `#!/bin/sh
-${log('psql')}
-[ "$1" = --version ] && echo "psql (PostgreSQL) 15.8" || exit 1
-`,
-});
 
 /** The fake PFS disks: the shared one as the seed lists it, one lacking the data dir, one not PFS. */
 function makePfsDisks(): void {
@@ -174,7 +83,7 @@ const specDoc = (): ClusterSpecInput => ({
   profile: 'polardb',
   storage: { image: `${R}/disk.img`, diskName: DISK, dataDir: `/${DISK}/shared_data` },
   storageDaemon: { workers: 1, startScript: `${R}/pfsd/bin/start_pfsd.sh`, pfs: `${R}/pfsd/bin/pfs`, storageClusterName: 'disk' },
-  binaries: { dir: `${R}/home/base`, install: 'copy', source: `${R}/shared/base` },
+  binaries: { dir: `${R}/home/base`, install: 'copy', source: `${R}/shared/base`, templateCache: `${R}/cache` },
   replication: { network: '127.0.0.0/8', user: 'postgres' },
   nodes: [
     {
@@ -283,7 +192,9 @@ const count = (text: string, needle: string) => text.split(needle).length - 1;
 
 // --- setup and cleanup -----------------------------------------------------------------------
 
-const templatesDir = (node: string) => `/tmp/polar-runbook-${CLUSTER}-${node}-templates`;
+const cacheDir = () => `${R}/cache/postgres`;
+/** A template cache entry a SIGKILLed fill left half made, two hours ago: the next fill removes it. */
+const staleEntry = () => `${cacheDir()}/.new-crashed`;
 
 before(async () => {
   R = await mkdtemp('/tmp/prb-standins-');
@@ -294,13 +205,7 @@ before(async () => {
   pgUid = Number((await execa('id', ['-u', 'postgres'])).stdout);
   pgGid = Number((await execa('id', ['-g', 'postgres'])).stdout);
   ports = [await freePort(), await freePort(), await freePort()];
-  for (const [path, text] of Object.entries(standins())) {
-    mkdirSync(join(R, path, '..'), { recursive: true });
-    writeFileSync(join(R, path), text, { mode: 0o755 });
-  }
-  mkdirSync(join(R, 'pfsd/conf'));
-  writeFileSync(join(R, 'pfsd/conf/pfsd_logger.conf'), '');
-  mkdirSync(join(R, 'run'));
+  writeStandins({ root: R, log: LOG });
   makePfsDisks();
   for (const img of ['disk.img', 'standby.img']) await execa('truncate', ['-s', '16M', join(R, img)]);
   // The compute host's home: the database user's, as in the seed.
@@ -311,10 +216,13 @@ before(async () => {
   mkdirSync(standby, { mode: 0o700 });
   writeFileSync(join(standby, 'postgresql.conf'), `# the standby's own config\nport=${ports[2]}\n`);
   for (const p of [standby, join(standby, 'postgresql.conf')]) chownSync(p, pgUid, pgGid);
-  // A crashed earlier attempt left its template dir behind: initdb would refuse it.
-  mkdirSync(templatesDir('pb2'));
-  writeFileSync(join(templatesDir('pb2'), 'postgresql.conf'), 'half written');
-  for (const p of [templatesDir('pb2'), join(templatesDir('pb2'), 'postgresql.conf')]) chownSync(p, pgUid, pgGid);
+  // A crashed earlier fill of the template cache left its temp dir behind.
+  mkdirSync(staleEntry(), { recursive: true });
+  writeFileSync(join(staleEntry(), 'postgresql.conf'), 'half written');
+  for (const p of [cacheDir(), staleEntry(), join(staleEntry(), 'postgresql.conf')]) chownSync(p, pgUid, pgGid);
+  chmodSync(cacheDir(), 0o700);
+  const twoHoursAgo = new Date(Date.now() - 2 * 3600_000);
+  utimesSync(staleEntry(), twoHoursAgo, twoHoursAgo);
 });
 
 after(async () => {
@@ -339,8 +247,6 @@ after(async () => {
     await attempt(`rm ${link}`, () => lstatSync(link, { throwIfNoEntry: false })?.isSymbolicLink() && unlinkSync(link));
     await attempt(`rm pfsd log of ${d}`, () => rmSync(`/var/log/polar-runbook-pfsd-${d}.log`, { force: true }));
   }
-  for (const n of ['pb1', 'pb2', 'pb3'])
-    await attempt(`rm ${templatesDir(n)}`, () => rmSync(templatesDir(n), { recursive: true, force: true }));
   await attempt(`rm ${R}`, () => rmSync(R, { recursive: true, force: true }));
   if (problems.length) throw new Error(`cleanup: ${problems.join('; ')}`);
 });
@@ -384,21 +290,31 @@ describe('the polardb activities on this host, against stand-ins', () => {
       `root pfsdaemon -p ${d} -w 1 -c ${R}/pfsd/bin/../conf/pfsd_logger.conf`,
     ];
     const start = (dir: string) => [`postgres pg_ctl start -D ${R}/home/${dir}`, `postgres postgres -D ${R}/home/${dir}`];
-    assert.deepEqual(newCalls(), [
+    const calls = newCalls();
+    // The one throwaway initdb, in a temp dir of the cache (its name is random).
+    const fill = calls.findIndex((c) => c.startsWith(`postgres initdb -D ${cacheDir()}/.new-`));
+    assert.match(calls[fill] ?? '', new RegExp(`^postgres initdb -D ${cacheDir()}/\\.new-[A-Za-z0-9]{6}/initdb$`));
+    calls[fill] = 'postgres initdb -D <cache temp dir>';
+    const version = 'postgres initdb --version';
+    assert.deepEqual(calls, [
       ...pfsd(DISK),
       `root pfs -C disk ls /${DISK}/`, // pb1's check
       `root pfs -C disk ls /${DISK}/`, // pb2's check (same machine: its pfsd already runs)
       'postgres psql --version',
+      version, // pb1: are this initdb's templates cached? no:
+      version,
+      'postgres initdb -D <cache temp dir>', // the only throwaway initdb, filling the cache
       'postgres psql --version',
-      'postgres psql --version',
+      version, // pb2 (same host): cached
+      'postgres psql --version', // pb3, the standby: keeps its dir, needs no templates
       `root polar-initdb.sh ${R}/home/primary/ /${DISK}/shared_data/ replica`,
-      `postgres initdb -D ${templatesDir('pb1')}`,
+      version, // the templates copied from the cache
       ...start('primary'),
       ...pfsd(SDISK),
       `root pfs -C disk ls /${SDISK}/`,
       ...start('standby'),
       `root polar-initdb.sh ${R}/home/replica1/ /${DISK}/shared_data/ replica`,
-      `postgres initdb -D ${templatesDir('pb2')}`,
+      version,
       ...start('replica1'),
     ]);
     // All nodes share this machine: pb2 finds pb1's link, pfsd and binaries; pb3 keeps its dir.
@@ -424,7 +340,9 @@ describe('the polardb activities on this host, against stand-ins', () => {
       `root pfs -C disk ls /${DISK}/`,
       `root pfs -C disk ls /${DISK}/`,
       'postgres psql --version',
+      'postgres initdb --version', // the cache probe
       'postgres psql --version',
+      'postgres initdb --version',
       'postgres psql --version',
       `root pfs -C disk ls /${SDISK}/`,
     ]);
@@ -486,8 +404,22 @@ describe('the polardb activities on this host, against stand-ins', () => {
       const hba = readFileSync(`${local}/pg_hba.conf`, 'utf8');
       assert.equal(count(hba, MARKER_BEGIN), 1);
       assert.match(hba, /\nhost all all 0\.0\.0\.0\/0 md5\nhost replication postgres 127\.0\.0\.0\/8 trust\n/);
-      assert.equal(existsSync(templatesDir(`pb${hostId}`)), false, 'the throwaway initdb is gone');
     }
+    // One cache entry for these binaries, made for their version; the throwaway initdb and the
+    // stale half entry are gone.
+    const entries = readdirSync(cacheDir()).filter((e) => e !== '.lock');
+    assert.equal(entries.length, 1, entries.join(', '));
+    assert.match(entries[0]!, /^[0-9a-f]{16}$/);
+    assert.equal(readFileSync(join(cacheDir(), entries[0]!, 'VERSION'), 'utf8'), 'initdb (PostgreSQL) 15.8\n');
+    assert.deepEqual(readdirSync(join(cacheDir(), entries[0]!)).sort(), [
+      'VERSION',
+      'pg_hba.conf',
+      'pg_ident.conf',
+      'polar_settings.conf',
+      'postgresql.auto.conf',
+      'postgresql.conf',
+    ]);
+    assert.equal(statSync(cacheDir()).mode & 0o777, 0o700);
     const replica = readFileSync(`${R}/home/replica1/postgresql.conf`, 'utf8');
     assert.ok(
       replica.includes(

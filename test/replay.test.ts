@@ -85,7 +85,7 @@ test('the guard bites: a workflow with one more step than its histories fails th
     t.diagnostic(`${files[i]}: ${r.error ? `${r.error.name}: ${r.error.message.split('\n')[0]}` : 'replays'}`);
   // Only the recoveries' histories reach the changed recover-cluster.ts (the failover's do not run it).
   const reached = results.filter(
-    (_, i) => /^v\d+-recover-/.test(files[i]!) && !files[i]!.includes('aborted-at-gate') && !files[i]!.endsWith('-pb2.json'),
+    (_, i) => /^v[0-9a-z]+-recover-/.test(files[i]!) && !files[i]!.includes('aborted-at-gate') && !files[i]!.endsWith('-pb2.json'),
   );
   assert.ok(reached.length >= 3);
   for (const r of reached) assert.equal(r.error?.name, 'DeterminismViolationError', `${r.workflowId} fails on the changed workflow`);

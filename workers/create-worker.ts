@@ -23,9 +23,18 @@ export interface WorkerOptions {
   drillHistory?: string;
   /** Drills: where sandboxes go unless a spec says drill.sandboxRoot. */
   drillRoot?: string;
+  /** A prebuilt workflow bundle (`npm run build`): no bundling at start. Else the sources are bundled. */
+  workflowBundlePath?: string;
 }
 
-export const workflowsPath = fileURLToPath(new URL('../workflows/index.ts', import.meta.url));
+/** The workflows' entry: the TypeScript sources (tsx, tests), or their compiled copy in dist/. */
+const compiled = import.meta.url.endsWith('.js');
+export const workflowsPath = fileURLToPath(new URL(`../workflows/index.${compiled ? 'js' : 'ts'}`, import.meta.url));
+
+/** The prebuilt workflow bundle `npm run build` writes (dist/workflow-bundle.js). */
+export const workflowBundleFile = fileURLToPath(
+  new URL(compiled ? '../workflow-bundle.js' : '../dist/workflow-bundle.js', import.meta.url),
+);
 
 export async function createWorker(o: WorkerOptions): Promise<Worker> {
   const onCommand = o.commandLog
@@ -36,7 +45,7 @@ export async function createWorker(o: WorkerOptions): Promise<Worker> {
     connection: o.connection,
     namespace: o.namespace ?? 'default',
     taskQueue: o.taskQueue ?? TASK_QUEUE,
-    workflowsPath,
+    ...(o.workflowBundlePath ? { workflowBundle: { codePath: o.workflowBundlePath } } : { workflowsPath }),
     activities: createActivities({
       hostFor,
       profiles: { postgres: postgresProfile, polardb: polardbProfile },

@@ -3,11 +3,11 @@
 //   TEMPORAL_CONFIG_FILE (client/temporal-config.ts); POLAR_CLUSTERS_DIR (registered specs), POLAR_COMMAND_LOG,
 //   POLAR_NOTIFY_URLS_FILE (one URL a line: where recovery events are posted),
 //   POLAR_DRILL_HISTORY (drill results, JSONL), POLAR_DRILL_ROOT (where drill sandboxes go)
-import { readFileSync } from 'node:fs';
+import { existsSync, readFileSync } from 'node:fs';
 import { NativeConnection } from '@temporalio/worker';
 import { readSpecDir } from '../client/spec-file.js';
 import { describeSettings, temporalSettings } from '../client/temporal-config.js';
-import { createWorker } from './create-worker.js';
+import { createWorker, workflowBundleFile } from './create-worker.js';
 import { ensureSearchAttributes, SearchAttributesError } from './search-attributes.js';
 
 const registered = process.env.POLAR_CLUSTERS_DIR ? readSpecDir(process.env.POLAR_CLUSTERS_DIR) : undefined;
@@ -48,6 +48,8 @@ const worker = await createWorker({
   notifyUrls,
   drillHistory: process.env.POLAR_DRILL_HISTORY,
   drillRoot: process.env.POLAR_DRILL_ROOT,
+  // Compiled (`npm run build`, node dist/workers/worker.js): the prebuilt bundle, no bundling at start.
+  ...(import.meta.url.endsWith('.js') && existsSync(workflowBundleFile) ? { workflowBundlePath: workflowBundleFile } : {}),
 });
 console.log(`worker ${process.pid} polling task queue ${worker.options.taskQueue} on ${describeSettings(settings)}`);
 await worker.run();

@@ -17,11 +17,18 @@ const retry: ActivityOptions['retry'] = {
 // next heartbeat, within about a second): when the workflow says Aborted, nothing of it still runs.
 const cancellationType = ActivityCancellationType.WAIT_CANCELLATION_COMPLETED;
 
+/**
+ * Every activity heartbeats each second (workers/heartbeat-interceptor.ts, heartbeats reach the
+ * server at least every second): a 2 s heartbeat timeout notices a killed worker within 2 s, and
+ * a worker already polling (compose runs two) retries the step 200 ms later.
+ */
+const heartbeatTimeout = '2s';
+
 /** Host plumbing: attach, start pfsd/mount, binaries, fencing and slot checks. */
-export const quick = proxyActivities<Activities>({ startToCloseTimeout: '5 minutes', heartbeatTimeout: '4s', retry, cancellationType });
+export const quick = proxyActivities<Activities>({ startToCloseTimeout: '5 minutes', heartbeatTimeout, retry, cancellationType });
 
 /** Building and starting nodes, cloning replicas, waiting for streaming: may take long, heartbeat all along. */
-export const long = proxyActivities<Activities>({ startToCloseTimeout: '6 hours', heartbeatTimeout: '4s', retry, cancellationType });
+export const long = proxyActivities<Activities>({ startToCloseTimeout: '6 hours', heartbeatTimeout, retry, cancellationType });
 
 /** Notifications: best effort, a few quick tries, never in the way of the recovery. */
 export const notifier = proxyActivities<Activities>({ startToCloseTimeout: '10s', heartbeatTimeout: '4s', retry: { maximumAttempts: 3 } });

@@ -8,11 +8,12 @@ import { progressQuery } from './definitions.js';
 import { long } from './options.js';
 import { Recorder } from './recorder.js';
 
-export async function rebuildReplica(spec: ClusterSpec, nodeName: string): Promise<StepRecord[]> {
+/** `built`: the parent built the node already (its build needs no primary: it ran while the primary started). */
+export async function rebuildReplica(spec: ClusterSpec, nodeName: string, opts?: { built?: boolean }): Promise<StepRecord[]> {
   const rec = new Recorder(spec.cluster);
   setHandler(progressQuery, () => rec.progress);
   try {
-    await rec.step('buildNode', nodeName, (o) => long.buildNode.executeWithOptions(o, [spec, nodeName]), 'replica');
+    if (!opts?.built) await rec.step('buildNode', nodeName, (o) => long.buildNode.executeWithOptions(o, [spec, nodeName]), 'replica');
     await rec.step('startNode', nodeName, (o) => long.startNode.executeWithOptions(o, [spec, nodeName]), 'replica');
     await rec.step('waitStreaming', nodeName, (o) => long.waitStreaming.executeWithOptions(o, [spec, nodeName]), 'replica');
   } catch (err) {

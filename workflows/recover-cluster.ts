@@ -4,7 +4,8 @@
 import { ApplicationFailure, executeChild, patched, upsertSearchAttributes, workflowInfo } from '@temporalio/workflow';
 import { detailIn } from '../common/failures.js';
 import { recoveryWorkflowId, WORKFLOW_TASK_TIMEOUT, type RecoverInput } from '../common/input.js';
-import { headlineOf, type Outcome, type RecoveryReport, type StepRecord } from '../common/report.js';
+import { buildNeedsPrimary } from '../common/profile-needs.js';
+import { headlineOf, type Outcome, type RecoveryReport, type StepRecord, type StepResult } from '../common/report.js';
 import { ClusterName, Trigger } from '../common/search-attributes.js';
 import { nodesOf, primaryOf, sharedNodes, type ClusterSpec } from '../common/spec.js';
 import { long, quick } from './options.js';
@@ -43,9 +44,6 @@ export async function recoverCluster(input: RecoverInput): Promise<RecoveryRepor
 
 async function runbook(spec: ClusterSpec, input: RecoverInput, rec: Recorder, gate: Gate): Promise<RecoveryReport> {
   const primary = primaryOf(spec);
-  const shared = sharedNodes(spec);
-  const roleOf = (n: string) => spec.nodes.find((x) => x.name === n)!.role;
-  const each = <T>(nodes: { name: string }[], fn: (name: string) => Promise<T>) => Promise.all(nodes.map((n) => fn(n.name)));
 
   if (input.requireApproval) await gate('start', ['the cluster policy asks for approval before a recovery starts']);
 
@@ -72,7 +70,9 @@ async function runbook(spec: ClusterSpec, input: RecoverInput, rec: Recorder, ga
   const provisioned = spec.nodes.filter((n) => n.host.transport === 'docker' && n.host.provision);
   if (provisioned.length && patched('provision-hosts')) {
     rec.phase('provision');
-    await each(provisioned, (n) => rec.step('provisionHost', n, (o) => quick.provisionHost.executeWithOptions(o, [spec, n]), roleOf(n)));
+    await each(provisioned, (n) =>
+      rec.step('provisionHost', n, (o) => quick.provisionHost.executeWithOptions(o, [spec, n]), roleIn(spec, n)),
+    );
   }
 
   // Read-only checks first: a missing disk, a disk given twice, a foreign local dir stop the run
@@ -80,77 +80,9 @@ async function runbook(spec: ClusterSpec, input: RecoverInput, rec: Recorder, ga
   rec.phase('preflight');
   await rec.step('preflight', undefined, (o) => quick.preflight.executeWithOptions(o, [spec]));
 
-  rec.phase('storage');
-  // The first host binds the disk; hosts sharing the device then find it bound and only link it.
-  const onHost = (n: string) => roleOf(n);
-  await rec.step(
-    'attachStorage',
-    primary.name,
-    (o) => quick.attachStorage.executeWithOptions(o, [spec, primary.name, 'shared']),
-    'primary',
-  );
-  await each(shared.slice(1), (n) =>
-    rec.step('attachStorage', n, (o) => quick.attachStorage.executeWithOptions(o, [spec, n, 'shared']), onHost(n)),
-  );
-  await each(shared, (n) =>
-    rec.step('startStorageDaemon', n, (o) => quick.startStorageDaemon.executeWithOptions(o, [spec, n, 'shared']), onHost(n)),
-  );
-  await each(spec.nodes, (n) => rec.step('prepareBinaries', n, (o) => quick.prepareBinaries.executeWithOptions(o, [spec, n]), onHost(n)));
-
-  rec.phase('primary');
-  await rec.step('buildNode', primary.name, (o) => long.buildNode.executeWithOptions(o, [spec, primary.name]), 'primary');
-  const primaryStart = await rec.step(
-    'startNode',
-    primary.name,
-    (o) => long.startNode.executeWithOptions(o, [spec, primary.name]),
-    'primary',
-  );
-
-  rec.phase('slots');
-  const slots = await rec.step('validateSlots', undefined, (o) =>
-    quick.validateSlots.executeWithOptions(o, [spec, spec.slots.onMissing === 'create']),
-  );
-  const missing = (slots.details?.missing as string[] | undefined) ?? [];
-  if (missing.length) {
-    await gate('slots', [`replication slots missing on the primary: ${missing.join(', ')}; approving creates them empty`]);
-    await rec.step('validateSlots', 'create', (o) => quick.validateSlots.executeWithOptions(o, [spec, true]));
-  }
-
-  rec.phase('standbys-and-replicas');
-  const standbys = each(nodesOf(spec, 'standby'), async (n) => {
-    await rec.step('attachStorage', n, (o) => quick.attachStorage.executeWithOptions(o, [spec, n, 'own']), 'standby');
-    await rec.step('startStorageDaemon', n, (o) => quick.startStorageDaemon.executeWithOptions(o, [spec, n, 'own']), 'standby');
-    await rec.step('buildNode', n, (o) => long.buildNode.executeWithOptions(o, [spec, n]), 'standby');
-    await rec.step('startNode', n, (o) => long.startNode.executeWithOptions(o, [spec, n]), 'standby');
-    await rec.step('waitStreaming', n, (o) => long.waitStreaming.executeWithOptions(o, [spec, n]), 'standby');
-  });
-  const replicas = each(nodesOf(spec, 'replica'), async (n) => {
-    const childSearch = patched('child-search-attributes');
-    try {
-      const steps = await executeChild(rebuildReplica, {
-        args: [spec, n],
-        workflowId: `${workflowInfo().workflowId}/replica/${n}`,
-        workflowTaskTimeout: WORKFLOW_TASK_TIMEOUT,
-        ...(childSearch
-          ? {
-              typedSearchAttributes: [
-                { key: ClusterName, value: spec.cluster },
-                { key: Trigger, value: input.trigger ?? 'ui' },
-              ],
-              staticSummary: `rebuild replica ${n} of ${spec.cluster}`,
-            }
-          : {}),
-      });
-      rec.adopt(steps);
-    } catch (err) {
-      // The child's steps travel in its failure's details: the report shows where it stopped.
-      rec.adopt(detailIn<StepRecord[]>(err, 'steps') ?? []);
-      throw err;
-    }
-  });
-  // Both branches settle before a failure goes up: the report then holds every step of both.
-  const settled = await Promise.allSettled([standbys, replicas]);
-  for (const r of settled) if (r.status === 'rejected') throw r.reason;
+  // Each step starts as soon as what it needs is there (recorded histories from before replay the
+  // old order, step after step).
+  const primaryStart = patched('critical-path') ? await criticalPath(spec, input, rec, gate) : await inOrder(spec, input, rec, gate);
 
   rec.phase('verify');
   // The fingerprint is compared when this run brought the primary back: it did not answer when the
@@ -182,4 +114,206 @@ async function runbook(spec: ClusterSpec, input: RecoverInput, rec: Recorder, ga
     warnings: rec.progress.steps.flatMap((s) => s.warnings ?? []),
     ...rec.progress,
   };
+}
+
+const each = <T>(nodes: { name: string }[], fn: (name: string) => Promise<T>) => Promise.all(nodes.map((n) => fn(n.name)));
+const roleIn = (spec: ClusterSpec, n: string) => spec.nodes.find((x) => x.name === n)!.role;
+
+/** Slots after the primary serves: the missing ones stop at a gate, then are created. */
+async function slotsStep(spec: ClusterSpec, rec: Recorder, gate: Gate): Promise<void> {
+  rec.phase('slots');
+  const slots = await rec.step('validateSlots', undefined, (o) =>
+    quick.validateSlots.executeWithOptions(o, [spec, spec.slots.onMissing === 'create']),
+  );
+  const missing = (slots.details?.missing as string[] | undefined) ?? [];
+  if (missing.length) {
+    await gate('slots', [`replication slots missing on the primary: ${missing.join(', ')}; approving creates them empty`]);
+    await rec.step('validateSlots', 'create', (o) => quick.validateSlots.executeWithOptions(o, [spec, true]));
+  }
+}
+
+/** One child workflow per replica: start (and build, unless `built`), then streaming. */
+async function replicaChild(spec: ClusterSpec, input: RecoverInput, rec: Recorder, n: string, built?: boolean): Promise<void> {
+  const childSearch = patched('child-search-attributes');
+  try {
+    const steps = await executeChild(rebuildReplica, {
+      args: built ? [spec, n, { built }] : [spec, n],
+      workflowId: `${workflowInfo().workflowId}/replica/${n}`,
+      workflowTaskTimeout: WORKFLOW_TASK_TIMEOUT,
+      ...(childSearch
+        ? {
+            typedSearchAttributes: [
+              { key: ClusterName, value: spec.cluster },
+              { key: Trigger, value: input.trigger ?? 'ui' },
+            ],
+            staticSummary: `rebuild replica ${n} of ${spec.cluster}`,
+          }
+        : {}),
+    });
+    rec.adopt(steps);
+  } catch (err) {
+    // The child's steps travel in its failure's details: the report shows where it stopped.
+    rec.adopt(detailIn<StepRecord[]>(err, 'steps') ?? []);
+    throw err;
+  }
+}
+
+/** The order before critical-path scheduling: storage, binaries, primary, slots, then the rest. */
+async function inOrder(spec: ClusterSpec, input: RecoverInput, rec: Recorder, gate: Gate): Promise<StepResult> {
+  const primary = primaryOf(spec);
+  const shared = sharedNodes(spec);
+  const onHost = (n: string) => roleIn(spec, n);
+  rec.phase('storage');
+  // The first host binds the disk; hosts sharing the device then find it bound and only link it.
+  await rec.step(
+    'attachStorage',
+    primary.name,
+    (o) => quick.attachStorage.executeWithOptions(o, [spec, primary.name, 'shared']),
+    'primary',
+  );
+  await each(shared.slice(1), (n) =>
+    rec.step('attachStorage', n, (o) => quick.attachStorage.executeWithOptions(o, [spec, n, 'shared']), onHost(n)),
+  );
+  await each(shared, (n) =>
+    rec.step('startStorageDaemon', n, (o) => quick.startStorageDaemon.executeWithOptions(o, [spec, n, 'shared']), onHost(n)),
+  );
+  await each(spec.nodes, (n) => rec.step('prepareBinaries', n, (o) => quick.prepareBinaries.executeWithOptions(o, [spec, n]), onHost(n)));
+
+  rec.phase('primary');
+  await rec.step('buildNode', primary.name, (o) => long.buildNode.executeWithOptions(o, [spec, primary.name]), 'primary');
+  const primaryStart = await rec.step(
+    'startNode',
+    primary.name,
+    (o) => long.startNode.executeWithOptions(o, [spec, primary.name]),
+    'primary',
+  );
+
+  await slotsStep(spec, rec, gate);
+
+  rec.phase('standbys-and-replicas');
+  const standbys = each(nodesOf(spec, 'standby'), async (n) => {
+    await rec.step('attachStorage', n, (o) => quick.attachStorage.executeWithOptions(o, [spec, n, 'own']), 'standby');
+    await rec.step('startStorageDaemon', n, (o) => quick.startStorageDaemon.executeWithOptions(o, [spec, n, 'own']), 'standby');
+    await rec.step('buildNode', n, (o) => long.buildNode.executeWithOptions(o, [spec, n]), 'standby');
+    await rec.step('startNode', n, (o) => long.startNode.executeWithOptions(o, [spec, n]), 'standby');
+    await rec.step('waitStreaming', n, (o) => long.waitStreaming.executeWithOptions(o, [spec, n]), 'standby');
+  });
+  const replicas = each(nodesOf(spec, 'replica'), (n) => replicaChild(spec, input, rec, n));
+  await settleAll([standbys, replicas]);
+  return primaryStart;
+}
+
+/** Waits for every branch, then fails with the first failure: the report then holds every step of all. */
+async function settleAll(branches: Promise<unknown>[]): Promise<void> {
+  const settled = await Promise.allSettled(branches);
+  for (const r of settled) if (r.status === 'rejected') throw r.reason;
+}
+
+/** Settles later, but a failure meanwhile is not an unhandled rejection (it is awaited later). */
+function later<T>(p: Promise<T>): Promise<T> {
+  p.catch(() => {});
+  return p;
+}
+
+/**
+ * Critical-path scheduling: every step starts once what it needs is done. Binaries (and their
+ * config templates) beside the storage; each host's storage daemon once its own link is there;
+ * the standby's own disk and pfsd once the shared disk is bound; a build that does not read from the primary (the profile says: a polardb replica's
+ * skeleton comes from PFS; a standby's from its own disk) while the primary builds and starts.
+ * Only starts wait for the primary and its slots; a postgres replica's build (a clone) too.
+ */
+async function criticalPath(spec: ClusterSpec, input: RecoverInput, rec: Recorder, gate: Gate): Promise<StepResult> {
+  const primary = primaryOf(spec);
+  const shared = sharedNodes(spec);
+  const onHost = (n: string) => roleIn(spec, n);
+  rec.phase('storage');
+  const binaries = new Map(
+    spec.nodes.map((n) => [
+      n.name,
+      later(rec.step('prepareBinaries', n.name, (o) => quick.prepareBinaries.executeWithOptions(o, [spec, n.name]), onHost(n.name))),
+    ]),
+  );
+  // The first host binds the disk; hosts sharing the device then find it bound and only link it.
+  const bound = later(
+    rec.step('attachStorage', primary.name, (o) => quick.attachStorage.executeWithOptions(o, [spec, primary.name, 'shared']), 'primary'),
+  );
+  // Each host's pfsd once its own link is there: the primary's does not wait for the others' attach.
+  const storageReady = new Map<string, Promise<unknown>>();
+  for (const n of shared) {
+    storageReady.set(
+      n.name,
+      later(
+        (async () => {
+          await bound;
+          if (n.name !== primary.name)
+            await rec.step(
+              'attachStorage',
+              n.name,
+              (o) => quick.attachStorage.executeWithOptions(o, [spec, n.name, 'shared']),
+              onHost(n.name),
+            );
+          await rec.step(
+            'startStorageDaemon',
+            n.name,
+            (o) => quick.startStorageDaemon.executeWithOptions(o, [spec, n.name, 'shared']),
+            onHost(n.name),
+          );
+        })(),
+      ),
+    );
+  }
+  // A standby's own disk: after the shared one is bound (two `losetup -f` at once may pick the same device).
+  for (const n of nodesOf(spec, 'standby')) {
+    storageReady.set(
+      n.name,
+      later(
+        (async () => {
+          await bound;
+          await rec.step('attachStorage', n.name, (o) => quick.attachStorage.executeWithOptions(o, [spec, n.name, 'own']), 'standby');
+          await rec.step(
+            'startStorageDaemon',
+            n.name,
+            (o) => quick.startStorageDaemon.executeWithOptions(o, [spec, n.name, 'own']),
+            'standby',
+          );
+        })(),
+      ),
+    );
+  }
+  const storageOf = (n: string) => storageReady.get(n);
+  const build = async (n: string) => {
+    await storageOf(n);
+    await binaries.get(n);
+    return rec.step('buildNode', n, (o) => long.buildNode.executeWithOptions(o, [spec, n]), onHost(n));
+  };
+  const early = new Map(
+    spec.nodes.filter((n) => n.role !== 'primary' && !buildNeedsPrimary(spec, n)).map((n) => [n.name, later(build(n.name))]),
+  );
+
+  await storageOf(primary.name);
+  rec.phase('primary');
+  await build(primary.name);
+  const primaryStart = await rec.step(
+    'startNode',
+    primary.name,
+    (o) => long.startNode.executeWithOptions(o, [spec, primary.name]),
+    'primary',
+  );
+  await slotsStep(spec, rec, gate);
+
+  rec.phase('standbys-and-replicas');
+  const standbys = each(nodesOf(spec, 'standby'), async (n) => {
+    if (early.has(n)) await early.get(n);
+    else await build(n);
+    await rec.step('startNode', n, (o) => long.startNode.executeWithOptions(o, [spec, n]), 'standby');
+    await rec.step('waitStreaming', n, (o) => long.waitStreaming.executeWithOptions(o, [spec, n]), 'standby');
+  });
+  const replicas = each(nodesOf(spec, 'replica'), async (n) => {
+    if (early.has(n)) await early.get(n);
+    else await Promise.all([storageOf(n), binaries.get(n)]);
+    await replicaChild(spec, input, rec, n, early.has(n));
+  });
+  // Every step started is awaited: binaries of nodes no build waited for included.
+  await settleAll([standbys, replicas, ...binaries.values(), ...storageReady.values()]);
+  return primaryStart;
 }

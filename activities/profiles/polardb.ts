@@ -16,6 +16,7 @@ import {
   quoteConf,
   test,
 } from './common.js';
+import { buildNeedsPrimary } from '../../common/profile-needs.js';
 import { binDir, type Check, type Op, type Profile } from './types.js';
 
 const T = 30_000;
@@ -122,14 +123,84 @@ function initScriptOp(spec: ClusterSpec, node: NodeSpec): Op {
 }
 
 /**
- * Config templates from a throwaway initdb, as the seed does. postgresql.conf is the last file
- * the copy writes (the glob sorts it after postgresql.auto.conf), so its presence means all of
- * this is done; chmod/chown come before it and are skipped by it too.
+ * The config templates of a throwaway initdb (the seed runs one per node, while the cluster is
+ * down: seconds each), made once per host and binaries version and kept in a cache dir: the key
+ * is `initdb --version` with initdb's checksum, and the entry holds the version text it was made
+ * for, compared before use. Made in a temp dir and renamed into place: a crash or a concurrent
+ * build (two nodes on one host) never leaves or uses a half entry; fills of one cache take turns
+ * (flock), so two nodes on one host run one initdb, not two side by side.
+ * `$0` initdb, `$1` the cache dir, `$2` where to copy the templates (none: only fill the cache).
+ * The script is constant; the paths are its arguments.
+ */
+const TEMPLATE_KEY = 'v=$("$0" --version); key=$( { printf "%s\\n" "$v"; sha256sum < "$0"; } | sha256sum | cut -c1-16); dir="$1/$key"; ';
+const TEMPLATES =
+  'set -eu; ' +
+  TEMPLATE_KEY +
+  'if [ "$(cat "$dir/VERSION" 2>/dev/null)" != "$v" ]; then ' +
+  // One fill at a time per cache (nodes sharing a host): the others wait, then find it filled.
+  'exec 9> "$1/.lock"; flock 9; ' +
+  'if [ "$(cat "$dir/VERSION" 2>/dev/null)" != "$v" ]; then ' +
+  'find "$1" -maxdepth 1 -name ".new-*" -mmin +60 -exec rm -rf {} +; ' +
+  'tmp=$(mktemp -d "$1/.new-XXXXXX"); trap \'rm -rf "$tmp"\' EXIT; ' +
+  '"$0" -D "$tmp/initdb" > /dev/null; mkdir "$tmp/t"; cp "$tmp/initdb"/*.conf "$tmp/t"/; printf "%s\\n" "$v" > "$tmp/t/VERSION"; ' +
+  'if [ -e "$dir" ] && [ "$(cat "$dir/VERSION" 2>/dev/null)" != "$v" ]; then rm -rf "$dir"; fi; ' +
+  'mv -T "$tmp/t" "$dir" 2> /dev/null || [ "$(cat "$dir/VERSION" 2>/dev/null)" = "$v" ]; ' +
+  'fi; fi; ' +
+  'if [ -n "${2:-}" ]; then cp "$dir"/*.conf "$2"/; fi';
+const TEMPLATES_CACHED = TEMPLATE_KEY + '[ "$(cat "$dir/VERSION" 2>/dev/null)" = "$v" ]';
+
+/** The cache dir of the database user on its host: its own, 0700. */
+const templateCacheOf = (spec: ClusterSpec, node: NodeSpec): string => `${noSlash(spec.binaries.templateCache)}/${node.osUser}`;
+
+function templateCacheOps(spec: ClusterSpec, node: NodeSpec): Op[] {
+  const cache = templateCacheOf(spec, node);
+  const root = noSlash(spec.binaries.templateCache);
+  return [
+    {
+      kind: 'run',
+      title: 'the config template cache',
+      cmd: { argv: ['mkdir', '-p', '-m', '0755', '--', root], as: 'root', timeoutMs: T },
+      skipIf: test('-d', root),
+    },
+    {
+      kind: 'run',
+      title: `the config template cache of ${node.osUser}`,
+      cmd: { argv: ['install', '-d', '-o', node.osUser, '-g', node.osUser, '-m', '0700', cache], as: 'root', timeoutMs: T },
+      skipIf: test('-d', cache),
+    },
+  ];
+}
+
+/**
+ * Fills the host's template cache for these binaries (off the critical path: prepareBinaries runs
+ * beside the storage steps). Changes nothing of the cluster.
+ */
+function templateWarmOps(spec: ClusterSpec, node: NodeSpec): Op[] {
+  const cache = templateCacheOf(spec, node);
+  const initdb = `${binDir(spec)}/initdb`;
+  return [
+    ...templateCacheOps(spec, node),
+    {
+      kind: 'run',
+      title: 'config templates for these binaries, from a throwaway initdb (once per host and version)',
+      cmd: { argv: ['sh', '-c', TEMPLATES, initdb, cache], as: 'db', timeoutMs: 5 * 60_000 },
+      skipIf: {
+        argv: ['sh', '-c', TEMPLATES_CACHED, initdb, cache],
+        as: 'db',
+        label: `${cache} holds the templates of this initdb's version`,
+      },
+    },
+  ];
+}
+
+/**
+ * The config templates in the local dir, from the host's cache (made there first when missing).
+ * postgresql.conf is the last file the copy writes (the glob sorts it after postgresql.auto.conf),
+ * so its presence means all of this is done; chmod/chown come before it and are skipped by it too.
  */
 function templateOps(spec: ClusterSpec, node: NodeSpec): Op[] {
   const dir = node.localDir;
   const conf = `${dir}/postgresql.conf`;
-  const tmp = `/tmp/polar-runbook-${spec.cluster}-${node.name}-templates`;
   const done = test('-f', conf);
   const run = (title: string, argv: string[], as: 'root' | 'db', timeoutMs = T): Op => ({
     kind: 'run',
@@ -140,17 +211,13 @@ function templateOps(spec: ClusterSpec, node: NodeSpec): Op[] {
   return [
     run('make the local dir private', ['chmod', '-R', '700', dir], 'root'),
     run(`give the local dir to ${node.osUser}`, ['chown', '-R', `${node.osUser}:${node.osUser}`, dir], 'root'),
-    // initdb refuses a non-empty directory: clear what a crashed attempt left.
-    run('remove leftover config templates', ['rm', '-rf', '--', tmp], 'db'),
-    run('config templates from a throwaway initdb', [`${binDir(spec)}/initdb`, '-D', tmp], 'db', 5 * 60_000),
-    // A constant script: the paths are positional parameters, never spliced into it.
-    run('copy the config templates', ['sh', '-c', 'cp "$0"/*.conf "$1"/', tmp, dir], 'db'),
-    {
-      kind: 'run',
-      title: 'remove the throwaway initdb',
-      cmd: { argv: ['rm', '-rf', '--', tmp], as: 'db', timeoutMs: T },
-      skipIf: test('!', '-e', tmp),
-    },
+    ...templateCacheOps(spec, node),
+    run(
+      'copy the config templates from the cache (a throwaway initdb fills it when it lacks this version)',
+      ['sh', '-c', TEMPLATES, `${binDir(spec)}/initdb`, templateCacheOf(spec, node), dir],
+      'db',
+      5 * 60_000,
+    ),
   ];
 }
 
@@ -193,9 +260,17 @@ export const polardbProfile: Profile = {
     return { ops, check: pfsCheck(spec, disk) };
   },
 
-  binaries(spec) {
-    return { ops: binariesOps(spec), check: binariesCheck(spec) };
+  binaries(spec, node) {
+    // The standby keeps its local dir: it needs no templates.
+    return {
+      ops: binariesOps(spec),
+      check: binariesCheck(spec),
+      ...(node.role === 'standby' ? {} : { then: templateWarmOps(spec, node) }),
+    };
   },
+
+  // A replica's local skeleton comes from PFS, not from the primary: it builds while the primary does.
+  buildNeedsPrimary,
 
   buildNode(spec, node) {
     if (node.role === 'standby') return [standbyKeptOp(node)];

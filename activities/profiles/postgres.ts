@@ -15,6 +15,7 @@ import {
   test,
 } from './common.js';
 import { diskLink } from './storage.js';
+import { buildNeedsPrimary } from '../../common/profile-needs.js';
 import { binDir, type Op, type Profile } from './types.js';
 
 const T = 30_000;
@@ -148,6 +149,9 @@ export const postgresProfile: Profile = {
   binaries(spec) {
     return { ops: binariesOps(spec), check: binariesCheck(spec) };
   },
+
+  // A replica is a clone of the recovered primary: its build waits until the primary serves.
+  buildNeedsPrimary,
 
   buildNode(spec, node) {
     const ops = [makeLocalDir(node), markLocalDir(spec, node)];

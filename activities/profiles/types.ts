@@ -27,8 +27,16 @@ export interface Profile {
   readonly name: ClusterSpec['profile'];
   /** Makes a disk's data usable on a host: starts pfsd, or mounts the filesystem. */
   storageDaemon(spec: ClusterSpec, node: NodeSpec, disk: Disk): { ops: Op[]; check: Check };
-  /** Puts the database binaries in place on a host and proves they run. */
-  binaries(spec: ClusterSpec, node: NodeSpec): { ops: Op[]; check: Check };
+  /**
+   * Puts the database binaries in place on a host and proves they run; `then`, once they run,
+   * fills the host's caches for them (it changes nothing of the cluster).
+   */
+  binaries(spec: ClusterSpec, node: NodeSpec): { ops: Op[]; check: Check; then?: Op[] };
+  /**
+   * Whether the node's build reads from the primary (a clone) and so waits for it to serve. When
+   * not, the build runs while the primary builds and starts; only the node's start waits.
+   */
+  buildNeedsPrimary(spec: ClusterSpec, node: NodeSpec): boolean;
   /** Builds the node's local directory and configuration (everything up to starting it). */
   buildNode(spec: ClusterSpec, node: NodeSpec): Op[];
   /** Starts the node (skipped when it runs already). */

@@ -19,6 +19,8 @@ const iso = (ms: number) => new Date(ms).toISOString();
 export class Recorder {
   readonly progress: Progress;
   aborted?: string;
+  /** Steps and child workflows under way: a failure's report waits for them (see settled). */
+  private readonly inFlight = new Set<Promise<unknown>>();
 
   constructor(cluster: string) {
     // The run's own start time: a first workflow task lost or delayed still counts.
@@ -69,7 +71,7 @@ export class Recorder {
     this.details();
     const t0 = Date.now();
     try {
-      const r = await fn({ summary: `${step}${node ? ` ${node}` : ''}${role ? ` (${role})` : ''}` } as ActivityOptions);
+      const r = await this.track(fn({ summary: `${step}${node ? ` ${node}` : ''}${role ? ` (${role})` : ''}` } as ActivityOptions));
       Object.assign(rec, {
         state: 'done',
         attempts: r.attempt,
@@ -100,6 +102,22 @@ export class Recorder {
     if (!patched('outcome-search-attribute')) return;
     if (outcome === 'failed' || outcome === 'aborted') this.phase(outcome);
     upsertSearchAttributes([{ key: OutcomeAttribute, value: outcome }]);
+  }
+
+  /** Follows work under way until it settles (its outcome is still the caller's). */
+  track<T>(p: Promise<T>): Promise<T> {
+    this.inFlight.add(p);
+    const forget = () => void this.inFlight.delete(p);
+    p.then(forget, forget);
+    return p;
+  }
+
+  /**
+   * Resolves once every step and child under way has settled: a branch that failed first must not
+   * report a parallel step as interrupted that then completed (its effect is there).
+   */
+  async settled(): Promise<void> {
+    while (this.inFlight.size) await Promise.allSettled([...this.inFlight]);
   }
 
   /** Steps a child workflow ran, folded into this record. */

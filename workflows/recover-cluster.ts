@@ -136,20 +136,22 @@ async function slotsStep(spec: ClusterSpec, rec: Recorder, gate: Gate): Promise<
 async function replicaChild(spec: ClusterSpec, input: RecoverInput, rec: Recorder, n: string, built?: boolean): Promise<void> {
   const childSearch = patched('child-search-attributes');
   try {
-    const steps = await executeChild(rebuildReplica, {
-      args: built ? [spec, n, { built }] : [spec, n],
-      workflowId: `${workflowInfo().workflowId}/replica/${n}`,
-      workflowTaskTimeout: WORKFLOW_TASK_TIMEOUT,
-      ...(childSearch
-        ? {
-            typedSearchAttributes: [
-              { key: ClusterName, value: spec.cluster },
-              { key: Trigger, value: input.trigger ?? 'ui' },
-            ],
-            staticSummary: `rebuild replica ${n} of ${spec.cluster}`,
-          }
-        : {}),
-    });
+    const steps = await rec.track(
+      executeChild(rebuildReplica, {
+        args: built ? [spec, n, { built }] : [spec, n],
+        workflowId: `${workflowInfo().workflowId}/replica/${n}`,
+        workflowTaskTimeout: WORKFLOW_TASK_TIMEOUT,
+        ...(childSearch
+          ? {
+              typedSearchAttributes: [
+                { key: ClusterName, value: spec.cluster },
+                { key: Trigger, value: input.trigger ?? 'ui' },
+              ],
+              staticSummary: `rebuild replica ${n} of ${spec.cluster}`,
+            }
+          : {}),
+      }),
+    );
     rec.adopt(steps);
   } catch (err) {
     // The child's steps travel in its failure's details: the report shows where it stopped.

@@ -82,6 +82,7 @@ export async function inScope<R>(
   try {
     return await scope.run(run);
   } catch (err) {
+    await rec.settled();
     const failure = summarise(rec, err);
     rec.progress.failure = failure;
     end(failure.type === 'Aborted' ? 'aborted' : 'failed');

@@ -17,7 +17,7 @@ import { startOrAttachRecovery } from '../client/start-recovery.js';
 import type { RecoveryReport } from '../common/report.js';
 import { nodeNamed, parseSpec, type ClusterSpec } from '../common/spec.js';
 import { freePort } from '../scripts/ports.js';
-import { makePfsDisk, realPgSetupSql, writeStandins } from '../test/helpers/polardb-standins.js';
+import { makePfsDisk, realPgSetupSql, standinSpecInput, writeStandins } from '../test/helpers/polardb-standins.js';
 import { sec, sleep } from './stats.js';
 
 export const PG_BIN = '/usr/lib/postgresql/15/bin';
@@ -127,45 +127,7 @@ export async function buildPolardbCluster(): Promise<Cluster> {
   await run(asPg([`${PG_BIN}/pg_ctl`, '-D', pri, '-m', 'immediate', 'stop']));
   await run(['mv', pri, `${R}/pfs/${disk}/shared_data`]);
 
-  const spec = parseSpec({
-    cluster: `pbn${hex}`,
-    profile: 'polardb',
-    storage: { image: `${R}/disk.img`, diskName: disk, dataDir: `/${disk}/shared_data` },
-    storageDaemon: { workers: 1, startScript: `${R}/pfsd/bin/start_pfsd.sh`, pfs: `${R}/pfsd/bin/pfs`, storageClusterName: 'disk' },
-    binaries: { dir: `${R}/home/base`, install: 'copy', source: `${R}/shared/base`, templateCache: `${R}/cache` },
-    replication: { network: '127.0.0.0/8', user: 'postgres' },
-    nodes: [
-      {
-        name: 'pb1',
-        role: 'primary',
-        host: { transport: 'local' },
-        address: '127.0.0.1',
-        port: ports[0],
-        hostId: 1,
-        localDir: `${R}/home/primary`,
-      },
-      {
-        name: 'pb2',
-        role: 'replica',
-        host: { transport: 'local' },
-        address: '127.0.0.1',
-        port: ports[1],
-        hostId: 2,
-        slot: 'replica1',
-        localDir: `${R}/home/replica1`,
-      },
-      {
-        name: 'pb3',
-        role: 'standby',
-        host: { transport: 'local' },
-        address: '127.0.0.1',
-        port: ports[2],
-        slot: 'standby1',
-        localDir: `${R}/home/standby`,
-        storage: { image: `${R}/standby.img`, diskName: sdisk },
-      },
-    ],
-  });
+  const spec = parseSpec(standinSpecInput({ cluster: `pbn${hex}`, root: R, disk, standbyDisk: sdisk, ports }));
   return Object.assign(cluster, { R, spec, disk, sdisk, ports });
 }
 

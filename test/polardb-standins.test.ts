@@ -35,7 +35,7 @@ import { polardbProfile, pfsdRunning } from '../activities/profiles/polardb.js';
 import { postgresProfile } from '../activities/profiles/postgres.js';
 import { MARKER_BEGIN } from '../activities/profiles/types.js';
 import type { StepResult } from '../common/report.js';
-import { writeStandins } from './helpers/polardb-standins.js';
+import { standinSpecInput, writeStandins } from './helpers/polardb-standins.js';
 import { nodeNamed, parseSpec, type ClusterSpec, type ClusterSpecInput } from '../common/spec.js';
 
 if (process.getuid?.() !== 0) throw new Error('this test attaches a loop device: run it as root');
@@ -78,45 +78,7 @@ async function freePort(): Promise<number> {
 }
 
 let ports: number[] = [];
-const specDoc = (): ClusterSpecInput => ({
-  cluster: CLUSTER,
-  profile: 'polardb',
-  storage: { image: `${R}/disk.img`, diskName: DISK, dataDir: `/${DISK}/shared_data` },
-  storageDaemon: { workers: 1, startScript: `${R}/pfsd/bin/start_pfsd.sh`, pfs: `${R}/pfsd/bin/pfs`, storageClusterName: 'disk' },
-  binaries: { dir: `${R}/home/base`, install: 'copy', source: `${R}/shared/base`, templateCache: `${R}/cache` },
-  replication: { network: '127.0.0.0/8', user: 'postgres' },
-  nodes: [
-    {
-      name: 'pb1',
-      role: 'primary',
-      host: { transport: 'local' },
-      address: '127.0.0.1',
-      port: ports[0],
-      hostId: 1,
-      localDir: `${R}/home/primary`,
-    },
-    {
-      name: 'pb2',
-      role: 'replica',
-      host: { transport: 'local' },
-      address: '127.0.0.1',
-      port: ports[1],
-      hostId: 2,
-      slot: 'replica1',
-      localDir: `${R}/home/replica1`,
-    },
-    {
-      name: 'pb3',
-      role: 'standby',
-      host: { transport: 'local' },
-      address: '127.0.0.1',
-      port: ports[2],
-      slot: 'standby1',
-      localDir: `${R}/home/standby`,
-      storage: { image: `${R}/standby.img`, diskName: SDISK },
-    },
-  ],
-});
+const specDoc = (): ClusterSpecInput => standinSpecInput({ cluster: CLUSTER, root: R, disk: DISK, standbyDisk: SDISK, ports });
 const variant = (edit: (d: ClusterSpecInput) => void): ClusterSpec => {
   const d = specDoc();
   edit(d);

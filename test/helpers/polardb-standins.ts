@@ -14,6 +14,8 @@
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 
+import type { ClusterSpecInput } from '../../common/spec.js';
+
 export interface StandinOptions {
   /** The temp root: pfsd/, shared/base/ (the binaries' source), pfs/<disk>/ (the fake PFS), run/. */
   root: string;
@@ -188,3 +190,38 @@ export function makePfsDisk(root: string, disk: string): string {
   for (const f of ['.pfs-paxos', '.pfs-journal']) writeFileSync(join(dir, f), '');
   return dir;
 }
+
+/**
+ * The seed's three-node polardb cluster on the stand-ins below `root`, every node on this host:
+ * pb1 (RW) and pb2 (RO) on the shared disk `disk`, pb3 the standby on its own disk `standbyDisk`.
+ */
+export const standinSpecInput = (o: {
+  cluster: string;
+  root: string;
+  disk: string;
+  standbyDisk: string;
+  ports: number[];
+}): ClusterSpecInput => {
+  const R = o.root;
+  const node = (name: string, role: 'primary' | 'replica' | 'standby', i: number, dir: string) => ({
+    name,
+    role,
+    host: { transport: 'local' as const },
+    address: '127.0.0.1',
+    port: o.ports[i]!,
+    localDir: `${R}/home/${dir}`,
+  });
+  return {
+    cluster: o.cluster,
+    profile: 'polardb',
+    storage: { image: `${R}/disk.img`, diskName: o.disk, dataDir: `/${o.disk}/shared_data` },
+    storageDaemon: { workers: 1, startScript: `${R}/pfsd/bin/start_pfsd.sh`, pfs: `${R}/pfsd/bin/pfs`, storageClusterName: 'disk' },
+    binaries: { dir: `${R}/home/base`, install: 'copy', source: `${R}/shared/base`, templateCache: `${R}/cache` },
+    replication: { network: '127.0.0.0/8', user: 'postgres' },
+    nodes: [
+      { ...node('pb1', 'primary', 0, 'primary'), hostId: 1 },
+      { ...node('pb2', 'replica', 1, 'replica1'), hostId: 2, slot: 'replica1' },
+      { ...node('pb3', 'standby', 2, 'standby'), slot: 'standby1', storage: { image: `${R}/standby.img`, diskName: o.standbyDisk } },
+    ],
+  };
+};

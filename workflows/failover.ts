@@ -7,7 +7,7 @@ import { ApplicationFailure, executeChild, upsertSearchAttributes, workflowInfo 
 import { failoverStandby, specAfterFailover } from '../common/failover.js';
 import { rootFailure } from '../common/failures.js';
 import { failoverWorkflowId, WORKFLOW_TASK_TIMEOUT, type FailoverInput } from '../common/input.js';
-import { headlineOf, rpoOf, type FailoverReport, type Outcome, type StandbyPosition, type StepRecord } from '../common/report.js';
+import { rpoOf, type FailoverReport, type Outcome, type StandbyPosition, type StepRecord } from '../common/report.js';
 import { ClusterName, Outcome as OutcomeAttribute, Trigger } from '../common/search-attributes.js';
 import { nodesOf, sharedNodes, SpecError, type ClusterSpec } from '../common/spec.js';
 import type { Fingerprint } from '../activities/db.js';
@@ -152,16 +152,8 @@ async function runbook(
   const outcome: Outcome = promoted.changed ? 'failed-over' : 'already-failed-over';
   rec.phase('done');
   end(outcome);
-  const rtoMs = endedAt - Date.parse(rec.progress.startedAt) - rec.progress.gateWaitMs;
-  const { cluster, gateWaitMs } = rec.progress;
   return {
-    headline: headlineOf({ cluster, outcome, rtoMs, gateWaitMs, workflowId }),
-    outcome,
-    workflowId,
-    rtoMs,
-    endedAt: new Date(endedAt).toISOString(),
-    commandsRun: rec.progress.steps.reduce((a, s) => a + s.commands.length, 0),
-    warnings: rec.progress.steps.flatMap((s) => s.warnings ?? []),
+    ...rec.report(outcome, endedAt),
     promoted: standby.name,
     timeline: promoted.details!.timeline as number,
     position,
@@ -170,6 +162,5 @@ async function runbook(
       : rpoOf(position),
     specAfter: after,
     specAfterFile: written.details!.file as string,
-    ...rec.progress,
   };
 }

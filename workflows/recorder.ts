@@ -11,7 +11,15 @@ import {
   type ActivityOptions,
 } from '@temporalio/workflow';
 import { rootFailure } from '../common/failures.js';
-import type { Outcome, Progress, StepName, StepRecord, StepResult } from '../common/report.js';
+import {
+  headlineOf,
+  type Outcome,
+  type Progress,
+  type RecoveryReport,
+  type StepName,
+  type StepRecord,
+  type StepResult,
+} from '../common/report.js';
 import { Outcome as OutcomeAttribute, Phase } from '../common/search-attributes.js';
 
 const iso = (ms: number) => new Date(ms).toISOString();
@@ -118,6 +126,23 @@ export class Recorder {
    */
   async settled(): Promise<void> {
     while (this.inFlight.size) await Promise.allSettled([...this.inFlight]);
+  }
+
+  /** The report of a run that completed: its headline first, the RTO without gate time, then the progress. */
+  report(outcome: Outcome, endedAt: number): RecoveryReport {
+    const { cluster, gateWaitMs } = this.progress;
+    const workflowId = workflowInfo().workflowId;
+    const rtoMs = endedAt - Date.parse(this.progress.startedAt) - gateWaitMs;
+    return {
+      headline: headlineOf({ cluster, outcome, rtoMs, gateWaitMs, workflowId }),
+      outcome,
+      workflowId,
+      rtoMs,
+      endedAt: new Date(endedAt).toISOString(),
+      commandsRun: this.progress.steps.reduce((a, s) => a + s.commands.length, 0),
+      warnings: this.progress.steps.flatMap((s) => s.warnings ?? []),
+      ...this.progress,
+    };
   }
 
   /** Steps a child workflow ran, folded into this record. */

@@ -5,7 +5,7 @@ import { ApplicationFailure, executeChild, patched, upsertSearchAttributes, work
 import { detailIn } from '../common/failures.js';
 import { recoveryWorkflowId, WORKFLOW_TASK_TIMEOUT, type RecoverInput } from '../common/input.js';
 import { buildNeedsPrimary } from '../common/profile-needs.js';
-import { headlineOf, type Outcome, type RecoveryReport, type StepRecord, type StepResult } from '../common/report.js';
+import { type Outcome, type RecoveryReport, type StepRecord, type StepResult } from '../common/report.js';
 import { ClusterName, Trigger } from '../common/search-attributes.js';
 import { nodesOf, primaryOf, sharedNodes, type ClusterSpec } from '../common/spec.js';
 import { long, quick } from './options.js';
@@ -101,19 +101,7 @@ async function runbook(spec: ClusterSpec, input: RecoverInput, rec: Recorder, ga
   const outcome: Outcome = rec.progress.steps.some((s) => s.changed) ? 'recovered' : 'already-healthy';
   rec.phase('done');
   rec.end(outcome);
-  const rtoMs = endedAt - Date.parse(rec.progress.startedAt) - rec.progress.gateWaitMs;
-  const workflowId = workflowInfo().workflowId;
-  const { cluster, gateWaitMs } = rec.progress;
-  return {
-    headline: headlineOf({ cluster, outcome, rtoMs, gateWaitMs, workflowId }),
-    outcome,
-    workflowId,
-    rtoMs,
-    endedAt: new Date(endedAt).toISOString(),
-    commandsRun: rec.progress.steps.reduce((a, s) => a + s.commands.length, 0),
-    warnings: rec.progress.steps.flatMap((s) => s.warnings ?? []),
-    ...rec.progress,
-  };
+  return rec.report(outcome, endedAt);
 }
 
 const each = <T>(nodes: { name: string }[], fn: (name: string) => Promise<T>) => Promise.all(nodes.map((n) => fn(n.name)));

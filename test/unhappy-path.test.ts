@@ -260,7 +260,7 @@ test('a failing fencing agent stops the recovery before anything is touched', { 
   assert.match(f.message, /fencing agent for pb1 exited 1/);
   assert.deepEqual(
     (await stepsRun(handle)).map((c) => `${c.key}:${c.outcome}`),
-    ['fence:failed'],
+    ['checkRunbooks:completed', 'fence:failed'],
   );
 });
 

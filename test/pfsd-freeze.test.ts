@@ -24,20 +24,28 @@ let R = '';
 let loop = '';
 const daemons: number[] = [];
 
-/** A stand-in pfsdaemon: ticks into a file and writes the time to its device (if any) every ~10 ms. */
-const PFSDAEMON = `#!/bin/sh
+/**
+ * A stand-in pfsdaemon: ticks into a file and writes the time to its device (if any) every ~10 ms.
+ * Like the real one it never forks copies of itself (only bash builtins in its loop): a fork would
+ * carry the daemon's command line for an instant and be found beside it by the freeze.
+ */
+const PFSDAEMON = `#!/bin/bash
 disk=$2
 dev=$(cat "$PFSD_STANDIN_DIR/dev-$disk" 2>/dev/null)
+nap="$PFSD_STANDIN_DIR/nap-$disk"
+mkfifo "$nap" 2>/dev/null
+exec 3<> "$nap"
 while :; do
-  t=$(date +%s%3N)
+  t=\${EPOCHREALTIME/./}
+  t=\${t:0:13}
   echo "$t" >> "$PFSD_STANDIN_DIR/$disk.ticks"
-  [ -n "$dev" ] && echo "$t" | dd of="$dev" bs=512 count=1 conv=sync,notrunc oflag=direct status=none
-  sleep 0.01
+  [ -n "$dev" ] && printf '%-511s\\n' "$t" 1<> "$dev"
+  read -r -t 0.01 -u 3 _
 done
 `;
 
 async function startDaemon(disk: string): Promise<number> {
-  const p = execa('setsid', ['sh', `${R}/pfsd/bin/pfsdaemon`, '-p', disk, '-w', '1', '-c', `${R}/pfsd/conf/pfsd_logger.conf`], {
+  const p = execa('setsid', ['bash', `${R}/pfsd/bin/pfsdaemon`, '-p', disk, '-w', '1', '-c', `${R}/pfsd/conf/pfsd_logger.conf`], {
     env: { PFSD_STANDIN_DIR: R },
     stdio: 'ignore',
     reject: false,
@@ -168,10 +176,9 @@ test('pfsd-freeze past maxFreezeSeconds: the copy is stopped, pfsd resumed, the 
   const took = Date.now() - t0;
   assert.ok(took < 15_000, `bounded: ${took} ms`);
   assert.notEqual(stateOf(pid), 'T', 'resumed');
-  // Stopped, and not for longer than the bound allows (the shell's own start-up counts against the
-  // bound, so on a loaded machine the stop itself is shorter than 1 s).
-  const gap = maxGap(ticks(DISK), t0);
-  assert.ok(gap >= 200 && gap < 3000, `it was stopped, within the bound (${gap} ms)`);
+  // How long it stood still is not asserted: the bound counts from the script's start, and on a
+  // loaded machine the set-up may use up most of it (the stop itself is proven by the test above).
+  assert.ok(maxGap(ticks(DISK), t0) < 3000, 'never stopped for longer than the bound allows');
   const last = ticks(DISK).at(-1)!;
   await new Promise((r) => setTimeout(r, 300));
   assert.ok(ticks(DISK).at(-1)! > last, 'the daemon works again');

@@ -148,45 +148,46 @@ async function replicaChild(spec: ClusterSpec, input: RecoverInput, rec: Recorde
   }
 }
 
+/** The per-node steps both schedules run, each named with its node and role in the Web UI. */
+function nodeSteps(spec: ClusterSpec, rec: Recorder) {
+  const role = (n: string) => roleIn(spec, n);
+  return {
+    attach: (n: string, which: 'shared' | 'own') =>
+      rec.step('attachStorage', n, (o) => quick.attachStorage.executeWithOptions(o, [spec, n, which]), role(n)),
+    daemon: (n: string, which: 'shared' | 'own') =>
+      rec.step('startStorageDaemon', n, (o) => quick.startStorageDaemon.executeWithOptions(o, [spec, n, which]), role(n)),
+    binaries: (n: string) => rec.step('prepareBinaries', n, (o) => quick.prepareBinaries.executeWithOptions(o, [spec, n]), role(n)),
+    build: (n: string) => rec.step('buildNode', n, (o) => long.buildNode.executeWithOptions(o, [spec, n]), role(n)),
+    start: (n: string) => rec.step('startNode', n, (o) => long.startNode.executeWithOptions(o, [spec, n]), role(n)),
+    streaming: (n: string) => rec.step('waitStreaming', n, (o) => long.waitStreaming.executeWithOptions(o, [spec, n]), role(n)),
+  };
+}
+
 /** The order before critical-path scheduling: storage, binaries, primary, slots, then the rest. */
 async function inOrder(spec: ClusterSpec, input: RecoverInput, rec: Recorder, gate: Gate): Promise<StepResult> {
   const primary = primaryOf(spec);
   const shared = sharedNodes(spec);
-  const onHost = (n: string) => roleIn(spec, n);
+  const step = nodeSteps(spec, rec);
   rec.phase('storage');
   // The first host binds the disk; hosts sharing the device then find it bound and only link it.
-  await rec.step(
-    'attachStorage',
-    primary.name,
-    (o) => quick.attachStorage.executeWithOptions(o, [spec, primary.name, 'shared']),
-    'primary',
-  );
-  await each(shared.slice(1), (n) =>
-    rec.step('attachStorage', n, (o) => quick.attachStorage.executeWithOptions(o, [spec, n, 'shared']), onHost(n)),
-  );
-  await each(shared, (n) =>
-    rec.step('startStorageDaemon', n, (o) => quick.startStorageDaemon.executeWithOptions(o, [spec, n, 'shared']), onHost(n)),
-  );
-  await each(spec.nodes, (n) => rec.step('prepareBinaries', n, (o) => quick.prepareBinaries.executeWithOptions(o, [spec, n]), onHost(n)));
+  await step.attach(primary.name, 'shared');
+  await each(shared.slice(1), (n) => step.attach(n, 'shared'));
+  await each(shared, (n) => step.daemon(n, 'shared'));
+  await each(spec.nodes, (n) => step.binaries(n));
 
   rec.phase('primary');
-  await rec.step('buildNode', primary.name, (o) => long.buildNode.executeWithOptions(o, [spec, primary.name]), 'primary');
-  const primaryStart = await rec.step(
-    'startNode',
-    primary.name,
-    (o) => long.startNode.executeWithOptions(o, [spec, primary.name]),
-    'primary',
-  );
+  await step.build(primary.name);
+  const primaryStart = await step.start(primary.name);
 
   await slotsStep(spec, rec, gate);
 
   rec.phase('standbys-and-replicas');
   const standbys = each(nodesOf(spec, 'standby'), async (n) => {
-    await rec.step('attachStorage', n, (o) => quick.attachStorage.executeWithOptions(o, [spec, n, 'own']), 'standby');
-    await rec.step('startStorageDaemon', n, (o) => quick.startStorageDaemon.executeWithOptions(o, [spec, n, 'own']), 'standby');
-    await rec.step('buildNode', n, (o) => long.buildNode.executeWithOptions(o, [spec, n]), 'standby');
-    await rec.step('startNode', n, (o) => long.startNode.executeWithOptions(o, [spec, n]), 'standby');
-    await rec.step('waitStreaming', n, (o) => long.waitStreaming.executeWithOptions(o, [spec, n]), 'standby');
+    await step.attach(n, 'own');
+    await step.daemon(n, 'own');
+    await step.build(n);
+    await step.start(n);
+    await step.streaming(n);
   });
   const replicas = each(nodesOf(spec, 'replica'), (n) => replicaChild(spec, input, rec, n));
   await settleAll([standbys, replicas]);
@@ -208,73 +209,41 @@ function later<T>(p: Promise<T>): Promise<T> {
 /**
  * Critical-path scheduling: every step starts once what it needs is done. Binaries (and their
  * config templates) beside the storage; each host's storage daemon once its own link is there;
- * the standby's own disk and pfsd once the shared disk is bound; a build that does not read from the primary (the profile says: a polardb replica's
- * skeleton comes from PFS; a standby's from its own disk) while the primary builds and starts.
+ * the standby's own disk and pfsd once the shared disk is bound; a build that does not read from
+ * the primary (the profile says: a polardb replica's skeleton comes from PFS; a standby's from its
+ * own disk) while the primary builds and starts.
  * Only starts wait for the primary and its slots; a postgres replica's build (a clone) too.
  */
 async function criticalPath(spec: ClusterSpec, input: RecoverInput, rec: Recorder, gate: Gate): Promise<StepResult> {
   const primary = primaryOf(spec);
-  const shared = sharedNodes(spec);
-  const onHost = (n: string) => roleIn(spec, n);
+  const step = nodeSteps(spec, rec);
   rec.phase('storage');
-  const binaries = new Map(
-    spec.nodes.map((n) => [
-      n.name,
-      later(rec.step('prepareBinaries', n.name, (o) => quick.prepareBinaries.executeWithOptions(o, [spec, n.name]), onHost(n.name))),
-    ]),
-  );
+  const binaries = new Map(spec.nodes.map((n) => [n.name, later(step.binaries(n.name))]));
   // The first host binds the disk; hosts sharing the device then find it bound and only link it.
-  const bound = later(
-    rec.step('attachStorage', primary.name, (o) => quick.attachStorage.executeWithOptions(o, [spec, primary.name, 'shared']), 'primary'),
-  );
+  const bound = later(step.attach(primary.name, 'shared'));
   // Each host's pfsd once its own link is there: the primary's does not wait for the others' attach.
+  // A standby's own disk after the shared one is bound (two `losetup -f` at once may pick the same device).
   const storageReady = new Map<string, Promise<unknown>>();
-  for (const n of shared) {
+  const disks = [
+    ...sharedNodes(spec).map((n) => ({ n: n.name, which: 'shared' as const })),
+    ...nodesOf(spec, 'standby').map((n) => ({ n: n.name, which: 'own' as const })),
+  ];
+  for (const { n, which } of disks)
     storageReady.set(
-      n.name,
+      n,
       later(
         (async () => {
           await bound;
-          if (n.name !== primary.name)
-            await rec.step(
-              'attachStorage',
-              n.name,
-              (o) => quick.attachStorage.executeWithOptions(o, [spec, n.name, 'shared']),
-              onHost(n.name),
-            );
-          await rec.step(
-            'startStorageDaemon',
-            n.name,
-            (o) => quick.startStorageDaemon.executeWithOptions(o, [spec, n.name, 'shared']),
-            onHost(n.name),
-          );
+          if (n !== primary.name) await step.attach(n, which);
+          await step.daemon(n, which);
         })(),
       ),
     );
-  }
-  // A standby's own disk: after the shared one is bound (two `losetup -f` at once may pick the same device).
-  for (const n of nodesOf(spec, 'standby')) {
-    storageReady.set(
-      n.name,
-      later(
-        (async () => {
-          await bound;
-          await rec.step('attachStorage', n.name, (o) => quick.attachStorage.executeWithOptions(o, [spec, n.name, 'own']), 'standby');
-          await rec.step(
-            'startStorageDaemon',
-            n.name,
-            (o) => quick.startStorageDaemon.executeWithOptions(o, [spec, n.name, 'own']),
-            'standby',
-          );
-        })(),
-      ),
-    );
-  }
   const storageOf = (n: string) => storageReady.get(n);
   const build = async (n: string) => {
     await storageOf(n);
     await binaries.get(n);
-    return rec.step('buildNode', n, (o) => long.buildNode.executeWithOptions(o, [spec, n]), onHost(n));
+    return step.build(n);
   };
   const early = new Map(
     spec.nodes.filter((n) => n.role !== 'primary' && !buildNeedsPrimary(spec, n)).map((n) => [n.name, later(build(n.name))]),
@@ -283,20 +252,15 @@ async function criticalPath(spec: ClusterSpec, input: RecoverInput, rec: Recorde
   await storageOf(primary.name);
   rec.phase('primary');
   await build(primary.name);
-  const primaryStart = await rec.step(
-    'startNode',
-    primary.name,
-    (o) => long.startNode.executeWithOptions(o, [spec, primary.name]),
-    'primary',
-  );
+  const primaryStart = await step.start(primary.name);
   await slotsStep(spec, rec, gate);
 
   rec.phase('standbys-and-replicas');
   const standbys = each(nodesOf(spec, 'standby'), async (n) => {
     if (early.has(n)) await early.get(n);
     else await build(n);
-    await rec.step('startNode', n, (o) => long.startNode.executeWithOptions(o, [spec, n]), 'standby');
-    await rec.step('waitStreaming', n, (o) => long.waitStreaming.executeWithOptions(o, [spec, n]), 'standby');
+    await step.start(n);
+    await step.streaming(n);
   });
   const replicas = each(nodesOf(spec, 'replica'), async (n) => {
     if (early.has(n)) await early.get(n);

@@ -4,6 +4,7 @@ import { writeFileSync } from 'node:fs';
 import { parseArgs, type ParseArgsConfig } from 'node:util';
 import { WorkflowFailedError, WorkflowNotFoundError, type Client, type WorkflowHandle } from '@temporalio/client';
 import { ScheduleNotFoundError } from '@temporalio/client';
+import type { SignalDefinition } from '@temporalio/common';
 import { renderFailoverPlan, renderPlan } from '../activities/plan.js';
 import { polardbProfile } from '../activities/profiles/polardb.js';
 import { postgresProfile } from '../activities/profiles/postgres.js';
@@ -30,6 +31,14 @@ import { drillOutcome, startDrill } from './start-drill.js';
 import { startOrAttachFailover } from './start-failover.js';
 import { startOrAttachRecovery } from './start-recovery.js';
 import { teardownKeptSandbox } from './teardown-sandbox.js';
+
+/** Sends an operator's signal (approve, abort) to the workflow named by the one argument. */
+async function send<A>(args: string[], name: string, signal: SignalDefinition<[A?]>, arg: A): Promise<number> {
+  need(args, 1, '<workflowId>');
+  await (await client()).workflow.getHandle(args[0]!).signal(signal, arg);
+  out(`${name} sent to ${args[0]}`);
+  return EXIT.ok;
+}
 
 /** Exit codes (README "The CLI"). */
 export const EXIT = { ok: 0, failed: 1, usage: 2, waiting: 3, unreachable: 4 } as const;
@@ -273,31 +282,14 @@ const commands: Record<string, Command> = {
     usage: `usage: polar-runbook approve <workflowId> [--note text]
   pass the gate the recovery waits at (read its evidence first: polar-runbook status <workflowId>)`,
     options: { note: { type: 'string' } },
-    async run(args, v) {
-      need(args, 1, '<workflowId>');
-      await (
-        await client()
-      ).workflow
-        .getHandle(args[0]!)
-        .signal(approveSignal, { by: process.env.USER, note: v.note as string | undefined });
-      out(`approve sent to ${args[0]}`);
-      return EXIT.ok;
-    },
+    run: (args, v) => send(args, 'approve', approveSignal, { by: process.env.USER, note: v.note as string | undefined }),
   },
   abort: {
     usage: `usage: polar-runbook abort <workflowId> [--reason text]
-  stop the recovery before its next step; it fails with type Aborted, listing what it completed`,
+  stop the runbook now: its running steps are cancelled (their commands ended on the hosts); it fails
+  with type Aborted, listing what it completed and what it interrupted`,
     options: { reason: { type: 'string' } },
-    async run(args, v) {
-      need(args, 1, '<workflowId>');
-      await (
-        await client()
-      ).workflow
-        .getHandle(args[0]!)
-        .signal(abortSignal, { by: process.env.USER, reason: v.reason as string | undefined });
-      out(`abort sent to ${args[0]}`);
-      return EXIT.ok;
-    },
+    run: (args, v) => send(args, 'abort', abortSignal, { by: process.env.USER, reason: v.reason as string | undefined }),
   },
   drill: {
     usage: `usage: polar-runbook drill <spec.yaml> | --cluster <name> [--failover] [--keep-sandbox] [-o json]

@@ -1,6 +1,6 @@
 // What every activity module receives: its dependencies, and a way to open a step's journal.
 import type { ClusterSpecInput, NodeSpec } from '../common/spec.js';
-import type { StepResult } from '../common/report.js';
+import type { Detailed, StepResult } from '../common/report.js';
 import type { Host } from './hosts/types.js';
 import { Journal } from './ops.js';
 import type { Profile } from './profiles/types.js';
@@ -32,12 +32,17 @@ export interface ActivityDeps {
 
 export const journalOf = (deps: ActivityDeps): Journal => new Journal(deps.onCommand);
 
-export const resultOf = (j: Journal, details?: Record<string, unknown>): StepResult => ({
-  changed: j.changed,
-  commands: j.commands,
-  skipped: j.skipped,
-  verified: j.verified,
-  ...(j.warnings.length ? { warnings: j.warnings } : {}),
-  attempt: attemptNo(),
-  ...(details ? { details } : {}),
-});
+/** A step's result from its journal; `details` typed per step (common/report.ts). */
+export function resultOf(j: Journal): StepResult;
+export function resultOf<D>(j: Journal, details: D): Detailed<D>;
+export function resultOf<D>(j: Journal, details?: D): StepResult | Detailed<D> {
+  return {
+    changed: j.changed,
+    commands: j.commands,
+    skipped: j.skipped,
+    verified: j.verified,
+    ...(j.warnings.length ? { warnings: j.warnings } : {}),
+    attempt: attemptNo(),
+    ...(details ? { details } : {}),
+  } as StepResult | Detailed<D>;
+}

@@ -5,7 +5,7 @@
 // operator's `approve` gate, never proof.
 import type { ClusterSpec, NodeSpec } from '../common/spec.js';
 import { sharedNodes } from '../common/spec.js';
-import type { StepResult } from '../common/report.js';
+import type { Detailed, FenceDetails } from '../common/report.js';
 import { journalOf, resultOf, type ActivityDeps } from './context.js';
 import { whoAnswers } from './db.js';
 import { failure } from './failures.js';
@@ -52,7 +52,7 @@ export async function runAgent(spec: ClusterSpec, node: NodeSpec, dataDir: strin
 }
 
 export const createFenceActivities = (deps: ActivityDeps) => ({
-  async fence(spec: ClusterSpec): Promise<StepResult> {
+  async fence(spec: ClusterSpec): Promise<Detailed<FenceDetails>> {
     const j = journalOf(deps);
     const unproven: string[] = [];
     const proven: string[] = [];

@@ -3,7 +3,7 @@
 // the same name with another image is an error and is never replaced or removed.
 import type { ClusterSpec, DockerProvision, NodeSpec } from '../common/spec.js';
 import { nodeNamed } from '../common/spec.js';
-import type { StepResult } from '../common/report.js';
+import type { Detailed, ProvisionDetails } from '../common/report.js';
 import { journalOf, resultOf, type ActivityDeps } from './context.js';
 import { failure } from './failures.js';
 import { dockerClient } from './hosts/docker.js';
@@ -106,7 +106,7 @@ export async function provisionContainer(
 }
 
 export const createProvisionActivities = (_deps: ActivityDeps) => ({
-  async provisionHost(spec: ClusterSpec, nodeName: string): Promise<StepResult> {
+  async provisionHost(spec: ClusterSpec, nodeName: string): Promise<Detailed<ProvisionDetails>> {
     const node = nodeNamed(spec, nodeName);
     const h = node.host;
     if (h.transport !== 'docker' || !h.provision) throw failure('SpecInvalid', `${nodeName} has no host.provision: nothing to create`);

@@ -2,7 +2,7 @@
 // stable name. Reuses what is there, never overwrites a link that points elsewhere.
 import type { ClusterSpec, Disk, NodeSpec } from '../common/spec.js';
 import { nodeNamed } from '../common/spec.js';
-import type { StepResult } from '../common/report.js';
+import type { AttachDetails, Detailed } from '../common/report.js';
 import { resultOf, journalOf, type ActivityDeps } from './context.js';
 import { failure } from './failures.js';
 import { renderCmd, type Host } from './hosts/types.js';
@@ -82,7 +82,7 @@ export async function attach(host: Host, disk: Disk, j: Journal, ownDev = false)
 }
 
 export const createStorageActivities = (deps: ActivityDeps) => ({
-  async attachStorage(spec: ClusterSpec, nodeName: string, which: Which): Promise<StepResult> {
+  async attachStorage(spec: ClusterSpec, nodeName: string, which: Which): Promise<Detailed<AttachDetails>> {
     const node = nodeNamed(spec, nodeName);
     const j = journalOf(deps);
     const device = await attach(deps.hostFor(node), diskOf(spec, node, which), j, node.host.transport === 'docker');

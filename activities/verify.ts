@@ -3,7 +3,7 @@
 import { existsSync, readFileSync } from 'node:fs';
 import type { ClusterSpec } from '../common/spec.js';
 import { primaryOf } from '../common/spec.js';
-import type { StepResult } from '../common/report.js';
+import type { Detailed, VerifyDetails } from '../common/report.js';
 import { journalOf, resultOf, type ActivityDeps } from './context.js';
 import { fingerprint, withDb, type Fingerprint } from './db.js';
 import { onPrimary } from './primary.js';
@@ -17,11 +17,11 @@ export const createVerifyActivities = (deps: ActivityDeps) => ({
    * `compareFingerprint`: only when this run brought the primary back. A primary that was already
    * serving may rightly have new rows since the fingerprint was taken.
    */
-  async verifyData(spec: ClusterSpec, probeId: string, compareFingerprint: boolean): Promise<StepResult> {
+  async verifyData(spec: ClusterSpec, probeId: string, compareFingerprint: boolean): Promise<Detailed<VerifyDetails>> {
     const j = journalOf(deps);
     const primary = primaryOf(spec);
     const tables = spec.verify.tables;
-    const details: Record<string, unknown> = {};
+    const details: VerifyDetails = {};
     await onPrimary(spec, 'verifyData', async (db) => {
       const found = (await db.query<{ relname: string }>(TABLES_SQL, [tables])).rows.map((r) => r.relname);
       const missing = tables.filter((t) => !found.includes(t));

@@ -44,9 +44,9 @@ function workflowIdOf(history: proto.temporal.api.history.v1.IHistory): string {
   return started?.workflowType?.name === 'recoverCluster' && input?.spec?.cluster ? `recover/${input.spec.cluster}` : 'replayed';
 }
 
-async function replay(path: string): Promise<ReplayResult[]> {
+async function replay(path: string, workflowModules: string[] = []): Promise<ReplayResult[]> {
   const results: ReplayResult[] = [];
-  for await (const r of Worker.runReplayHistories({ workflowsPath: path }, histories)) results.push(r);
+  for await (const r of Worker.runReplayHistories({ workflowsPath: path, interceptors: { workflowModules } }, histories)) results.push(r);
   return results;
 }
 
@@ -74,7 +74,7 @@ test('the guard bites: a workflow with one more step than its histories fails th
   cpSync(join(repo, 'common'), join(copy, 'common'), { recursive: true });
   symlinkSync(join(repo, 'node_modules'), join(copy, 'node_modules'));
   writeFileSync(join(copy, 'package.json'), '{"type": "module"}\n');
-  const file = join(copy, 'workflows/recover-cluster.ts');
+  const file = join(copy, 'workflows/recover-legacy.ts');
   const source = readFileSync(file, 'utf8');
   const anchor = "rec.phase('fence');";
   assert.ok(source.includes(anchor), `the workflow still has ${anchor} (update this test if the fence step moved)`);
@@ -89,4 +89,62 @@ test('the guard bites: a workflow with one more step than its histories fails th
   );
   assert.ok(reached.length >= 3);
   for (const r of reached) assert.equal(r.error?.name, 'DeterminismViolationError', `${r.workflowId} fails on the changed workflow`);
+});
+
+test('every recorded activity is scheduled again with its arguments and its summary', { timeout: 120_000 }, async (t) => {
+  // The replay itself matches an activity by its type and sequence number only: two steps of one
+  // type swapped (attachStorage pb1 and pb3) would still replay. An interceptor compares every
+  // scheduled activity with the recorded one: type, arguments, summary. A spec argument counts as
+  // its cluster name: the spec's defaults grew since the older histories were recorded.
+  const expected: Record<string, Record<number, string>> = {};
+  const decode = (p: unknown) => defaultPayloadConverter.fromPayload(p as Payload);
+  // Notifications' words changed since; what they announce (kind) is compared.
+  const noSpec = (a: unknown) =>
+    (a as { nodes?: unknown })?.nodes
+      ? `spec ${(a as { cluster: string }).cluster}`
+      : (a as { text?: unknown })?.text
+        ? `notify ${(a as { kind: string }).kind}`
+        : a;
+  for (const h of histories) {
+    const started = h.history.events![0]!.workflowExecutionStartedEventAttributes!;
+    const byRun: Record<number, string> = (expected[started.originalExecutionRunId!] = {}); // the run id the replay runs under
+    for (const e of h.history.events!) {
+      const a = e.activityTaskScheduledEventAttributes;
+      if (!a) continue;
+      const args = (a.input?.payloads ?? []).map(decode);
+      const summary = e.userMetadata?.summary ? decode(e.userMetadata.summary) : undefined;
+      // Histories from before summaries were given (v1) are compared without them.
+      byRun[Number(a.activityId)] = JSON.stringify([a.activityType!.name, args.map(noSpec), summary ?? '-']);
+    }
+  }
+  const dir = mkdtempSync(join(tmpdir(), 'replay-strict-'));
+  scratch.push(dir);
+  symlinkSync(join(repo, 'node_modules'), join(dir, 'node_modules'));
+  writeFileSync(join(dir, 'package.json'), '{"type": "module"}\n');
+  writeFileSync(
+    join(dir, 'strict.ts'),
+    `import { workflowInfo, type WorkflowInterceptorsFactory } from '@temporalio/workflow';
+const expected: Record<string, Record<number, string>> = ${JSON.stringify(expected)};
+const noSpec = ${noSpec.toString()};
+export const interceptors: WorkflowInterceptorsFactory = () => ({
+  outbound: [
+    {
+      scheduleActivity(input, next) {
+        const want = expected[workflowInfo().runId]?.[input.seq];
+        const summary = want?.endsWith(',"-"]') ? '-' : (input.options.summary ?? '-');
+        const got = JSON.stringify([input.activityType, input.args.map(noSpec), summary]);
+        if (want !== undefined && want !== got) throw new Error(\`activity \${input.seq}: recorded \${want}, scheduled \${got}\`);
+        return next(input);
+      },
+    },
+  ],
+});
+`,
+  );
+  const results = await replay(workflowsPath, [join(dir, 'strict.ts')]);
+  for (const [i, r] of results.entries()) t.diagnostic(`${files[i]}: ${r.error ? `FAILED ${r.error.message}` : 'same activities'}`);
+  assert.deepEqual(
+    results.filter((r) => r.error).map((r) => `${r.workflowId}: ${r.error!.message}`),
+    [],
+  );
 });

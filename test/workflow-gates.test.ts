@@ -15,7 +15,7 @@ import { createFailoverActivities } from '../activities/failover.js';
 import { hostFor } from '../activities/hosts/index.js';
 import type { Activities } from '../activities/index.js';
 import { postgresProfile } from '../activities/profiles/postgres.js';
-import type { Progress, StepResult } from '../common/report.js';
+import type { Detailed, Progress } from '../common/report.js';
 import type { ClusterSpecInput } from '../common/spec.js';
 import { workflowsPath } from '../workers/create-worker.js';
 import { startTemporal } from './helpers/temporal.js';
@@ -27,7 +27,8 @@ let worker: Worker;
 let running: Promise<void>;
 const told: string[] = [];
 
-const ok = (details?: Record<string, unknown>): StepResult => ({
+/** Any step's result (`any`: a stub stands for steps of every detail type). */
+const ok = (details?: Record<string, unknown>): Detailed<any> => ({
   changed: false,
   commands: [],
   skipped: [],

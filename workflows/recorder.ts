@@ -17,12 +17,27 @@ import {
   type Progress,
   type RecoveryReport,
   type StepName,
+  type StepOutcome,
   type StepRecord,
-  type StepResult,
 } from '../common/report.js';
 import { Outcome as OutcomeAttribute, Phase } from '../common/search-attributes.js';
 
 const iso = (ms: number) => new Date(ms).toISOString();
+
+/** What names a step in the report and the Web UI (a declared Step is one). */
+export interface StepLabel {
+  id: string;
+  name: StepName;
+  node?: string;
+  role?: string;
+}
+/** The label of a step on a node (`startNode:pb1`), or of a step of the whole run. */
+export const at = (name: StepName, node?: string, role?: string): StepLabel => ({
+  id: node ? `${name}:${node}` : name,
+  name,
+  node,
+  role,
+});
 
 export class Recorder {
   readonly progress: Progress;
@@ -57,18 +72,13 @@ export class Recorder {
    * Runs one step unless the recovery was aborted; its record is live in `progress`. `fn` gets the
    * activity options that name the step in the Web UI (`startNode pb1 (primary)`).
    */
-  async step(
-    step: StepName,
-    node: string | undefined,
-    fn: (o: ActivityOptions) => Promise<StepResult>,
-    role?: string,
-  ): Promise<StepResult> {
+  async step<R extends StepOutcome & { details?: unknown }>(s: StepLabel, fn: (o: ActivityOptions) => Promise<R>): Promise<R> {
     // Aborted or cancelled: nothing new starts (and is not recorded as if it had).
     if (CancellationScope.current().consideredCancelled) throw new CancelledFailure('the recovery was aborted');
     const rec: StepRecord = {
-      id: node ? `${step}:${node}` : step,
-      step,
-      node,
+      id: s.id,
+      step: s.name,
+      node: s.node,
       state: 'running',
       startedAt: iso(Date.now()),
       commands: [],
@@ -79,7 +89,7 @@ export class Recorder {
     this.details();
     const t0 = Date.now();
     try {
-      const r = await this.track(fn({ summary: `${step}${node ? ` ${node}` : ''}${role ? ` (${role})` : ''}` } as ActivityOptions));
+      const r = await this.track(fn({ summary: `${s.id.replace(':', ' ')}${s.role ? ` (${s.role})` : ''}` } as ActivityOptions));
       Object.assign(rec, {
         state: 'done',
         attempts: r.attempt,
@@ -88,7 +98,7 @@ export class Recorder {
         skipped: r.skipped,
         verified: r.verified,
         ...(r.warnings ? { warnings: r.warnings } : {}),
-        details: r.details,
+        details: r.details as StepRecord['details'],
       });
       return r;
     } catch (err) {

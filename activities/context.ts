@@ -1,9 +1,9 @@
 // What every activity module receives: its dependencies, and a way to open a step's journal.
-import type { ClusterSpecInput, NodeSpec } from '../common/spec.js';
-import type { StepResult } from '../common/report.js';
-import type { Host } from './hosts/types.js';
-import { Journal } from './ops.js';
-import type { Profile } from './profiles/types.js';
+import type { ClusterSpecInput, NodeSpec } from '../lib/model/spec.js';
+import type { StepResult } from '../lib/model/report.js';
+import type { Host } from '../lib/hosts/types.js';
+import { Journal } from '../lib/ops.js';
+import type { Profile } from '../lib/profiles/types.js';
 import { attemptNo, cancellation } from './heartbeat.js';
 
 /** The host, with every command it runs tied to the current activity's cancellation. */

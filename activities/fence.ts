@@ -3,17 +3,17 @@
 // postmaster in its directory, or a fencing agent's confirmation. Whatever answers in a way that
 // cannot be named (a timeout, a refused login, a postmaster starting) is evidence for the
 // operator's `approve` gate, never proof.
-import type { ClusterSpec, NodeSpec } from '../common/spec.js';
-import { sharedNodes } from '../common/spec.js';
-import type { StepResult } from '../common/report.js';
+import type { ClusterSpec, NodeSpec } from '../lib/model/spec.js';
+import { sharedNodes } from '../lib/model/spec.js';
+import type { StepResult } from '../lib/model/report.js';
 import { journalOf, resultOf, type ActivityDeps } from './context.js';
-import { whoAnswers } from './db.js';
-import { failure } from './failures.js';
-import { HostGone, type Host } from './hosts/types.js';
-import { LocalHost } from './hosts/local.js';
-import { renderCmd } from './hosts/types.js';
-import type { Journal } from './ops.js';
-import { processesInDir } from './profiles/common.js';
+import { whoAnswers } from '../lib/db.js';
+import { failure } from '../lib/failures.js';
+import { HostGone, type Host } from '../lib/hosts/types.js';
+import { LocalHost } from '../lib/hosts/local.js';
+import { renderCmd } from '../lib/hosts/types.js';
+import type { Journal } from '../lib/ops.js';
+import { processesInDir } from '../lib/profiles/common.js';
 
 /** PIDs whose working directory is `dir`. */
 async function processesIn(host: Host, dir: string): Promise<string[]> {

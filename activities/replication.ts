@@ -1,14 +1,14 @@
 // validateSlots and waitStreaming: the replication slots survived on shared storage, and each
 // standby/replica streams through its own.
 import { ApplicationFailure } from '@temporalio/common';
-import type { ClusterSpec } from '../common/spec.js';
-import { nodeNamed, primaryOf } from '../common/spec.js';
-import type { StepResult } from '../common/report.js';
+import type { ClusterSpec } from '../lib/model/spec.js';
+import { nodeNamed, primaryOf } from '../lib/model/spec.js';
+import type { StepResult } from '../lib/model/report.js';
 import { journalOf, resultOf, type ActivityDeps } from './context.js';
-import { checkPrimary, onPrimary } from './primary.js';
-import { failure } from './failures.js';
+import { checkPrimary, onPrimary } from '../lib/primary.js';
+import { failure } from '../lib/failures.js';
 import { heartbeat, sleep } from './heartbeat.js';
-import { CREATE_SLOT_SQL, SLOTS_SQL, STREAMING_SQL, withParam } from './sql.js';
+import { CREATE_SLOT_SQL, SLOTS_SQL, STREAMING_SQL, withParam } from '../lib/sql.js';
 
 interface SlotRow {
   slot_name: string;

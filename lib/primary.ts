@@ -3,11 +3,11 @@
 // ECONNREFUSED. A short grace (retried) lets a restart of the primary pass.
 import { ApplicationFailure } from '@temporalio/common';
 import type pg from 'pg';
-import type { ClusterSpec } from '../common/spec.js';
-import { primaryOf } from '../common/spec.js';
+import type { ClusterSpec } from './model/spec.js';
+import { primaryOf } from './model/spec.js';
 import { whoAnswers, withDb } from './db.js';
 import { failure } from './failures.js';
-import { firstScheduledMs } from './heartbeat.js';
+import { firstScheduledMs } from '../activities/heartbeat.js';
 
 /** How long after a step's first attempt a primary that does not serve is final. */
 export const PRIMARY_GRACE_MS = 10_000;

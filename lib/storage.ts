@@ -1,9 +1,9 @@
 // attachStorage: bind the disk image to a loop device (or use the SAN device) and give it its
 // stable name. Reuses what is there, never overwrites a link that points elsewhere.
-import type { ClusterSpec, Disk, NodeSpec } from '../common/spec.js';
-import { nodeNamed } from '../common/spec.js';
-import type { StepResult } from '../common/report.js';
-import { resultOf, journalOf, type ActivityDeps } from './context.js';
+import type { ClusterSpec, Disk, NodeSpec } from './model/spec.js';
+import { nodeNamed } from './model/spec.js';
+import type { StepResult } from './model/report.js';
+import { resultOf, journalOf, type ActivityDeps } from '../activities/context.js';
 import { failure } from './failures.js';
 import { renderCmd, type Host } from './hosts/types.js';
 import { must, type Journal } from './ops.js';

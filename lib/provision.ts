@@ -1,10 +1,10 @@
 // provisionHost: a docker node's container, made when it is gone (seed steps 1-2: `docker run` of
 // the replacement hosts). Idempotent: a running container is reused, a stopped one started; one of
 // the same name with another image is an error and is never replaced or removed.
-import type { ClusterSpec, DockerProvision, NodeSpec } from '../common/spec.js';
-import { nodeNamed } from '../common/spec.js';
-import type { StepResult } from '../common/report.js';
-import { journalOf, resultOf, type ActivityDeps } from './context.js';
+import type { ClusterSpec, DockerProvision, NodeSpec } from './model/spec.js';
+import { nodeNamed } from './model/spec.js';
+import type { StepResult } from './model/report.js';
+import { journalOf, resultOf, type ActivityDeps } from '../activities/context.js';
 import { failure } from './failures.js';
 import { dockerClient } from './hosts/docker.js';
 import { shellWord } from './hosts/types.js';

@@ -2,12 +2,12 @@
 // under fsfreeze or by the spec's snapshot command), and taken away again. Everything is selected
 // by the sandbox dir, which carries the drill's marker; production is only ever read, and frozen
 // for the length of one copy.
-import type { ClusterSpec, NodeSpec } from '../common/spec.js';
-import { copyMethodOf, nodeNamed, primaryOf } from '../common/spec.js';
-import { DRILL_MARKER, DrillFailureTypes } from '../common/drill.js';
-import { within, type DiskCopy, type Sandbox } from '../common/sandbox.js';
+import type { ClusterSpec, NodeSpec } from './model/spec.js';
+import { copyMethodOf, nodeNamed, primaryOf } from './model/spec.js';
+import { DRILL_MARKER, DrillFailureTypes } from './model/drill.js';
+import { within, type DiskCopy, type Sandbox } from './model/sandbox.js';
 import { failure as baseFailure } from './failures.js';
-import { heartbeat, sleep } from './heartbeat.js';
+import { heartbeat, sleep } from '../activities/heartbeat.js';
 import type { Cmd, Host } from './hosts/types.js';
 import { must, type Journal } from './ops.js';
 import { primaryConninfo, quoteConf } from './profiles/common.js';

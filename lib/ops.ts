@@ -3,7 +3,7 @@
 import { MARKER_BEGIN, MARKER_END, type Check, type Op, type Probe } from './profiles/types.js';
 import { renderCmd, type Cmd, type CmdResult, type Host } from './hosts/types.js';
 import { failure } from './failures.js';
-import { permanentCause, type FailureType } from '../common/failures.js';
+import { permanentCause, type FailureType } from './model/failures.js';
 
 /** What a step did on its hosts: for the report and the command log. */
 export class Journal {

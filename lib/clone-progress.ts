@@ -3,10 +3,10 @@
 // against the primary's databases (sum of pg_database_size), heartbeated as
 // { phase: 'clone', node, bytesDone, bytesTotal }. `follow` and the Web UI's pending activity show it.
 // The clone itself is not touched: a probe that fails only skips that beat.
-import type { ClusterSpec, NodeSpec } from '../common/spec.js';
-import { primaryOf } from '../common/spec.js';
+import type { ClusterSpec, NodeSpec } from './model/spec.js';
+import { primaryOf } from './model/spec.js';
 import { withDb } from './db.js';
-import { heartbeat } from './heartbeat.js';
+import { heartbeat } from '../activities/heartbeat.js';
 import type { Host } from './hosts/types.js';
 
 export interface CloneProgress {

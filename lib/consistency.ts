@@ -3,9 +3,9 @@
 // (verify_heapam, bt_index_check with heapallindexed), and the operator's invariants. Each
 // returns problems with their numbers; verifyData turns any into a CopyInconsistent failure.
 import type pg from 'pg';
-import type { ClusterSpec } from '../common/spec.js';
+import type { ClusterSpec } from './model/spec.js';
 import { quoteIdent } from './db.js';
-import { heartbeat } from './heartbeat.js';
+import { heartbeat } from '../activities/heartbeat.js';
 import type { Journal } from './ops.js';
 import { DRILL_MARKER_INSERT_SQL, PROBE_TABLE } from './sql.js';
 

@@ -1,7 +1,7 @@
 // Typed activity failures: the type names the problem, the message says what to do about it.
 import { ApplicationFailure, CancelledFailure } from '@temporalio/common';
-import { SpecError } from '../common/spec.js';
-import { FailureTypes, RETRYABLE_TYPES, type FailureType } from '../common/failures.js';
+import { SpecError } from './model/spec.js';
+import { FailureTypes, RETRYABLE_TYPES, type FailureType } from './model/failures.js';
 
 export function failure(type: FailureType, message: string, retryable = RETRYABLE_TYPES.includes(type)): ApplicationFailure {
   return ApplicationFailure.create({ type, message: `${message} (${FailureTypes[type]})`, nonRetryable: !retryable });

@@ -9,7 +9,7 @@ import { withCloneProgress } from '../lib/clone-progress.js';
 import { journalOf, resultOf, type ActivityDeps } from './context.js';
 import { whoAnswers } from '../lib/db.js';
 import { failure, rawMessage } from '../lib/failures.js';
-import { heartbeat, sleep } from './heartbeat.js';
+import { firstScheduledMs, heartbeat, sleep } from './heartbeat.js';
 import type { Host } from '../lib/hosts/types.js';
 import { runOps, type Journal } from '../lib/ops.js';
 import { MARKER_FILE } from '../lib/profiles/common.js';
@@ -121,12 +121,12 @@ export const createNodeActivities = (deps: ActivityDeps) => ({
     const target = profile.postmasterDir(spec, node);
     await waitForEarlierClone(host, node, target, j);
     try {
-      await withCloneProgress(spec, node, host, target, () => runOps(host, profile.buildNode(spec, node), j));
+      await withCloneProgress(spec, node, host, target, j.progress, () => runOps(host, profile.buildNode(spec, node), j));
     } catch (err) {
       // A build that reads from the primary (a clone): a lost primary is the cause to name. (A
       // polardb replica builds from PFS while the primary may not serve yet: nothing to ask it.)
       if (profile.buildNeedsPrimary(spec, node) && !(err instanceof ApplicationFailure && err.nonRetryable))
-        await checkPrimary(spec, `buildNode ${node.name}`);
+        await checkPrimary(spec, `buildNode ${node.name}`, firstScheduledMs());
       throw err;
     }
     return resultOf(j);

@@ -8,7 +8,7 @@ import { journalOf, resultOf, type ActivityDeps } from './context.js';
 import { fingerprint, withDb, type Fingerprint } from '../lib/db.js';
 import { onPrimary } from '../lib/primary.js';
 import { failure } from '../lib/failures.js';
-import { heartbeat, sleep } from './heartbeat.js';
+import { firstScheduledMs, heartbeat, sleep } from './heartbeat.js';
 import { checkDrillMarker, checkInvariants, runAmcheck } from '../lib/consistency.js';
 import { PROBE_INSERT_SQL, PROBE_TABLE, TABLES_SQL, withParam } from '../lib/sql.js';
 
@@ -22,7 +22,7 @@ export const createVerifyActivities = (deps: ActivityDeps) => ({
     const primary = primaryOf(spec);
     const tables = spec.verify.tables;
     const details: Record<string, unknown> = {};
-    await onPrimary(spec, 'verifyData', async (db) => {
+    await onPrimary(spec, 'verifyData', firstScheduledMs(), async (db) => {
       const found = (await db.query<{ relname: string }>(TABLES_SQL, [tables])).rows.map((r) => r.relname);
       const missing = tables.filter((t) => !found.includes(t));
       if (missing.length) throw failure('WrongCluster', `expected tables missing on the recovered primary: ${missing.join(', ')}`);

@@ -14,7 +14,7 @@ import { runningRunbook } from './running.js';
 import { journalOf, resultOf, type ActivityDeps } from './context.js';
 import { fingerprint, whoAnswers, withDb, type Fingerprint } from '../lib/db.js';
 import { failure } from '../lib/failures.js';
-import { runAgent } from './fence.js';
+import { runAgent } from '../lib/fencing.js';
 import { heartbeat, sleep } from './heartbeat.js';
 import type { Host } from '../lib/hosts/types.js';
 import { renderCmd } from '../lib/hosts/types.js';

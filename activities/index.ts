@@ -8,11 +8,11 @@ import { createFenceActivities } from './fence.js';
 import { createNodeActivities } from './node.js';
 import { createNotifyActivities } from './notify.js';
 import { createPreflightActivities } from './preflight.js';
-import { createProvisionActivities } from '../lib/provision.js';
+import { createProvisionActivities } from './provision.js';
 import { createRegistryActivities } from './registry.js';
 import { createReplicationActivities } from './replication.js';
 import { createStorageDaemonActivities } from './storage-daemon.js';
-import { createStorageActivities } from '../lib/storage.js';
+import { createStorageActivities } from './storage.js';
 import { createVerifyActivities } from './verify.js';
 
 export type { ActivityDeps } from './context.js';

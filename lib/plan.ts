@@ -5,7 +5,7 @@ import { nodesOf, primaryOf, sharedNodes, type ClusterSpec, type Disk, type Node
 import { renderCmd, shellWord, type Cmd } from './hosts/types.js';
 import { renderBlock } from './ops.js';
 import { failoverStandby, oldNodes, specAfterFailover } from './model/failover.js';
-import { agentArgv } from '../activities/fence.js';
+import { agentArgv } from './fencing.js';
 import { dockerInspectArgv, dockerRunArgv, provisionedNodes } from './provision.js';
 import {
   CREATE_SLOT_SQL,

@@ -1,10 +1,7 @@
-// provisionHost: a docker node's container, made when it is gone (seed steps 1-2: `docker run` of
-// the replacement hosts). Idempotent: a running container is reused, a stopped one started; one of
-// the same name with another image is an error and is never replaced or removed.
+// A docker node's container, made when it is gone (seed steps 1-2: `docker run` of the replacement
+// hosts). Idempotent: a running container is reused, a stopped one started; one of the same name
+// with another image is an error and is never replaced or removed.
 import type { ClusterSpec, DockerProvision, NodeSpec } from './model/spec.js';
-import { nodeNamed } from './model/spec.js';
-import type { StepResult } from './model/report.js';
-import { journalOf, resultOf, type ActivityDeps } from '../activities/context.js';
 import { failure } from './failures.js';
 import { dockerClient } from './hosts/docker.js';
 import { shellWord } from './hosts/types.js';
@@ -104,17 +101,3 @@ export async function provisionContainer(
   if (r.exitCode !== 0) throw failure('HostUnreachable', `container ${container} of ${node} does not run commands: ${r.stderr.trim()}`);
   return did;
 }
-
-export const createProvisionActivities = (_deps: ActivityDeps) => ({
-  async provisionHost(spec: ClusterSpec, nodeName: string): Promise<StepResult> {
-    const node = nodeNamed(spec, nodeName);
-    const h = node.host;
-    if (h.transport !== 'docker' || !h.provision) throw failure('SpecInvalid', `${nodeName} has no host.provision: nothing to create`);
-    const j = journalOf(_deps);
-    const did = await provisionContainer(node.name, h.container, h.provision, j);
-    if (did === 'running') j.skipped.push(`${node.name}: container ${h.container} already runs ${h.provision.image}`);
-    else j.changed = true;
-    j.verified.push(`${node.name}: container ${h.container} runs commands`);
-    return resultOf(j, { container: h.container, did });
-  },
-});

@@ -1,9 +1,6 @@
-// attachStorage: bind the disk image to a loop device (or use the SAN device) and give it its
+// Attaching a disk: bind the disk image to a loop device (or use the SAN device) and give it its
 // stable name. Reuses what is there, never overwrites a link that points elsewhere.
 import type { ClusterSpec, Disk, NodeSpec } from './model/spec.js';
-import { nodeNamed } from './model/spec.js';
-import type { StepResult } from './model/report.js';
-import { resultOf, journalOf, type ActivityDeps } from '../activities/context.js';
 import { failure } from './failures.js';
 import { renderCmd, type Host } from './hosts/types.js';
 import { must, type Journal } from './ops.js';
@@ -80,12 +77,3 @@ export async function attach(host: Host, disk: Disk, j: Journal, ownDev = false)
   j.verified.push(`${host.name}: ${link} -> ${device} is a block device`);
   return device;
 }
-
-export const createStorageActivities = (deps: ActivityDeps) => ({
-  async attachStorage(spec: ClusterSpec, nodeName: string, which: Which): Promise<StepResult> {
-    const node = nodeNamed(spec, nodeName);
-    const j = journalOf(deps);
-    const device = await attach(deps.hostFor(node), diskOf(spec, node, which), j, node.host.transport === 'docker');
-    return resultOf(j, { device });
-  },
-});

@@ -6,8 +6,8 @@ import { mkdirSync, writeFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { Context } from '@temporalio/activity';
 import YAML from 'yaml';
-import { failoverStandby, oldNodes } from '../common/failover.js';
-import { failoverWorkflowId, recoveryWorkflowId } from '../common/input.js';
+import { failoverStandby, oldNodes } from '../lib/model/failover.js';
+import { failoverWorkflowId, recoveryWorkflowId } from '../lib/model/input.js';
 import type {
   Detailed,
   FailoverFenceDetails,
@@ -17,21 +17,21 @@ import type {
   StandbyPosition,
   StepResult,
   VerifyDetails,
-} from '../common/report.js';
-import { primaryOf, sharedNodes, type ClusterSpec, type NodeSpec } from '../common/spec.js';
+} from '../lib/model/report.js';
+import { primaryOf, sharedNodes, type ClusterSpec, type NodeSpec } from '../lib/model/spec.js';
 import { runningRunbook } from './running.js';
 import { journalOf, resultOf, type ActivityDeps } from './context.js';
-import { fingerprint, whoAnswers, withDb, type Fingerprint } from './db.js';
-import { failure } from './failures.js';
-import { runAgent } from './fence.js';
+import { fingerprint, whoAnswers, withDb, type Fingerprint } from '../lib/db.js';
+import { failure } from '../lib/failures.js';
+import { runAgent } from '../lib/fencing.js';
 import { heartbeat, sleep } from './heartbeat.js';
-import type { Host } from './hosts/types.js';
-import { renderCmd } from './hosts/types.js';
-import { runOps, type Journal } from './ops.js';
-import { pfsdRunning } from './profiles/polardb.js';
-import { processesInDir, promoteOp } from './profiles/common.js';
-import * as S from './profiles/storage.js';
-import { STANDBY_POSITION_SQL, STREAMING_SQL, TABLES_SQL, TIMELINE_SQL, withParam } from './sql.js';
+import type { Host } from '../lib/hosts/types.js';
+import { renderCmd } from '../lib/hosts/types.js';
+import { runOps, type Journal } from '../lib/ops.js';
+import { pfsdRunning } from '../lib/profiles/polardb.js';
+import { processesInDir, promoteOp } from '../lib/profiles/common.js';
+import * as S from '../lib/profiles/storage.js';
+import { STANDBY_POSITION_SQL, STREAMING_SQL, TABLES_SQL, TIMELINE_SQL, withParam } from '../lib/sql.js';
 import { createVerifyActivities } from './verify.js';
 
 export const DEFAULT_FAILOVER_DIR = '/var/lib/polar-runbook/failovers';

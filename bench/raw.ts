@@ -1,16 +1,16 @@
 // (a) of the overhead ratio: the same recovery with no Temporal. The declared recovery
-// (common/steps.ts), the very steps the workflow runs, in its order, each calling the activity
+// (lib/model/steps.ts), the very steps the workflow runs, in its order, each calling the activity
 // function the worker registers (createActivities with the same hosts and profiles) directly;
 // each step starts once what it needs is done (the workflow's critical-path schedule), so the
 // ratio measures orchestration, not parallelism. Also the plain script the fan-out is measured
 // against. No retries, no heartbeats, no history: a step that fails fails the run.
 import { createActivities } from '../activities/index.js';
-import { hostFor } from '../activities/hosts/index.js';
-import { polardbProfile } from '../activities/profiles/polardb.js';
-import { postgresProfile } from '../activities/profiles/postgres.js';
-import type { StepOutcome, StepRecord } from '../common/report.js';
-import { primaryOf, type ClusterSpec } from '../common/spec.js';
-import { recoverySteps, runInOrder, type ActivityName, type Step } from '../common/steps.js';
+import { hostFor } from '../lib/hosts/index.js';
+import { polardbProfile } from '../lib/profiles/polardb.js';
+import { postgresProfile } from '../lib/profiles/postgres.js';
+import type { StepOutcome, StepRecord } from '../lib/model/report.js';
+import { primaryOf, type ClusterSpec } from '../lib/model/spec.js';
+import { recoverySteps, runInOrder, type ActivityName, type Step } from '../lib/model/steps.js';
 
 const activities = createActivities({ hostFor, profiles: { postgres: postgresProfile, polardb: polardbProfile } });
 

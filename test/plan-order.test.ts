@@ -1,4 +1,4 @@
-// The plan and the workflow run one declaration (common/steps.ts): in every recorded history of a
+// The plan and the workflow run one declaration (lib/model/steps.ts): in every recorded history of a
 // recovery or a failover (test/histories, on the schedule each was recorded with: step after step,
 // or critical path), the workflow ran exactly the steps the plan lists, each only once every step
 // it needs had completed; and the plan lists the steps in that same order, each after what it needs,
@@ -9,10 +9,10 @@ import { join } from 'node:path';
 import { test } from 'node:test';
 import { defaultPayloadConverter, type Payload } from '@temporalio/common';
 import proto from '@temporalio/proto';
-import { renderFailoverPlan, renderPlan } from '../activities/plan.js';
-import { postgresProfile } from '../activities/profiles/postgres.js';
-import { parseSpec, type ClusterSpecInput } from '../common/spec.js';
-import { failoverSteps, inPlanOrder, recoverySteps, type Runbook, type Step } from '../common/steps.js';
+import { renderFailoverPlan, renderPlan } from '../lib/plan.js';
+import { postgresProfile } from '../lib/profiles/postgres.js';
+import { parseSpec, type ClusterSpecInput } from '../lib/model/spec.js';
+import { failoverSteps, inPlanOrder, recoverySteps, type Runbook, type Step } from '../lib/model/steps.js';
 
 const dir = 'test/histories';
 const decode = (p: unknown) => defaultPayloadConverter.fromPayload(p as Payload);

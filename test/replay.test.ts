@@ -1,8 +1,9 @@
 // Determinism guard: every history in test/histories (recorded from real runs by
 // scripts/record-histories.ts) replays against the current workflow code. A change to a workflow
 // that would break the recoveries already running (a step moved, added or removed without a
-// patch) fails here, before it reaches a worker that has to resume one. The second test proves
-// the guard bites: the same histories against a copy of the workflows with one extra step fail.
+// patch) fails here, before it reaches a worker that has to resume one; so does an activity
+// scheduled with other arguments or another summary than recorded. The second test proves the
+// guard bites: the same histories against a copy of the workflows with one extra step fail.
 import assert from 'node:assert/strict';
 import { cpSync, mkdtempSync, readdirSync, readFileSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -53,49 +54,14 @@ async function replay(path: string, workflowModules: string[] = []): Promise<Rep
 const scratch: string[] = [];
 after(() => scratch.forEach((d) => rmSync(d, { recursive: true, force: true })));
 
-test('every recorded history replays on the current workflows without non-determinism', { timeout: 120_000 }, async (t) => {
-  assert.ok(files.length >= 4, `recorded histories in ${dir} (run scripts/record-histories.ts): ${files.join(', ')}`);
-  for (const h of histories) assert.ok(h.history.events?.length, `${h.file}: events`);
-  const results = await replay(workflowsPath);
-  assert.equal(results.length, histories.length, 'every history was replayed');
-  for (const [i, r] of results.entries()) t.diagnostic(`${files[i]}: ${r.error ? `FAILED ${r.error.message}` : 'replays'}`);
-  assert.deepEqual(
-    results.filter((r) => r.error).map((r) => `${r.workflowId}: ${r.error!.name}: ${r.error!.message}`),
-    [],
-  );
-});
-
-test('the guard bites: a workflow with one more step than its histories fails the replay', { timeout: 120_000 }, async (t) => {
-  // A copy of the workflow code (and the common code it imports), one activity call added before
-  // the fence step; node_modules linked so the bundler finds @temporalio/workflow and zod.
-  const copy = mkdtempSync(join(tmpdir(), 'replay-guard-'));
-  scratch.push(copy);
-  cpSync(join(repo, 'workflows'), join(copy, 'workflows'), { recursive: true });
-  cpSync(join(repo, 'common'), join(copy, 'common'), { recursive: true });
-  symlinkSync(join(repo, 'node_modules'), join(copy, 'node_modules'));
-  writeFileSync(join(copy, 'package.json'), '{"type": "module"}\n');
-  const file = join(copy, 'workflows/recover-legacy.ts');
-  const source = readFileSync(file, 'utf8');
-  const anchor = "rec.phase('fence');";
-  assert.ok(source.includes(anchor), `the workflow still has ${anchor} (update this test if the fence step moved)`);
-  writeFileSync(file, source.replace(anchor, `await quick.validateSlots(spec, false);\n  ${anchor}`));
-
-  const results = await replay(join(copy, 'workflows/index.ts'));
-  for (const [i, r] of results.entries())
-    t.diagnostic(`${files[i]}: ${r.error ? `${r.error.name}: ${r.error.message.split('\n')[0]}` : 'replays'}`);
-  // Only the recoveries' histories reach the changed recover-cluster.ts (the failover's do not run it).
-  const reached = results.filter(
-    (_, i) => /^v[0-9a-z]+-recover-/.test(files[i]!) && !files[i]!.includes('aborted-at-gate') && !files[i]!.endsWith('-pb2.json'),
-  );
-  assert.ok(reached.length >= 3);
-  for (const r of reached) assert.equal(r.error?.name, 'DeterminismViolationError', `${r.workflowId} fails on the changed workflow`);
-});
-
-test('every recorded activity is scheduled again with its arguments and its summary', { timeout: 120_000 }, async (t) => {
-  // The replay itself matches an activity by its type and sequence number only: two steps of one
-  // type swapped (attachStorage pb1 and pb3) would still replay. An interceptor compares every
-  // scheduled activity with the recorded one: type, arguments, summary. A spec argument counts as
-  // its cluster name: the spec's defaults grew since the older histories were recorded.
+/**
+ * The replay itself matches an activity by its type and sequence number only: two steps of one
+ * type swapped (attachStorage pb1 and pb3) would still replay. This interceptor (a module the
+ * replay bundles) compares every scheduled activity with the recorded one: type, arguments,
+ * summary. A spec argument counts as its cluster name (the spec's defaults grew since the older
+ * histories were recorded).
+ */
+function strictInterceptor(): string {
   const expected: Record<string, Record<number, string>> = {};
   const decode = (p: unknown) => defaultPayloadConverter.fromPayload(p as Payload);
   // Notifications' words changed since; what they announce (kind) is compared.
@@ -141,10 +107,47 @@ export const interceptors: WorkflowInterceptorsFactory = () => ({
 });
 `,
   );
-  const results = await replay(workflowsPath, [join(dir, 'strict.ts')]);
-  for (const [i, r] of results.entries()) t.diagnostic(`${files[i]}: ${r.error ? `FAILED ${r.error.message}` : 'same activities'}`);
-  assert.deepEqual(
-    results.filter((r) => r.error).map((r) => `${r.workflowId}: ${r.error!.message}`),
-    [],
+  return join(dir, 'strict.ts');
+}
+
+test(
+  'every recorded history replays on the current workflows, every activity with its arguments and summary',
+  { timeout: 120_000 },
+  async (t) => {
+    assert.ok(files.length >= 4, `recorded histories in ${dir} (run scripts/record-histories.ts): ${files.join(', ')}`);
+    for (const h of histories) assert.ok(h.history.events?.length, `${h.file}: events`);
+    const results = await replay(workflowsPath, [strictInterceptor()]);
+    assert.equal(results.length, histories.length, 'every history was replayed');
+    for (const [i, r] of results.entries()) t.diagnostic(`${files[i]}: ${r.error ? `FAILED ${r.error.message}` : 'replays'}`);
+    assert.deepEqual(
+      results.filter((r) => r.error).map((r) => `${r.workflowId}: ${r.error!.name}: ${r.error!.message}`),
+      [],
+    );
+  },
+);
+
+test('the guard bites: a workflow with one more step than its histories fails the replay', { timeout: 120_000 }, async (t) => {
+  // A copy of the workflow code (and the common code it imports), one activity call added before
+  // the fence step; node_modules linked so the bundler finds @temporalio/workflow and zod.
+  const copy = mkdtempSync(join(tmpdir(), 'replay-guard-'));
+  scratch.push(copy);
+  cpSync(join(repo, 'workflows'), join(copy, 'workflows'), { recursive: true });
+  cpSync(join(repo, 'lib/model'), join(copy, 'lib/model'), { recursive: true });
+  symlinkSync(join(repo, 'node_modules'), join(copy, 'node_modules'));
+  writeFileSync(join(copy, 'package.json'), '{"type": "module"}\n');
+  const file = join(copy, 'workflows/recover-legacy.ts');
+  const source = readFileSync(file, 'utf8');
+  const anchor = "rec.phase('fence');";
+  assert.ok(source.includes(anchor), `the workflow still has ${anchor} (update this test if the fence step moved)`);
+  writeFileSync(file, source.replace(anchor, `await quick.validateSlots(spec, false);\n  ${anchor}`));
+
+  const results = await replay(join(copy, 'workflows/index.ts'));
+  for (const [i, r] of results.entries())
+    t.diagnostic(`${files[i]}: ${r.error ? `${r.error.name}: ${r.error.message.split('\n')[0]}` : 'replays'}`);
+  // Only the recoveries' histories reach the changed recover-cluster.ts (the failover's do not run it).
+  const reached = results.filter(
+    (_, i) => /^v[0-9a-z]+-recover-/.test(files[i]!) && !files[i]!.includes('aborted-at-gate') && !files[i]!.endsWith('-pb2.json'),
   );
+  assert.ok(reached.length >= 3);
+  for (const r of reached) assert.equal(r.error?.name, 'DeterminismViolationError', `${r.workflowId} fails on the changed workflow`);
 });

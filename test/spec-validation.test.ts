@@ -3,7 +3,7 @@ import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
 import { describe, test } from 'node:test';
 import YAML from 'yaml';
-import { parseSpec, SpecError } from '../common/spec.js';
+import { parseSpec, SpecError } from '../lib/model/spec.js';
 
 const SEED = 'examples/seed-cluster.yaml';
 type Doc = { storage: Record<string, unknown>; nodes: Record<string, unknown>[] };

@@ -1,18 +1,18 @@
 // failoverToStandby: the second disaster. The shared storage is lost with the compute hosts' work
 // on it; the disaster-recovery standby, on its own disk, takes over. It runs the declared failover
-// (common/steps.ts: no other runbook acts -> fence the old nodes and the old disk -> record the
+// (lib/model/steps.ts: no other runbook acts -> fence the old nodes and the old disk -> record the
 // standby's position (the data-loss window) -> promote, once -> the new topology's slots ->
 // read-only nodes rebuilt on the standby's disk as the new shared disk -> verify -> the new spec,
 // written), deciding at the gates: an unprovable fence, a standby lagging beyond the limits.
 import { ApplicationFailure, executeChild, upsertSearchAttributes, workflowInfo } from '@temporalio/workflow';
-import { failoverStandby, specAfterFailover } from '../common/failover.js';
-import { rootFailure } from '../common/failures.js';
-import { failoverWorkflowId, WORKFLOW_TASK_TIMEOUT, type FailoverInput } from '../common/input.js';
-import type { FailoverReport, Outcome, PositionDetails, PromoteDetails, SpecFileDetails, StepRecord } from '../common/report.js';
-import { rpoOf } from '../common/report.js';
-import { ClusterName, Outcome as OutcomeAttribute, Trigger } from '../common/search-attributes.js';
-import { SpecError, type ClusterSpec } from '../common/spec.js';
-import { failoverSteps } from '../common/steps.js';
+import { failoverStandby, specAfterFailover } from '../lib/model/failover.js';
+import { rootFailure } from '../lib/model/failures.js';
+import { failoverWorkflowId, WORKFLOW_TASK_TIMEOUT, type FailoverInput } from '../lib/model/input.js';
+import type { FailoverReport, Outcome, PositionDetails, PromoteDetails, SpecFileDetails, StepRecord } from '../lib/model/report.js';
+import { rpoOf } from '../lib/model/report.js';
+import { ClusterName, Outcome as OutcomeAttribute, Trigger } from '../lib/model/search-attributes.js';
+import { SpecError, type ClusterSpec } from '../lib/model/spec.js';
+import { failoverSteps } from '../lib/model/steps.js';
 import { activityOf } from './options.js';
 import { Recorder } from './recorder.js';
 import { call, runSteps } from './run-steps.js';

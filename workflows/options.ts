@@ -1,8 +1,8 @@
 // The activities as the workflows call them: with each kind of step's timeouts and retries, as
-// the step declaration gives them (common/steps.ts), and the notifications'.
+// the step declaration gives them (lib/model/steps.ts), and the notifications'.
 import { proxyActivities } from '@temporalio/workflow';
 import type { Activities } from '../activities/index.js';
-import { STEP_OPTIONS, type ActivityName, type Step } from '../common/steps.js';
+import { STEP_OPTIONS, type ActivityName, type Step } from '../lib/model/steps.js';
 
 /** Host plumbing: attach, start pfsd/mount, binaries, fencing and slot checks. */
 export const quick = proxyActivities<Activities>(STEP_OPTIONS.quick);

@@ -1,13 +1,13 @@
 // recoverCluster: the runbook. Brings a shared-storage cluster back when every compute host is
-// gone and only the storage survives: it runs the declared recovery (common/steps.ts: fence ->
+// gone and only the storage survives: it runs the declared recovery (lib/model/steps.ts: fence ->
 // storage beside the binaries -> primary -> slots -> standbys and replicas -> verify), deciding
 // at the gates, then reports.
 import { ApplicationFailure, patched, upsertSearchAttributes, workflowInfo } from '@temporalio/workflow';
-import { recoveryWorkflowId, type RecoverInput } from '../common/input.js';
-import type { FenceDetails, Outcome, RecoveryReport, StepOutcome } from '../common/report.js';
-import { ClusterName, Trigger } from '../common/search-attributes.js';
-import { primaryOf, type ClusterSpec } from '../common/spec.js';
-import { recoverySteps } from '../common/steps.js';
+import { recoveryWorkflowId, type RecoverInput } from '../lib/model/input.js';
+import type { FenceDetails, Outcome, RecoveryReport, StepOutcome } from '../lib/model/report.js';
+import { ClusterName, Trigger } from '../lib/model/search-attributes.js';
+import { primaryOf, type ClusterSpec } from '../lib/model/spec.js';
+import { recoverySteps } from '../lib/model/steps.js';
 import { activityOf } from './options.js';
 import { at, Recorder } from './recorder.js';
 import { legacyRunbook } from './recover-legacy.js';

@@ -1,11 +1,11 @@
-// recoverCluster as it ran before its steps were declared (common/steps.ts): the recoveries
+// recoverCluster as it ran before its steps were declared (lib/model/steps.ts): the recoveries
 // started before the `step-model` patch replay these commands, in this order. Nothing new runs
 // here; delete it once no such recovery can be in flight (deprecatePatch('step-model') then).
 import { ApplicationFailure, patched, workflowInfo } from '@temporalio/workflow';
-import type { RecoverInput } from '../common/input.js';
-import { buildNeedsPrimary } from '../common/profile-needs.js';
-import type { Outcome, RecoveryReport, StepOutcome } from '../common/report.js';
-import { nodesOf, primaryOf, sharedNodes, type ClusterSpec } from '../common/spec.js';
+import type { RecoverInput } from '../lib/model/input.js';
+import { buildNeedsPrimary } from '../lib/model/profile-needs.js';
+import type { Outcome, RecoveryReport, StepOutcome } from '../lib/model/report.js';
+import { nodesOf, primaryOf, sharedNodes, type ClusterSpec } from '../lib/model/spec.js';
 import { long, quick } from './options.js';
 import { at, type Recorder } from './recorder.js';
 import { replicaChild } from './replica-child.js';

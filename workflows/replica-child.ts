@@ -1,11 +1,11 @@
 // A replica's rebuild in its own child workflow (rebuildReplica), its steps folded into the
 // parent's report, also when it fails.
 import { executeChild, patched, workflowInfo } from '@temporalio/workflow';
-import { detailIn } from '../common/failures.js';
-import { WORKFLOW_TASK_TIMEOUT, type RecoverInput } from '../common/input.js';
-import type { StepRecord } from '../common/report.js';
-import { ClusterName, Trigger } from '../common/search-attributes.js';
-import type { ClusterSpec } from '../common/spec.js';
+import { detailIn } from '../lib/model/failures.js';
+import { WORKFLOW_TASK_TIMEOUT, type RecoverInput } from '../lib/model/input.js';
+import type { StepRecord } from '../lib/model/report.js';
+import { ClusterName, Trigger } from '../lib/model/search-attributes.js';
+import type { ClusterSpec } from '../lib/model/spec.js';
 import type { Recorder } from './recorder.js';
 import { rebuildReplica } from './rebuild-replica.js';
 

@@ -1,10 +1,10 @@
-// Runs a declared runbook (common/steps.ts): every step starts once what it needs is done, ties in
+// Runs a declared runbook (lib/model/steps.ts): every step starts once what it needs is done, ties in
 // the declaration's order; the phase moves forward as steps of later phases start. A step's
 // activity is the workflow's to call (its arguments are the workflow's knowledge); its timeouts
 // and retries are the declaration's.
 import type { ActivityOptions } from '@temporalio/workflow';
-import type { StepOutcome } from '../common/report.js';
-import { runInOrder, type ActivityName, type Runbook, type Step } from '../common/steps.js';
+import type { StepOutcome } from '../lib/model/report.js';
+import { runInOrder, type ActivityName, type Runbook, type Step } from '../lib/model/steps.js';
 import type { Recorder } from './recorder.js';
 
 type Outcome = StepOutcome & { details?: unknown };

@@ -2,7 +2,7 @@
 // names: it never travels through workflow inputs or histories.
 import { readFileSync } from 'node:fs';
 import pg from 'pg';
-import type { ClusterSpec, NodeSpec } from '../common/spec.js';
+import type { ClusterSpec, NodeSpec } from './model/spec.js';
 import { failure } from './failures.js';
 
 /** The password the spec references; a missing or unreadable one is its own failure, never a port conflict. */

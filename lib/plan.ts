@@ -1,12 +1,12 @@
 // renderPlan: the recovery as a reviewable runbook: per step and per host, in the workflow's
 // order, every command as the activities will run it, every config block as it will be written,
 // and when each is skipped. Pure and deterministic: `polar-runbook plan <spec>` prints it.
-import { nodeNamed, nodesOf, primaryOf, sharedNodes, type ClusterSpec, type Disk, type NodeSpec } from '../common/spec.js';
-import { failoverSteps, recoverySteps, stepsIn, type Step } from '../common/steps.js';
+import { nodeNamed, nodesOf, primaryOf, sharedNodes, type ClusterSpec, type Disk, type NodeSpec } from './model/spec.js';
+import { failoverSteps, recoverySteps, stepsIn, type Step } from './model/steps.js';
 import { renderCmd, shellWord, type Cmd } from './hosts/types.js';
 import { renderBlock } from './ops.js';
-import { failoverStandby, oldNodes, specAfterFailover } from '../common/failover.js';
-import { agentArgv } from './fence.js';
+import { failoverStandby, oldNodes, specAfterFailover } from './model/failover.js';
+import { agentArgv } from './fencing.js';
 import { dockerInspectArgv, dockerRunArgv } from './provision.js';
 import {
   CREATE_SLOT_SQL,
@@ -162,7 +162,7 @@ export function renderPlan(spec: ClusterSpec, profile: Profile): string {
   const onNodes = (steps: Step[], binder?: (s: Step) => NodeSpec | undefined) =>
     steps.map((s) => nodeStepLines(spec, profile, s, binder?.(s)));
 
-  // The declared recovery (common/steps.ts), section by section in its order. checkRunbooks and
+  // The declared recovery (lib/model/steps.ts), section by section in its order. checkRunbooks and
   // preflight only read, and have no section.
   const runbook = recoverySteps(spec);
   const sections: Record<string, (steps: Step[]) => void> = {
@@ -270,7 +270,7 @@ export function renderFailoverPlan(spec: ClusterSpec, profile: Profile): string 
   ];
   let n = 0;
   const section = (title: string, ...blocks: string[][]) => out.push('', `## ${++n}. ${title}`, ...blocks.flat());
-  // The declared failover (common/steps.ts), section by section in its order.
+  // The declared failover (lib/model/steps.ts), section by section in its order.
   const runbook = failoverSteps(spec, after);
   const sections: Record<string, (steps: Step[]) => void> = {};
 

@@ -1,6 +1,6 @@
 // A profile turns a spec into Ops: pure data a plan can print and an executor can run.
-import type { ClusterSpec, Disk, NodeSpec } from '../../common/spec.js';
-import type { FailureType } from '../../common/failures.js';
+import type { ClusterSpec, Disk, NodeSpec } from '../model/spec.js';
+import type { FailureType } from '../model/failures.js';
 import type { Cmd, CmdResult, RunAs } from '../hosts/types.js';
 
 /** A command whose exit 0 means "the effect is already there"; `label` says so in plans. */

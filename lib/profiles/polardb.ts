@@ -2,7 +2,7 @@
 // compute host, then each node's small local dir rebuilt with `polar-initdb.sh ... replica` (the
 // right mode for every node, the read-write one included), config templates from a throwaway
 // initdb, and the seed's settings appended. The standby keeps its own disk and its local dir.
-import { primaryOf, sharedDataDir, type ClusterSpec, type Disk, type NodeSpec } from '../../common/spec.js';
+import { primaryOf, sharedDataDir, type ClusterSpec, type Disk, type NodeSpec } from '../model/spec.js';
 import { failure } from '../failures.js';
 import type { CmdResult } from '../hosts/types.js';
 import {
@@ -16,7 +16,7 @@ import {
   quoteConf,
   test,
 } from './common.js';
-import { buildNeedsPrimary } from '../../common/profile-needs.js';
+import { buildNeedsPrimary } from '../model/profile-needs.js';
 import { binDir, type Check, type Op, type Profile } from './types.js';
 
 const T = 30_000;

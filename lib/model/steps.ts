@@ -1,6 +1,6 @@
 // The runbooks' steps, declared once: which activity on which node, what each needs first, its
 // timeouts and retries, its title. Pure and deterministic: the workflows run these lists
-// (workflows/run-steps.ts), `plan` renders them (activities/plan.ts), the raw benchmark runs them
+// (workflows/run-steps.ts), `plan` renders them (lib/plan.ts), the raw benchmark runs them
 // serially (bench/raw.ts). A second runbook is a second declaration.
 import { ActivityCancellationType, type ActivityOptions } from '@temporalio/common';
 import { failoverStandby, specAfterFailover } from './failover.js';

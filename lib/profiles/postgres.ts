@@ -2,7 +2,7 @@
 // EBS/SAN volume survived). The PolarDB split is kept: configuration in a compute-local dir, data
 // on the volume, joined by `data_directory`. Replicas are clones of the recovered primary through
 // their surviving slot; the standby re-attaches its own disk.
-import { primaryOf, sharedDataDir, type ClusterSpec, type Disk, type NodeSpec } from '../../common/spec.js';
+import { primaryOf, sharedDataDir, type ClusterSpec, type Disk, type NodeSpec } from '../model/spec.js';
 import {
   binariesCheck,
   binariesOps,
@@ -15,7 +15,7 @@ import {
   test,
 } from './common.js';
 import { diskLink } from './storage.js';
-import { buildNeedsPrimary } from '../../common/profile-needs.js';
+import { buildNeedsPrimary } from '../model/profile-needs.js';
 import { binDir, type Op, type Profile } from './types.js';
 
 const T = 30_000;

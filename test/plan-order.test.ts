@@ -12,7 +12,7 @@ import proto from '@temporalio/proto';
 import { renderFailoverPlan, renderPlan } from '../lib/plan.js';
 import { postgresProfile } from '../lib/profiles/postgres.js';
 import { parseSpec, type ClusterSpecInput } from '../lib/model/spec.js';
-import { failoverSteps, inPlanOrder, recoverySteps, type Runbook, type Step } from '../lib/model/steps.js';
+import { failoverSteps, recoverySteps, stepsIn, type Runbook, type Step } from '../lib/model/steps.js';
 
 const dir = 'test/histories';
 const decode = (p: unknown) => defaultPayloadConverter.fromPayload(p as Payload);
@@ -154,7 +154,8 @@ for (const file of files.sort())
       );
 
     // The plan lists the steps each after what it needs...
-    const planned = inPlanOrder(runbook).filter((s) => byId.has(s.id));
+    // The plan renders section by section (lib/plan.ts).
+    const planned = runbook.sections.flatMap((name) => stepsIn(runbook, name)).filter((s) => byId.has(s.id));
     const seen = new Set<string>();
     for (const s of planned) {
       for (const need of byId.get(s.id)!.needs) assert.ok(seen.has(need), `${file}: the plan lists ${s.id} after ${need}`);

@@ -60,23 +60,29 @@ export type VerifyDetails = Record<string, unknown>;
 /** `interrupted`: an abort or a cancellation stopped it while it ran. */
 export type StepState = 'running' | 'done' | 'failed' | 'interrupted';
 
-export interface StepRecord {
-  id: string; // e.g. "startNode:pb1"
-  step: StepName;
-  node?: string;
+/** What every recorded step has, a runbook's or a drill's: its state, when, how long, why it failed. */
+export interface StepTiming {
   state: StepState;
   startedAt?: string;
   endedAt?: string;
   durationMs?: number;
+  error?: string;
+  /** The failure type (the catalogue's, lib/model/failures.ts) when the step failed. */
+  errorType?: string;
+}
+
+export interface StepRecord extends StepTiming {
+  id: string; // e.g. "startNode:pb1"
+  step: StepName;
+  node?: string;
+  /** The declared step's title (lib/model/steps.ts). */
+  title?: string;
   attempts?: number;
   changed?: boolean;
   commands: string[];
   skipped: string[];
   verified: string[];
   warnings?: string[];
-  error?: string;
-  /** The failure type (the catalogue's, lib/model/failures.ts) when the step failed. */
-  errorType?: string;
   details?: Record<string, unknown>;
 }
 

@@ -88,8 +88,6 @@ export interface Step {
 }
 
 export interface Runbook {
-  name: 'recovery' | 'failover';
-  spec: ClusterSpec;
   /** The phases in their order (a phase with no steps is still entered, as the workflow always did). */
   phases: string[];
   /** The plan's sections in their order (one without steps too). */
@@ -149,7 +147,8 @@ function nodeStep(spec: ClusterSpec, name: StepName, n: NodeSpec, more: Partial<
 export function recoverySteps(spec: ClusterSpec): Runbook {
   const d = new Declaration();
   const primary = primaryOf(spec);
-  const role = (n: NodeSpec, name: StepName, more: Partial<Decl> & Pick<Decl, 'phase' | 'section'>) => d.add(nodeStep(spec, name, n, more));
+  const onNode = (n: NodeSpec, name: StepName, more: Partial<Decl> & Pick<Decl, 'phase' | 'section'>) =>
+    d.add(nodeStep(spec, name, n, more));
 
   const check = d.add({
     name: 'checkRunbooks',
@@ -168,7 +167,7 @@ export function recoverySteps(spec: ClusterSpec): Runbook {
   });
   // After the fence: a replacement host must never start while the old node may still run.
   const provisioned = spec.nodes.filter((n) => n.host.transport === 'docker' && n.host.provision);
-  const hosts = provisioned.map((n) => role(n, 'provisionHost', { needs: [fence.id], phase: 'provision', section: 'provision' }));
+  const hosts = provisioned.map((n) => onNode(n, 'provisionHost', { needs: [fence.id], phase: 'provision', section: 'provision' }));
   // Read-only checks before any disk is attached or mounted.
   const preflight = d.add({
     name: 'preflight',
@@ -182,22 +181,22 @@ export function recoverySteps(spec: ClusterSpec): Runbook {
   const shared = sharedNodes(spec);
   const storage = new Map<string, Step>(); // each node's last storage step
   // The first host binds the disk; hosts sharing the device then find it bound and only link it.
-  const bound = role(primary, 'attachStorage', { disk: 'shared', needs: [preflight.id], phase: 'storage', section: 'attach' });
+  const bound = onNode(primary, 'attachStorage', { disk: 'shared', needs: [preflight.id], phase: 'storage', section: 'attach' });
   const attached = new Map([[primary.name, bound]]);
   for (const n of shared.slice(1))
-    attached.set(n.name, role(n, 'attachStorage', { disk: 'shared', needs: [bound.id], phase: 'storage', section: 'attach' }));
+    attached.set(n.name, onNode(n, 'attachStorage', { disk: 'shared', needs: [bound.id], phase: 'storage', section: 'attach' }));
   for (const n of shared)
     storage.set(
       n.name,
-      role(n, 'startStorageDaemon', { disk: 'shared', needs: [attached.get(n.name)!.id], phase: 'storage', section: 'daemon' }),
+      onNode(n, 'startStorageDaemon', { disk: 'shared', needs: [attached.get(n.name)!.id], phase: 'storage', section: 'daemon' }),
     );
   const binaries = new Map(
-    spec.nodes.map((n) => [n.name, role(n, 'prepareBinaries', { needs: [preflight.id], phase: 'storage', section: 'binaries' })]),
+    spec.nodes.map((n) => [n.name, onNode(n, 'prepareBinaries', { needs: [preflight.id], phase: 'storage', section: 'binaries' })]),
   );
   const buildNeeds = (n: NodeSpec) => [...(storage.has(n.name) ? [storage.get(n.name)!.id] : []), binaries.get(n.name)!.id];
 
-  role(primary, 'buildNode', { needs: buildNeeds(primary), phase: 'primary', section: 'primary' });
-  const started = role(primary, 'startNode', { needs: [`buildNode:${primary.name}`], phase: 'primary', section: 'primary' });
+  onNode(primary, 'buildNode', { needs: buildNeeds(primary), phase: 'primary', section: 'primary' });
+  const started = onNode(primary, 'startNode', { needs: [`buildNode:${primary.name}`], phase: 'primary', section: 'primary' });
   const slots = d.add({
     name: 'validateSlots',
     activity: 'validateSlots',
@@ -209,21 +208,21 @@ export function recoverySteps(spec: ClusterSpec): Runbook {
 
   for (const n of nodesOf(spec, 'standby')) {
     const own = { disk: 'own' as const, phase: 'storage', section: 'standbys' };
-    const attach = role(n, 'attachStorage', { ...own, needs: [bound.id] });
-    storage.set(n.name, role(n, 'startStorageDaemon', { ...own, needs: [attach.id] }));
+    const attach = onNode(n, 'attachStorage', { ...own, needs: [bound.id] });
+    storage.set(n.name, onNode(n, 'startStorageDaemon', { ...own, needs: [attach.id] }));
     // A standby rebuilds from its own disk: it builds beside the primary.
-    const build = role(n, 'buildNode', { needs: buildNeeds(n), phase: 'primary', section: 'standbys' });
-    const start = role(n, 'startNode', { needs: [build.id, slots.id], phase: 'standbys-and-replicas', section: 'standbys' });
-    role(n, 'waitStreaming', { needs: [start.id], phase: 'standbys-and-replicas', section: 'standbys' });
+    const build = onNode(n, 'buildNode', { needs: buildNeeds(n), phase: 'primary', section: 'standbys' });
+    const start = onNode(n, 'startNode', { needs: [build.id, slots.id], phase: 'standbys-and-replicas', section: 'standbys' });
+    onNode(n, 'waitStreaming', { needs: [start.id], phase: 'standbys-and-replicas', section: 'standbys' });
   }
   for (const n of nodesOf(spec, 'replica')) {
     const rest = { phase: 'standbys-and-replicas', section: 'replicas', inChild: true };
     // A replica whose build reads from the primary (a postgres clone) builds in its child, after the slots.
     const build = buildNeedsPrimary(spec, n)
-      ? role(n, 'buildNode', { ...rest, needs: [...buildNeeds(n), slots.id] })
-      : role(n, 'buildNode', { needs: buildNeeds(n), phase: 'primary', section: 'replicas' });
-    const start = role(n, 'startNode', { ...rest, needs: [build.id, slots.id] });
-    role(n, 'waitStreaming', { ...rest, needs: [start.id] });
+      ? onNode(n, 'buildNode', { ...rest, needs: [...buildNeeds(n), slots.id] })
+      : onNode(n, 'buildNode', { needs: buildNeeds(n), phase: 'primary', section: 'replicas' });
+    const start = onNode(n, 'startNode', { ...rest, needs: [build.id, slots.id] });
+    onNode(n, 'waitStreaming', { ...rest, needs: [start.id] });
   }
   // Every step started is done before the verification: the binaries of nodes no build waited for included.
   d.add({
@@ -236,8 +235,6 @@ export function recoverySteps(spec: ClusterSpec): Runbook {
     title: 'the data is there, writable, and every node sees a probe row',
   });
   return {
-    name: 'recovery',
-    spec,
     phases: ['check', 'fence', 'provision', 'preflight', 'storage', 'primary', 'slots', 'standbys-and-replicas', 'verify'],
     sections: [
       'check',
@@ -381,8 +378,6 @@ export function failoverSteps(spec: ClusterSpec, after: ClusterSpec = specAfterF
     [verify],
   );
   return {
-    name: 'failover',
-    spec,
     phases: ['check', 'fence', 'position', 'promote', 'slots', 'replicas', 'verify'],
     sections: ['check', 'fence', 'position', 'promote', 'slots', 'replicas', 'verify', 'spec'],
     steps: d.steps,
@@ -391,9 +386,6 @@ export function failoverSteps(spec: ClusterSpec, after: ClusterSpec = specAfterF
 
 /** The steps of one plan section, in their order. */
 export const stepsIn = (runbook: Runbook, section: string): Step[] => runbook.steps.filter((s) => s.section === section);
-
-/** The steps in the order the plan lists them: section by section. */
-export const inPlanOrder = (runbook: Runbook): Step[] => runbook.sections.flatMap((name) => stepsIn(runbook, name));
 
 /**
  * Runs units of work each once what it needs is done; among those ready at once, in the order

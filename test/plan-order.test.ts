@@ -106,14 +106,16 @@ for (const file of files.sort())
     const runbook = failover ? failoverSteps(spec) : recoverySteps(spec);
     const { ran, patches, completed } = stepsRan(events, runbook);
 
-    // The steps its code had (recoveries recorded before these patches did not run them).
+    // The steps its code had (recoveries recorded before these patches did not run them; the
+    // declared steps, `step-model`, all).
     const declared = failover
       ? runbook.steps
       : without(
           runbook,
           (s) =>
-            (s.name === 'checkRunbooks' && !patches.has('refuse-beside-failover')) ||
-            (s.name === 'provisionHost' && !patches.has('provision-hosts')),
+            !patches.has('step-model') &&
+            ((s.name === 'checkRunbooks' && !patches.has('refuse-beside-failover')) ||
+              (s.name === 'provisionHost' && !patches.has('provision-hosts'))),
         );
     const byId = new Map(declared.map((s) => [s.id, s]));
     const ranById = new Map(ran.map((r) => [r.id, r]));

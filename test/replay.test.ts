@@ -127,24 +127,31 @@ test(
 );
 
 test('the guard bites: a workflow with one more step than its histories fails the replay', { timeout: 120_000 }, async (t) => {
-  // A copy of the workflow code (and the common code it imports), one activity call added before
-  // the fence step; node_modules linked so the bundler finds @temporalio/workflow and zod.
+  // A copy of the workflow code (and the model code it imports), one activity call added before
+  // the recovery's steps (old and declared alike); node_modules linked so the bundler finds
+  // @temporalio/workflow and zod.
   const copy = mkdtempSync(join(tmpdir(), 'replay-guard-'));
   scratch.push(copy);
   cpSync(join(repo, 'workflows'), join(copy, 'workflows'), { recursive: true });
   cpSync(join(repo, 'lib/model'), join(copy, 'lib/model'), { recursive: true });
   symlinkSync(join(repo, 'node_modules'), join(copy, 'node_modules'));
   writeFileSync(join(copy, 'package.json'), '{"type": "module"}\n');
-  const file = join(copy, 'workflows/recover-legacy.ts');
+  const file = join(copy, 'workflows/recover-cluster.ts');
   const source = readFileSync(file, 'utf8');
-  const anchor = "rec.phase('fence');";
-  assert.ok(source.includes(anchor), `the workflow still has ${anchor} (update this test if the fence step moved)`);
-  writeFileSync(file, source.replace(anchor, `await quick.validateSlots(spec, false);\n  ${anchor}`));
+  const [imports, anchor] = ["import { activityOf } from './options.js';", "if (!patched('step-model'))"];
+  for (const a of [imports, anchor]) assert.ok(source.includes(a), `the workflow still has ${a} (update this test if it moved)`);
+  writeFileSync(
+    file,
+    source
+      .replace(imports, "import { activityOf, quick } from './options.js';")
+      .replace(anchor, `await quick.validateSlots(spec, false);\n  ${anchor}`),
+  );
 
   const results = await replay(join(copy, 'workflows/index.ts'));
   for (const [i, r] of results.entries())
     t.diagnostic(`${files[i]}: ${r.error ? `${r.error.name}: ${r.error.message.split('\n')[0]}` : 'replays'}`);
-  // Only the recoveries' histories reach the changed recover-cluster.ts (the failover's do not run it).
+  // Only the recoveries' histories reach the changed recover-cluster.ts (the failover's do not run it;
+  // those aborted at the start gate end before it).
   const reached = results.filter(
     (_, i) => /^v[0-9a-z]+-recover-/.test(files[i]!) && !files[i]!.includes('aborted-at-gate') && !files[i]!.endsWith('-pb2.json'),
   );

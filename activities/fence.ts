@@ -14,6 +14,7 @@ import { LocalHost } from './hosts/local.js';
 import { renderCmd } from './hosts/types.js';
 import type { Journal } from './ops.js';
 import { processesInDir } from './profiles/common.js';
+import { profileOf } from './profiles/index.js';
 
 /** PIDs whose working directory is `dir`. */
 async function processesIn(host: Host, dir: string): Promise<string[]> {
@@ -69,7 +70,7 @@ export const createFenceActivities = (deps: ActivityDeps) => ({
         answering.push(node.name);
         continue;
       }
-      const dir = deps.profiles[spec.profile]!.postmasterDir(spec, node);
+      const dir = profileOf(spec).postmasterDir(spec, node);
       if (spec.fencing.agent) {
         const said = await runAgent(spec, node, dir, j);
         proven.push(`${node.name}: the fencing agent confirmed it is off${said ? ` (${said})` : ''}`);

@@ -6,8 +6,7 @@ import { WorkflowFailedError, WorkflowNotFoundError, type Client, type WorkflowH
 import { ScheduleNotFoundError } from '@temporalio/client';
 import type { SignalDefinition } from '@temporalio/common';
 import { renderFailoverPlan, renderPlan } from '../activities/plan.js';
-import { polardbProfile } from '../activities/profiles/polardb.js';
-import { postgresProfile } from '../activities/profiles/postgres.js';
+import { profileOf } from '../activities/profiles/index.js';
 import { renderDrillResult, type DrillResult } from '../common/drill.js';
 import { renderReport, stepLine, type Progress, type RecoveryReport } from '../common/report.js';
 import { SpecError } from '../common/spec.js';
@@ -58,7 +57,6 @@ interface Command {
 }
 
 const output: Options = { output: { type: 'string', short: 'o' } };
-const profiles = { postgres: postgresProfile, polardb: polardbProfile };
 
 class UsageError extends Error {}
 
@@ -127,7 +125,7 @@ const commands: Record<string, Command> = {
     async run(args, v) {
       need(args, 1, '<spec.yaml>');
       const spec = readSpecFile(args[0]!);
-      process.stdout.write((v.failover ? renderFailoverPlan : renderPlan)(spec, profiles[spec.profile]));
+      process.stdout.write((v.failover ? renderFailoverPlan : renderPlan)(spec, profileOf(spec)));
       return EXIT.ok;
     },
   },

@@ -14,7 +14,6 @@ import YAML from 'yaml';
 import { createFailoverActivities } from '../activities/failover.js';
 import { hostFor } from '../activities/hosts/index.js';
 import type { Activities } from '../activities/index.js';
-import { postgresProfile } from '../activities/profiles/postgres.js';
 import type { Progress, StepResult } from '../common/report.js';
 import type { ClusterSpecInput } from '../common/spec.js';
 import { workflowsPath } from '../workers/create-worker.js';
@@ -39,7 +38,7 @@ const ok = (details?: Record<string, unknown>): StepResult => ({
 /** Stubs: the fence cannot prove the old primary down; preflight fails when told to. */
 const stubs: Partial<Activities> = {
   // The real check: it asks the dev server which runbooks of the cluster run.
-  checkRunbooks: createFailoverActivities({ hostFor, profiles: { postgres: postgresProfile } }).checkRunbooks,
+  checkRunbooks: createFailoverActivities({ hostFor }).checkRunbooks,
   async fence() {
     return ok({
       proven: false,

@@ -4,10 +4,9 @@
 import { ApplicationFailure, executeChild, patched, upsertSearchAttributes, workflowInfo } from '@temporalio/workflow';
 import { detailIn } from '../common/failures.js';
 import { recoveryWorkflowId, WORKFLOW_TASK_TIMEOUT, type RecoverInput } from '../common/input.js';
-import { buildNeedsPrimary } from '../common/profile-needs.js';
 import { type Outcome, type RecoveryReport, type StepRecord, type StepResult } from '../common/report.js';
 import { ClusterName, Trigger } from '../common/search-attributes.js';
-import { nodesOf, primaryOf, sharedNodes, type ClusterSpec } from '../common/spec.js';
+import { buildNeedsPrimary, nodesOf, primaryOf, sharedNodes, type ClusterSpec } from '../common/spec.js';
 import { long, quick } from './options.js';
 import { Recorder } from './recorder.js';
 import { gates, inScope, teller, type Gate } from './runbook.js';

@@ -30,8 +30,11 @@ const fileName = z
   .string()
   .regex(/^[A-Za-z0-9_][A-Za-z0-9_.+-]{0,127}$/, 'must be a plain file name (letters, digits, _ . + -), not a path or an option');
 
+/** A cluster's name: it becomes part of workflow ids, schedule ids and sandbox names (the webhook and the schedules check it too). */
+export const CLUSTER_NAME = /^[a-z0-9][a-z0-9_-]{0,62}$/;
+
 /** A name that becomes part of a device path, a slot, a workflow id: no separators, no shell syntax. */
-const plainName = (what: string, re = /^[a-z0-9][a-z0-9_-]{0,62}$/) => z.string().regex(re, `${what} must match ${re.source}`);
+const plainName = (what: string, re = CLUSTER_NAME) => z.string().regex(re, `${what} must match ${re.source}`);
 
 /** One word of a snapshot command: plain characters and the {image} {target} {disk} placeholders. */
 const commandWord = (placeholders: string[]) =>
@@ -58,9 +61,7 @@ const commandArgv = (word: z.ZodType<string>) =>
       path: [0],
     });
 
-/** A cluster's name: it becomes part of workflow ids, schedule ids and sandbox names (the webhook and the schedules check it too). */
-export const CLUSTER_NAME = /^[a-z0-9][a-z0-9_-]{0,62}$/;
-export const clusterName = plainName('cluster name', CLUSTER_NAME);
+export const clusterName = plainName('cluster name');
 export const diskName = plainName('disk name', /^[A-Za-z0-9][A-Za-z0-9_-]{0,62}$/);
 export const slotName = plainName('slot name', /^[a-z0-9_]{1,63}$/);
 const hostName = z.string().regex(/^[A-Za-z0-9][A-Za-z0-9.:-]{0,252}$/, 'must be a host name or IP address');

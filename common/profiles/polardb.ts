@@ -1,9 +1,9 @@
 // The polardb profile's pure rules: every node on the shared storage mounts PFS with its own
 // polar_hostid, data paths are PFS paths, and a node's local skeleton comes from PFS.
 import type { SpecShape } from '../spec.js';
-import { promotedStandby, type ProfileModel } from './model.js';
+import { promotedStandby, type Issue, type ProfileModel } from './model.js';
 
-function specRules(spec: SpecShape, issue: (path: (string | number)[], message: string) => void): void {
+function specRules(spec: SpecShape, issue: Issue): void {
   spec.nodes.forEach((n, i) => {
     if (n.role !== 'standby' && n.hostId === undefined)
       issue(['nodes', i, 'hostId'], 'polardb nodes on the shared storage need a polar_hostid');

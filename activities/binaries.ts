@@ -1,12 +1,12 @@
 // prepareBinaries: the database binaries in place on a host (copied or linked from shared
 // storage, or already installed), proven by running them; then the host's caches for them filled
 // (polardb: its config templates), which is no change to the cluster.
-import type { ClusterSpec } from '../common/spec.js';
-import { nodeNamed } from '../common/spec.js';
-import type { StepResult } from '../common/report.js';
+import type { ClusterSpec } from '../lib/model/spec.js';
+import { nodeNamed } from '../lib/model/spec.js';
+import type { StepResult } from '../lib/model/report.js';
 import { journalOf, resultOf, type ActivityDeps } from './context.js';
-import { runCheck, runOps } from './ops.js';
-import { profileOf } from './profiles/index.js';
+import { runCheck, runOps } from '../lib/ops.js';
+import { profileOf } from '../lib/profiles/index.js';
 
 export const createBinariesActivities = (deps: ActivityDeps) => ({
   async prepareBinaries(spec: ClusterSpec, nodeName: string): Promise<StepResult> {

@@ -1,21 +1,21 @@
 // buildNode and startNode: the compute-local side of a database node, rebuilt from nothing
 // (or finished, when a previous attempt stopped halfway), then started and proven to serve.
 import { ApplicationFailure } from '@temporalio/common';
-import { permanentCause, type FailureType } from '../common/failures.js';
-import type { ClusterSpec, NodeSpec } from '../common/spec.js';
-import { nodeNamed } from '../common/spec.js';
-import type { StepResult } from '../common/report.js';
-import { withCloneProgress } from './clone-progress.js';
+import { permanentCause, type FailureType } from '../lib/model/failures.js';
+import type { ClusterSpec, NodeSpec } from '../lib/model/spec.js';
+import { nodeNamed } from '../lib/model/spec.js';
+import type { StepResult } from '../lib/model/report.js';
+import { withCloneProgress } from '../lib/clone-progress.js';
 import { journalOf, resultOf, type ActivityDeps } from './context.js';
-import { whoAnswers } from './db.js';
-import { failure, rawMessage } from './failures.js';
-import { heartbeat, sleep } from './heartbeat.js';
-import type { Host } from './hosts/types.js';
-import { runOps, type Journal } from './ops.js';
-import { MARKER_FILE } from './profiles/common.js';
-import { profileOf } from './profiles/index.js';
-import type { Profile } from './profiles/types.js';
-import { checkPrimary } from './primary.js';
+import { whoAnswers } from '../lib/db.js';
+import { failure, rawMessage } from '../lib/failures.js';
+import { firstScheduledMs, heartbeat, sleep } from './heartbeat.js';
+import type { Host } from '../lib/hosts/types.js';
+import { runOps, type Journal } from '../lib/ops.js';
+import { MARKER_FILE } from '../lib/profiles/common.js';
+import { profileOf } from '../lib/profiles/index.js';
+import type { Profile } from '../lib/profiles/types.js';
+import { checkPrimary } from '../lib/primary.js';
 
 /** A local dir that exists, is not empty and has not our mark holds someone else's data. */
 export async function refuseForeignDir(host: Host, node: NodeSpec): Promise<void> {
@@ -111,12 +111,12 @@ export const createNodeActivities = (deps: ActivityDeps) => ({
     await waitForEarlierBuild(host, spec, node, profile, j);
     try {
       const target = profile.postmasterDir(spec, node);
-      await withCloneProgress(spec, node, host, target, () => runOps(host, profile.buildNode(spec, node), j));
+      await withCloneProgress(spec, node, host, target, j.progress, () => runOps(host, profile.buildNode(spec, node), j));
     } catch (err) {
       // A build that reads from the primary (a clone): a lost primary is the cause to name. (A
       // polardb replica builds from PFS while the primary may not serve yet: nothing to ask it.)
       if (profile.buildNeedsPrimary(spec, node) && !(err instanceof ApplicationFailure && err.nonRetryable))
-        await checkPrimary(spec, `buildNode ${node.name}`);
+        await checkPrimary(spec, `buildNode ${node.name}`, firstScheduledMs());
       throw err;
     }
     return resultOf(j);

@@ -1,12 +1,12 @@
 // startStorageDaemon: make the disk's data readable on a host (pfsd for PFS, a mount for a
 // filesystem), then prove the data is there.
-import type { ClusterSpec } from '../common/spec.js';
-import { nodeNamed } from '../common/spec.js';
-import type { StepResult } from '../common/report.js';
+import type { ClusterSpec } from '../lib/model/spec.js';
+import { nodeNamed } from '../lib/model/spec.js';
+import type { StepResult } from '../lib/model/report.js';
 import { journalOf, resultOf, type ActivityDeps } from './context.js';
-import { runCheck, runOps } from './ops.js';
-import { profileOf } from './profiles/index.js';
-import { attach, diskOf, type Which } from './storage.js';
+import { runCheck, runOps } from '../lib/ops.js';
+import { profileOf } from '../lib/profiles/index.js';
+import { attach, diskOf, type Which } from '../lib/storage.js';
 
 export const createStorageDaemonActivities = (deps: ActivityDeps) => ({
   async startStorageDaemon(spec: ClusterSpec, nodeName: string, which: Which): Promise<StepResult> {

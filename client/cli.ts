@@ -5,11 +5,11 @@ import { parseArgs, type ParseArgsConfig } from 'node:util';
 import { WorkflowFailedError, WorkflowNotFoundError, type Client, type WorkflowHandle } from '@temporalio/client';
 import { ScheduleNotFoundError } from '@temporalio/client';
 import type { SignalDefinition } from '@temporalio/common';
-import { renderFailoverPlan, renderPlan } from '../activities/plan.js';
-import { profileOf } from '../activities/profiles/index.js';
-import { renderDrillResult, type DrillResult } from '../common/drill.js';
-import { renderReport, stepLine, type Progress, type RecoveryReport } from '../common/report.js';
-import { SpecError } from '../common/spec.js';
+import { renderFailoverPlan, renderPlan } from '../lib/plan.js';
+import { profileOf } from '../lib/profiles/index.js';
+import { renderDrillResult, type DrillResult } from '../lib/model/drill.js';
+import { renderReport, stepLine, type Progress, type RecoveryReport } from '../lib/model/report.js';
+import { SpecError } from '../lib/model/spec.js';
 import { abortSignal, approveSignal, progressQuery } from '../workflows/definitions.js';
 import { connectClient, UnreachableError } from './connect.js';
 import { drillHistoryPath, readDrillHistory, renderDrillHistory } from './drill-history.js';
@@ -25,7 +25,7 @@ import {
   triggerDrillSchedule,
   unpauseDrillSchedule,
 } from './schedule.js';
-import { readSpecFile } from './spec-file.js';
+import { readSpecFile } from '../lib/spec-file.js';
 import { drillOutcome, startDrill } from './start-drill.js';
 import { startOrAttachFailover } from './start-failover.js';
 import { startOrAttachRecovery } from './start-recovery.js';

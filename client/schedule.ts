@@ -5,11 +5,11 @@
 import { randomUUID } from 'node:crypto';
 import type { Client, ScheduleDescription, ScheduleHandle } from '@temporalio/client';
 import { ScheduleNotFoundError, ScheduleOverlapPolicy, WorkflowFailedError } from '@temporalio/client';
-import { asRecorded, drillScheduleId, drillWorkflowId, type DrillInput, type DrillResult } from '../common/drill.js';
-import { rootFailure } from '../common/failures.js';
-import { TASK_QUEUE } from '../common/input.js';
-import { ClusterName, Trigger } from '../common/search-attributes.js';
-import { CLUSTER_NAME, type ClusterSpec } from '../common/spec.js';
+import { asRecorded, drillScheduleId, drillWorkflowId, type DrillInput, type DrillResult } from '../lib/model/drill.js';
+import { rootFailure } from '../lib/model/failures.js';
+import { TASK_QUEUE } from '../lib/model/input.js';
+import { ClusterName, Trigger } from '../lib/model/search-attributes.js';
+import { CLUSTER_NAME, type ClusterSpec } from '../lib/model/spec.js';
 
 export const DEFAULT_DRILL_CRON = '0 3 * * 1'; // Mondays 03:00 (UTC unless timezone says otherwise)
 

@@ -9,12 +9,12 @@ import { randomBytes } from 'node:crypto';
 import { existsSync, mkdirSync, readdirSync, statSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { after, before, test } from 'node:test';
 import { execa } from 'execa';
-import { hostFor } from '../activities/hosts/index.js';
-import { Journal } from '../activities/ops.js';
-import { pfsdRunning } from '../activities/profiles/polardb.js';
-import { cleanSandboxPfsd, copyDisks, copyStandbyDirs, makeSandboxDir, markerText, PFSD_PATHS } from '../activities/sandbox.js';
-import { sandboxSpec, type Sandbox } from '../common/sandbox.js';
-import { parseSpec, type ClusterSpec } from '../common/spec.js';
+import { hostFor } from '../lib/hosts/index.js';
+import { Journal } from '../lib/ops.js';
+import { pfsdRunning } from '../lib/profiles/polardb.js';
+import { cleanSandboxPfsd, copyDisks, copyStandbyDirs, makeSandboxDir, markerText, PFSD_PATHS } from '../lib/sandbox.js';
+import { sandboxSpec, type Sandbox } from '../lib/model/sandbox.js';
+import { parseSpec, type ClusterSpec } from '../lib/model/spec.js';
 
 if (process.getuid?.() !== 0) throw new Error('this test attaches a loop device: run it as root');
 

@@ -3,8 +3,8 @@ import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
 import { describe, test } from 'node:test';
 import YAML from 'yaml';
-import { profileOf } from '../activities/profiles/index.js';
-import { parseSpec, SpecError } from '../common/spec.js';
+import { profileOf } from '../lib/profiles/index.js';
+import { parseSpec, SpecError } from '../lib/model/spec.js';
 
 const SEED = 'examples/seed-cluster.yaml';
 type Doc = { storage: Record<string, unknown>; nodes: Record<string, unknown>[] };

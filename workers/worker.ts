@@ -5,7 +5,7 @@
 //   POLAR_DRILL_HISTORY (drill results, JSONL), POLAR_DRILL_ROOT (where drill sandboxes go)
 import { existsSync, readFileSync } from 'node:fs';
 import { NativeConnection } from '@temporalio/worker';
-import { readSpecDir } from '../client/spec-file.js';
+import { readSpecDir } from '../lib/spec-file.js';
 import { describeSettings, temporalSettings } from '../client/temporal-config.js';
 import { createWorker, workflowBundleFile } from './create-worker.js';
 import { ensureSearchAttributes, SearchAttributesError } from './search-attributes.js';

@@ -2,10 +2,10 @@
 // approval gates that remind and give up, the scope an abort or a cancel ends, and a failure that
 // carries its report.
 import { ApplicationFailure, CancellationScope, condition, isCancellation, setHandler } from '@temporalio/workflow';
-import { FailureTypes, rootFailure, typedRoot } from '../common/failures.js';
-import type { Trigger } from '../common/input.js';
-import type { FailureSummary, Outcome } from '../common/report.js';
-import type { ClusterSpec } from '../common/spec.js';
+import { FailureTypes, rootFailure, typedRoot } from '../lib/model/failures.js';
+import type { Trigger } from '../lib/model/input.js';
+import type { FailureSummary, Outcome } from '../lib/model/report.js';
+import type { ClusterSpec } from '../lib/model/spec.js';
 import { abortSignal, approveSignal, progressQuery } from './definitions.js';
 import { notifier } from './options.js';
 import type { Recorder } from './recorder.js';

@@ -3,7 +3,7 @@
 import { readFileSync } from 'node:fs';
 import { parse as parseYaml } from 'yaml';
 import { z } from 'zod';
-import { clusterName } from '../../common/spec.js';
+import { clusterName } from '../../lib/model/spec.js';
 import { temporalSettings } from '../temporal-config.js';
 import type { AuthConfig } from './auth.js';
 

@@ -1,11 +1,11 @@
 // renderPlan: the recovery as a reviewable runbook: per step and per host, in the workflow's
 // order, every command as the activities will run it, every config block as it will be written,
 // and when each is skipped. Pure and deterministic: `polar-runbook plan <spec>` prints it.
-import { nodesOf, primaryOf, sharedNodes, type ClusterSpec, type Disk, type NodeSpec } from '../common/spec.js';
+import { nodesOf, primaryOf, sharedNodes, type ClusterSpec, type Disk, type NodeSpec } from './model/spec.js';
 import { renderCmd, shellWord, type Cmd } from './hosts/types.js';
 import { renderBlock } from './ops.js';
-import { failoverStandby, oldNodes, specAfterFailover } from '../common/failover.js';
-import { agentArgv } from './fence.js';
+import { failoverStandby, oldNodes, specAfterFailover } from './model/failover.js';
+import { agentArgv } from './fencing.js';
 import { dockerInspectArgv, dockerRunArgv, provisionedNodes } from './provision.js';
 import {
   CREATE_SLOT_SQL,

@@ -1,5 +1,5 @@
 // What a profile declares that the spec, the workflows and the plans read: pure data and pure
-// functions (workflow code imports them). The Node-side profiles (activities/profiles) extend it.
+// functions (workflow code imports them). The Node-side profiles (lib/profiles) extend it.
 import type { CopyMethod, NodeSpec, SpecShape } from '../spec.js';
 
 export const PROFILE_NAMES = ['polardb', 'postgres'] as const;

@@ -1,7 +1,7 @@
 // The profile registry: each profile name with what it renders and runs on hosts. The pure side
-// (spec rules, build prerequisites, shared nodes) is common/profiles, which this extends.
-import { modelOf } from '../../common/profiles/index.js';
-import type { ProfileName } from '../../common/profiles/model.js';
+// (spec rules, build prerequisites, shared nodes) is lib/model/profiles, which this extends.
+import { modelOf } from '../model/profiles/index.js';
+import type { ProfileName } from '../model/profiles/model.js';
 import { polardbProfile } from './polardb.js';
 import { postgresProfile } from './postgres.js';
 import type { Profile } from './types.js';

@@ -1,5 +1,5 @@
 // Pieces both profiles render the same way.
-import type { ClusterSpec, NodeSpec } from '../../common/spec.js';
+import type { ClusterSpec, NodeSpec } from '../model/spec.js';
 import type { Cmd } from '../hosts/types.js';
 import { binDir, type Check, type Op, type Probe } from './types.js';
 

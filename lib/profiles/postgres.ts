@@ -2,8 +2,8 @@
 // EBS/SAN volume survived). The PolarDB split is kept: configuration in a compute-local dir, data
 // on the volume, joined by `data_directory`. Replicas are clones of the recovered primary through
 // their surviving slot; the standby re-attaches its own disk.
-import { postgresModel } from '../../common/profiles/postgres.js';
-import { primaryOf, sharedDataDir, type ClusterSpec, type Disk, type NodeSpec } from '../../common/spec.js';
+import { postgresModel } from '../model/profiles/postgres.js';
+import { primaryOf, sharedDataDir, type ClusterSpec, type Disk, type NodeSpec } from '../model/spec.js';
 import {
   binariesCheck,
   binariesOps,

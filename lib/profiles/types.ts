@@ -1,7 +1,7 @@
 // A profile turns a spec into Ops: pure data a plan can print and an executor can run.
-import type { ClusterSpec, Disk, NodeSpec } from '../../common/spec.js';
-import type { FailureType } from '../../common/failures.js';
-import type { ProfileModel, ProfileName } from '../../common/profiles/model.js';
+import type { ClusterSpec, Disk, NodeSpec } from '../model/spec.js';
+import type { FailureType } from '../model/failures.js';
+import type { ProfileModel, ProfileName } from '../model/profiles/model.js';
 import type { Cmd, CmdResult, RunAs } from '../hosts/types.js';
 
 /** A command whose exit 0 means "the effect is already there"; `label` says so in plans. */

@@ -2,8 +2,8 @@
 // compute host, then each node's small local dir rebuilt with `polar-initdb.sh ... replica` (the
 // right mode for every node, the read-write one included), config templates from a throwaway
 // initdb, and the seed's settings appended. The standby keeps its own disk and its local dir.
-import { polardbModel } from '../../common/profiles/polardb.js';
-import { primaryOf, sharedDataDir, type ClusterSpec, type Disk, type NodeSpec } from '../../common/spec.js';
+import { polardbModel } from '../model/profiles/polardb.js';
+import { primaryOf, sharedDataDir, type ClusterSpec, type Disk, type NodeSpec } from '../model/spec.js';
 import { failure } from '../failures.js';
 import type { CmdResult } from '../hosts/types.js';
 import {

@@ -2,7 +2,7 @@
 // names: it never travels through workflow inputs or histories.
 import { readFileSync } from 'node:fs';
 import pg from 'pg';
-import type { ClusterSpec, NodeSpec } from '../common/spec.js';
+import type { ClusterSpec, NodeSpec } from './model/spec.js';
 import { failure } from './failures.js';
 import { profileOf } from './profiles/index.js';
 

@@ -5,11 +5,9 @@ import type { Issue, ProfileModel } from './model.js';
 
 function specRules(spec: SpecShape, issue: Issue): void {
   spec.nodes.forEach((n, i) => {
-    if (n.storage && !n.storage.mountPoint)
-      issue(['nodes', i, 'storage', 'mountPoint'], 'the postgres profile mounts the disk: give mountPoint');
-  });
-  spec.nodes.forEach((n, i) => {
-    if (n.storage && !n.storage.dataDir?.startsWith(`${n.storage.mountPoint}/`))
+    if (!n.storage) return;
+    if (!n.storage.mountPoint) issue(['nodes', i, 'storage', 'mountPoint'], 'the postgres profile mounts the disk: give mountPoint');
+    if (!n.storage.dataDir?.startsWith(`${n.storage.mountPoint}/`))
       issue(['nodes', i, 'storage', 'dataDir'], 'give the standby data directory, below its mountPoint');
   });
   const { mountPoint, dataDir } = spec.storage;

@@ -55,10 +55,16 @@ export default tseslint.config(
   },
   // The layers: imports only go down, lib/model <- lib <- activities <- workflows <- workers, client,
   // lab, bench, scripts. One entry per directory (a later entry for the same rule would replace it).
-  layer('lib/model', [
+  layer(
+    'lib/model',
+    [NODE_APIS, TEMPORAL_RUNTIME, { regex: '^\\.\\./', message: 'lib/model is the bottom layer: it imports only lib/model' }],
+    ['lib/model/*/**'],
+  ),
+  // Its folders (lib/model/profiles): the same rule, one level deeper.
+  layer('lib/model/*', [
     NODE_APIS,
     TEMPORAL_RUNTIME,
-    { regex: '^\\.\\./', message: 'lib/model is the bottom layer: it imports only lib/model' },
+    { regex: '^\\.\\./\\.\\./', message: 'lib/model is the bottom layer: it imports only lib/model' },
   ]),
   layer(
     'lib',

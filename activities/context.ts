@@ -3,7 +3,6 @@ import type { ClusterSpecInput, NodeSpec } from '../lib/model/spec.js';
 import type { Detailed, StepResult } from '../lib/model/report.js';
 import type { Host } from '../lib/hosts/types.js';
 import { Journal } from '../lib/ops.js';
-import type { Profile } from '../lib/profiles/types.js';
 import { attemptNo, cancellation, heartbeat, sleep } from './heartbeat.js';
 
 /** The host, with every command it runs tied to the current activity's cancellation. */
@@ -15,7 +14,6 @@ export const cancellable = (host: Host): Host => ({
 
 export interface ActivityDeps {
   hostFor(node: NodeSpec): Host;
-  profiles: Record<string, Profile>;
   /** Every command that acts on a host, as it runs (the worker's command log). */
   onCommand?: (host: string, command: string) => void;
   /** Specs the worker loaded from its clusters dir, by cluster name. */

@@ -28,8 +28,8 @@ import { heartbeat, sleep } from './heartbeat.js';
 import type { Host } from '../lib/hosts/types.js';
 import { renderCmd } from '../lib/hosts/types.js';
 import { runOps, type Journal } from '../lib/ops.js';
-import { pfsdRunning } from '../lib/profiles/polardb.js';
 import { processesInDir, promoteOp } from '../lib/profiles/common.js';
+import { profileOf } from '../lib/profiles/index.js';
 import * as S from '../lib/profiles/storage.js';
 import { STANDBY_POSITION_SQL, STREAMING_SQL, TABLES_SQL, TIMELINE_SQL, withParam } from '../lib/sql.js';
 import { createVerifyActivities } from './verify.js';
@@ -55,14 +55,10 @@ async function diskOutOfUse(spec: ClusterSpec, node: NodeSpec, host: Host, j: Jo
   const proven: string[] = [];
   const unproven: string[] = [];
   const disk = spec.storage;
-  if (spec.profile === 'polardb') {
-    const p = pfsdRunning(disk);
-    if (await holds(host, p.argv, j)) unproven.push(`${node.name}: a pfsdaemon for ${disk.diskName} still runs on its host`);
-    else proven.push(`${node.name}: no pfsdaemon for ${disk.diskName} on its host`);
-  } else if (disk.mountPoint) {
-    if (await holds(host, ['mountpoint', '-q', disk.mountPoint], j))
-      unproven.push(`${node.name}: ${disk.mountPoint} (the old shared disk) is still mounted on its host`);
-    else proven.push(`${node.name}: ${disk.mountPoint} is not mounted on its host`);
+  const inUse = profileOf(spec).storageInUse(disk);
+  if (inUse) {
+    if (await holds(host, inUse.probe.argv, j)) unproven.push(`${node.name}: ${inUse.inUse}`);
+    else proven.push(`${node.name}: ${inUse.free}`);
   }
   if (disk.image) {
     if (!(await holds(host, ['test', '-e', disk.image], j))) proven.push(`${node.name}: the old image ${disk.image} is gone from its host`);
@@ -122,7 +118,7 @@ export const createFailoverActivities = (deps: ActivityDeps) => ({
     const unproven: string[] = [];
     const onShared = new Set(sharedNodes(spec).map((n) => n.name));
     for (const node of oldNodes(spec)) {
-      const dir = deps.profiles[spec.profile]!.postmasterDir(spec, node);
+      const dir = profileOf(spec).postmasterDir(spec, node);
       if (spec.fencing.agent) {
         const said = await runAgent(spec, node, dir, j);
         proven.push(`${node.name}: the fencing agent confirmed it is off${said ? ` (${said})` : ''}`);
@@ -199,12 +195,8 @@ export const createFailoverActivities = (deps: ActivityDeps) => ({
     const old = primaryOf(spec);
     let oldLsn: string | null = null;
     let source: string;
-    if (spec.profile === 'postgres') {
-      const cmd = {
-        argv: [`${spec.binaries.dir}/bin/pg_controldata`, '-D', spec.storage.dataDir!],
-        as: 'root' as const,
-        timeoutMs: 15_000,
-      };
+    const cmd = profileOf(spec).oldPrimaryControl(spec);
+    if (cmd) {
       const r = await deps
         .hostFor(old)
         .run(cmd)
@@ -264,7 +256,7 @@ export const createFailoverActivities = (deps: ActivityDeps) => ({
       throw failure('CommandFailed', `the standby ${standby.name} does not serve (${first}): it must run to be promoted`);
     if (!first) j.verified.push(`${standby.name} is read-write already: not promoted again`);
     else {
-      const dataDir = deps.profiles[spec.profile]!.postmasterDir(spec, standby);
+      const dataDir = profileOf(spec).postmasterDir(spec, standby);
       await runOps(deps.hostFor(standby), [promoteOp(spec, standby, dataDir)], j);
       j.changed = true;
       const started = Date.now();

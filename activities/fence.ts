@@ -11,6 +11,7 @@ import { whoAnswers } from '../lib/db.js';
 import { failure } from '../lib/failures.js';
 import { processesIn, runAgent } from '../lib/fencing.js';
 import { HostGone } from '../lib/hosts/types.js';
+import { profileOf } from '../lib/profiles/index.js';
 
 export const createFenceActivities = (deps: ActivityDeps) => ({
   async fence(spec: ClusterSpec): Promise<Detailed<FenceDetails>> {
@@ -30,7 +31,7 @@ export const createFenceActivities = (deps: ActivityDeps) => ({
         answering.push(node.name);
         continue;
       }
-      const dir = deps.profiles[spec.profile]!.postmasterDir(spec, node);
+      const dir = profileOf(spec).postmasterDir(spec, node);
       if (spec.fencing.agent) {
         const said = await runAgent(spec, node, dir, j);
         proven.push(`${node.name}: the fencing agent confirmed it is off${said ? ` (${said})` : ''}`);

@@ -6,13 +6,11 @@
 // against. No retries, no heartbeats, no history: a step that fails fails the run.
 import { createActivities } from '../activities/index.js';
 import { hostFor } from '../lib/hosts/index.js';
-import { polardbProfile } from '../lib/profiles/polardb.js';
-import { postgresProfile } from '../lib/profiles/postgres.js';
 import type { StepOutcome, StepRecord } from '../lib/model/report.js';
 import { primaryOf, type ClusterSpec } from '../lib/model/spec.js';
 import { recoverySteps, runInOrder, type ActivityName, type Step } from '../lib/model/steps.js';
 
-const activities = createActivities({ hostFor, profiles: { postgres: postgresProfile, polardb: polardbProfile } });
+const activities = createActivities({ hostFor });
 
 export interface RawRun {
   startedAt: number;

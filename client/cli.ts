@@ -6,8 +6,7 @@ import { WorkflowFailedError, WorkflowNotFoundError, type Client, type WorkflowH
 import { ScheduleNotFoundError } from '@temporalio/client';
 import type { SignalDefinition } from '@temporalio/common';
 import { renderFailoverPlan, renderPlan } from '../lib/plan.js';
-import { polardbProfile } from '../lib/profiles/polardb.js';
-import { postgresProfile } from '../lib/profiles/postgres.js';
+import { profileOf } from '../lib/profiles/index.js';
 import { renderDrillResult, type DrillResult } from '../lib/model/drill.js';
 import { renderReport, stepLine, type Progress, type RecoveryReport } from '../lib/model/report.js';
 import { SpecError } from '../lib/model/spec.js';
@@ -58,7 +57,6 @@ interface Command {
 }
 
 const output: Options = { output: { type: 'string', short: 'o' } };
-const profiles = { postgres: postgresProfile, polardb: polardbProfile };
 
 class UsageError extends Error {}
 
@@ -127,7 +125,7 @@ const commands: Record<string, Command> = {
     async run(args, v) {
       need(args, 1, '<spec.yaml>');
       const spec = readSpecFile(args[0]!);
-      process.stdout.write((v.failover ? renderFailoverPlan : renderPlan)(spec, profiles[spec.profile]));
+      process.stdout.write((v.failover ? renderFailoverPlan : renderPlan)(spec, profileOf(spec)));
       return EXIT.ok;
     },
   },

@@ -4,7 +4,7 @@
 // { phase: 'clone', node, bytesDone, bytesTotal }. `follow` and the Web UI's pending activity show it.
 // The clone itself is not touched: a probe that fails only skips that beat.
 import type { ClusterSpec, NodeSpec } from './model/spec.js';
-import { primaryOf } from './model/spec.js';
+import { buildNeedsPrimary, primaryOf } from './model/spec.js';
 import { withDb } from './db.js';
 import type { Host } from './hosts/types.js';
 import type { Progress } from './ops.js';
@@ -24,7 +24,10 @@ export async function dirBytes(host: Host, dir: string): Promise<number> {
   return Number.isFinite(n) ? n : 0;
 }
 
-/** Runs `fn` (the build of `node`); while it runs, reports the clone's progress into `target` every `everyMs`. */
+/**
+ * Runs `fn` (the build of `node`); when the build reads from the primary (a clone), reports the
+ * clone's progress into `target` every `everyMs` while it runs.
+ */
 export async function withCloneProgress<T>(
   spec: ClusterSpec,
   node: NodeSpec,
@@ -34,7 +37,7 @@ export async function withCloneProgress<T>(
   fn: () => Promise<T>,
   everyMs = 500,
 ): Promise<T> {
-  if (spec.profile !== 'postgres' || node.role !== 'replica') return fn();
+  if (!buildNeedsPrimary(spec, node)) return fn();
   const started = Date.now();
   let done = false;
   // What pg_basebackup copies besides WAL: the databases (the WAL it streams is left out of both sides).

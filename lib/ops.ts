@@ -3,7 +3,7 @@
 import { MARKER_BEGIN, MARKER_END, type Check, type Op, type Probe } from './profiles/types.js';
 import { renderCmd, type Cmd, type CmdResult, type Host } from './hosts/types.js';
 import { failure } from './failures.js';
-import { permanentCause, type FailureType } from './model/failures.js';
+import { permanentCause } from './model/failures.js';
 
 /**
  * How long-running library code says what it is waiting for, and waits. The activity adapter
@@ -123,10 +123,10 @@ export async function runOps(host: Host, ops: Op[], journal: Journal): Promise<v
 
 const normalise = (s: string): string => s.replace(/\n+$/, '\n');
 
-/** Runs a check; throws the profile's typed failure when it reports a problem. */
-export async function runCheck(host: Host, check: Check, journal: Journal, type: FailureType): Promise<void> {
+/** Runs a check; throws the check's typed failure when it reports a problem. */
+export async function runCheck(host: Host, check: Check, journal: Journal): Promise<void> {
   const r = await host.run(check.cmd);
   const problem = check.problem(r);
-  if (problem) throw failure(type, `on ${host.name}: ${problem}`);
+  if (problem) throw failure(check.failure, `on ${host.name}: ${problem}`);
   journal.verified.push(`${host.name}: ${renderCmd(check.cmd, host.dbUser)} ok`);
 }

@@ -10,7 +10,8 @@ import { failure as baseFailure } from './failures.js';
 import type { Cmd, Host } from './hosts/types.js';
 import { must, type Journal, type Progress } from './ops.js';
 import { primaryConninfo, quoteConf } from './profiles/common.js';
-import { pfsdRunning } from './profiles/polardb.js';
+import { profileOf } from './profiles/index.js';
+import type { Probe } from './profiles/types.js';
 
 const T = 60_000;
 const PLAIN_PATH = /^\/[A-Za-z0-9_.+@:=,/-]*$/;
@@ -291,7 +292,7 @@ async function snapshotByCommand(host: Host, spec: ClusterSpec, sb: Sandbox, c: 
   const isDev = await ok(host, ['test', '-b', partial]);
   if (!isDev && !(await ok(host, ['test', '-f', partial])))
     throw drillFailure('SnapshotFailed', `on ${host.name}: ${partial} is neither an image file nor a block device`);
-  if (spec.profile === 'postgres') await prepCopy(host, sb, c, isDev ? partial : undefined, j);
+  if (profileOf(spec).dataDirOnHost) await prepCopy(host, sb, c, isDev ? partial : undefined, j);
   return finish(
     host,
     c,
@@ -372,6 +373,8 @@ async function loopsOf(host: Host, image: string): Promise<string[]> {
 /** The images of one host's PFS disks, copied while every pfsdaemon serving them is stopped. */
 async function pfsdFreezeAndCopy(host: Host, spec: ClusterSpec, _sb: Sandbox, copies: DiskCopy[], j: Journal): Promise<CopyResult[]> {
   const started = Date.now();
+  // pfsd-freeze is for profiles that serve a disk through a daemon (the spec refuses it for others).
+  const daemon = profileOf(spec).diskDaemon!;
   const loops: string[] = [];
   const pids: number[] = [];
   for (const c of copies) {
@@ -380,7 +383,7 @@ async function pfsdFreezeAndCopy(host: Host, spec: ClusterSpec, _sb: Sandbox, co
       throw drillFailure('SnapshotFailed', `on ${host.name}: the image ${image} is not there`);
     for (const l of await loopsOf(host, image)) if (!loops.includes(l)) loops.push(l);
     // By its command line, never by its pid file (which holds the pid from before it forked).
-    const r = await host.run({ ...pfsdRunning(c.source), timeoutMs: T });
+    const r = await host.run({ ...daemon(c.source), timeoutMs: T });
     for (const p of r.stdout.split('\n').filter((x) => /^\d+$/.test(x))) if (!pids.includes(Number(p))) pids.push(Number(p));
   }
   const secs = spec.drill?.maxFreezeSeconds ?? 300;
@@ -512,7 +515,7 @@ export async function copyStandbyDirs(
   hostFor: (n: NodeSpec) => Host,
   j: Journal,
 ): Promise<{ node: string; from: string; to: string }[]> {
-  if (spec.profile !== 'polardb') return [];
+  if (!profileOf(spec).standbyKeepsLocalDir) return [];
   const out = [];
   for (const prod of spec.nodes.filter((n) => n.role === 'standby')) {
     const node = nodeNamed(sb.spec, prod.name);
@@ -583,11 +586,16 @@ export const PFSD_PATHS = { run: '/var/run/pfsd', shm: '/dev/shm/pfsd', log: '/v
  * files and log dir go, and the log the runbook's start wrote. Never the argument-less stop,
  * which kills every pfsdaemon on the host.
  */
-export async function cleanSandboxPfsd(host: Host, disk: string, j: Journal): Promise<string[]> {
+export async function cleanSandboxPfsd(
+  host: Host,
+  disk: string,
+  daemon: (disk: { diskName: string }) => Probe,
+  j: Journal,
+): Promise<string[]> {
   if (!/_d[0-9a-f]{6}$/.test(disk) || !/^[A-Za-z0-9_-]+$/.test(disk))
     throw drillFailure('SandboxConflict', `${disk} is not a sandbox disk name: its pfsd is left alone`);
   const pidsOf = async () =>
-    (await host.run({ ...pfsdRunning({ diskName: disk }), timeoutMs: T })).stdout.split('\n').filter((x) => /^\d+$/.test(x));
+    (await host.run({ ...daemon({ diskName: disk }), timeoutMs: T })).stdout.split('\n').filter((x) => /^\d+$/.test(x));
   let pids = await pidsOf();
   if (pids.length) {
     await host.run(root(['kill', '-INT', ...pids]));
@@ -648,7 +656,8 @@ export async function teardownOnHost(host: Host, sb: Sandbox, j: Journal): Promi
       throw drillFailure('SandboxTeardownFailed', `on ${host.name}: postgres processes below ${dir} do not die: ${pids.join(', ')}`, true);
     await j.progress.sleep(200);
   }
-  if (sb.spec.profile === 'polardb') for (const c of sb.copies) out.pfsdRemoved.push(...(await cleanSandboxPfsd(host, c.disk.diskName, j)));
+  const daemon = profileOf(sb.spec).diskDaemon;
+  if (daemon) for (const c of sb.copies) out.pfsdRemoved.push(...(await cleanSandboxPfsd(host, c.disk.diskName, daemon, j)));
 
   // 2. Mounts below the sandbox dir, deepest first; a mount still busy a moment after the kill is retried.
   const mounts = (await must(host, root(['findmnt', '-rn', '-o', 'TARGET']))).stdout

@@ -32,7 +32,6 @@ import { createActivities } from '../activities/index.js';
 import { hostFor } from '../lib/hosts/index.js';
 import { Journal, probe, runOps } from '../lib/ops.js';
 import { polardbProfile, pfsdRunning } from '../lib/profiles/polardb.js';
-import { postgresProfile } from '../lib/profiles/postgres.js';
 import { MARKER_BEGIN } from '../lib/profiles/types.js';
 import type { StepResult } from '../lib/model/report.js';
 import { standinSpecInput, writeStandins } from './helpers/polardb-standins.js';
@@ -85,7 +84,7 @@ const variant = (edit: (d: ClusterSpecInput) => void): ClusterSpec => {
   return parseSpec(d);
 };
 
-const acts = createActivities({ hostFor, profiles: { polardb: polardbProfile, postgres: postgresProfile } });
+const acts = createActivities({ hostFor });
 
 /** The calls logged since the last time this was asked. */
 let seen = 0;

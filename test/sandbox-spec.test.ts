@@ -210,7 +210,7 @@ test('snapshotStorage refuses polardb without a snapshot command, and a block de
       return { exitCode: 0, stdout: '', stderr: '', durationMs: 0, timedOut: false };
     },
   };
-  const acts = createDrillActivities({ hostFor: () => host, profiles: {} });
+  const acts = createDrillActivities({ hostFor: () => host });
   const run = { workflowId: 'drill/x', runId: 'r' };
   const seed = readSpecFile('examples/seed-cluster.yaml');
   await assert.rejects(acts.snapshotStorage(seed, sandboxSpec(seed, params(seed)), run), (err: ApplicationFailure) => {

@@ -14,7 +14,6 @@ import YAML from 'yaml';
 import { createFailoverActivities } from '../activities/failover.js';
 import { hostFor } from '../lib/hosts/index.js';
 import type { Activities } from '../activities/index.js';
-import { postgresProfile } from '../lib/profiles/postgres.js';
 import type { Detailed, Progress } from '../lib/model/report.js';
 import type { ClusterSpecInput } from '../lib/model/spec.js';
 import { workflowsPath } from '../workers/create-worker.js';
@@ -40,7 +39,7 @@ const ok = (details?: Record<string, unknown>): Detailed<any> => ({
 /** Stubs: the fence cannot prove the old primary down; preflight fails when told to. */
 const stubs: Partial<Activities> = {
   // The real check: it asks the dev server which runbooks of the cluster run.
-  checkRunbooks: createFailoverActivities({ hostFor, profiles: { postgres: postgresProfile } }).checkRunbooks,
+  checkRunbooks: createFailoverActivities({ hostFor }).checkRunbooks,
   async fence() {
     return ok({
       proven: false,

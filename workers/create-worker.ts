@@ -5,8 +5,6 @@ import { fileURLToPath } from 'node:url';
 import { NativeConnection, Worker } from '@temporalio/worker';
 import { createActivities } from '../activities/index.js';
 import { hostFor } from '../lib/hosts/index.js';
-import { polardbProfile } from '../lib/profiles/polardb.js';
-import { postgresProfile } from '../lib/profiles/postgres.js';
 import { TASK_QUEUE } from '../lib/model/input.js';
 import type { ClusterSpecInput } from '../lib/model/spec.js';
 import { HeartbeatInterceptor } from './heartbeat-interceptor.js';
@@ -48,7 +46,6 @@ export async function createWorker(o: WorkerOptions): Promise<Worker> {
     ...(o.workflowBundlePath ? { workflowBundle: { codePath: o.workflowBundlePath } } : { workflowsPath }),
     activities: createActivities({
       hostFor,
-      profiles: { postgres: postgresProfile, polardb: polardbProfile },
       onCommand,
       registered: o.registered,
       notifyUrls: o.notifyUrls,

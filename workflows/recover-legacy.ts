@@ -3,9 +3,8 @@
 // here; delete it once no such recovery can be in flight (deprecatePatch('step-model') then).
 import { ApplicationFailure, patched, workflowInfo } from '@temporalio/workflow';
 import type { RecoverInput } from '../lib/model/input.js';
-import { buildNeedsPrimary } from '../lib/model/profile-needs.js';
 import type { Outcome, RecoveryReport, StepOutcome } from '../lib/model/report.js';
-import { nodesOf, primaryOf, sharedNodes, type ClusterSpec } from '../lib/model/spec.js';
+import { buildNeedsPrimary, nodesOf, primaryOf, sharedNodes, type ClusterSpec } from '../lib/model/spec.js';
 import { long, quick } from './options.js';
 import { at, type Recorder } from './recorder.js';
 import { replicaChild } from './replica-child.js';

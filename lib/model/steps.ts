@@ -4,9 +4,8 @@
 // serially (bench/raw.ts). A second runbook is a second declaration.
 import { ActivityCancellationType, type ActivityOptions } from '@temporalio/common';
 import { failoverStandby, specAfterFailover } from './failover.js';
-import { buildNeedsPrimary } from './profile-needs.js';
 import type { StepName } from './report.js';
-import { nodesOf, primaryOf, sharedNodes, type ClusterSpec, type NodeSpec } from './spec.js';
+import { buildNeedsPrimary, nodesOf, primaryOf, sharedNodes, type ClusterSpec, type NodeSpec } from './spec.js';
 
 const retry: ActivityOptions['retry'] = {
   initialInterval: '200ms',

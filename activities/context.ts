@@ -1,16 +1,13 @@
-// What every activity module receives: its dependencies, and a way to open a step's journal.
+// What every activity module receives (its dependencies), and the one adapter every step
+// activity goes through: the Temporal context in (heartbeats, cancellation, attempt, when the
+// first attempt was scheduled), the library's step called, its typed result out. Failures are
+// typed by the worker's interceptor (typed-failure.ts).
+import { Context } from '@temporalio/activity';
 import type { ClusterSpecInput, NodeSpec } from '../lib/model/spec.js';
-import type { Detailed, StepResult } from '../lib/model/report.js';
 import type { Host } from '../lib/hosts/types.js';
 import { Journal } from '../lib/ops.js';
-import { attemptNo, cancellation, heartbeat, sleep } from './heartbeat.js';
-
-/** The host, with every command it runs tied to the current activity's cancellation. */
-export const cancellable = (host: Host): Host => ({
-  name: host.name,
-  dbUser: host.dbUser,
-  run: (cmd) => host.run({ ...cmd, signal: cmd.signal ?? cancellation() }),
-});
+import { stepResult, type ResultOf, type StepEnv } from '../lib/steps/env.js';
+import { heartbeat } from './heartbeat.js';
 
 export interface ActivityDeps {
   hostFor(node: NodeSpec): Host;
@@ -28,20 +25,21 @@ export interface ActivityDeps {
   failoverDir?: string;
 }
 
-/** A step's journal; the library reports progress through it as this activity's heartbeat, and waits cancellably. */
-export const journalOf = (deps: ActivityDeps): Journal => new Journal(deps.onCommand, { beat: heartbeat, sleep });
+/** The host, with every command it runs ended by the activity's cancellation. */
+const cancellable = (host: Host, signal: AbortSignal): Host => ({
+  name: host.name,
+  dbUser: host.dbUser,
+  run: (cmd) => host.run({ ...cmd, signal: cmd.signal ?? signal }),
+});
 
-/** A step's result from its journal; `details` typed per step (lib/model/report.ts). */
-export function resultOf(j: Journal): StepResult;
-export function resultOf<D>(j: Journal, details: D): Detailed<D>;
-export function resultOf<D>(j: Journal, details?: D): StepResult | Detailed<D> {
-  return {
-    changed: j.changed,
-    commands: j.commands,
-    skipped: j.skipped,
-    verified: j.verified,
-    ...(j.warnings.length ? { warnings: j.warnings } : {}),
-    attempt: attemptNo(),
-    ...(details ? { details } : {}),
-  } as StepResult | Detailed<D>;
+/** Runs a library step as this activity: its progress is the heartbeat, its waits end when the activity is cancelled. */
+export async function step<D>(deps: ActivityDeps, run: (s: StepEnv) => Promise<D>): Promise<ResultOf<D>> {
+  const ctx = Context.current();
+  const s: StepEnv = {
+    hostFor: (node) => cancellable(deps.hostFor(node), ctx.cancellationSignal),
+    j: new Journal(deps.onCommand, { beat: (details) => heartbeat(ctx, details), sleep: (ms) => ctx.sleep(ms) }),
+    sinceMs: ctx.info.scheduledTimestampMs,
+  };
+  const details = await run(s);
+  return stepResult(s.j, ctx.info.attempt, details);
 }

@@ -1,6 +1,6 @@
 // createActivities(deps): every activity, built from the dependencies it is given (the host
 // layer above all), so tests and the lab can hand in their own.
-import { cancellable, type ActivityDeps } from './context.js';
+import type { ActivityDeps } from './context.js';
 import { createBinariesActivities } from './binaries.js';
 import { createDrillActivities } from './drill.js';
 import { createFailoverActivities } from './failover.js';
@@ -17,24 +17,21 @@ import { createVerifyActivities } from './verify.js';
 
 export type { ActivityDeps } from './context.js';
 
-export const createActivities = (given: ActivityDeps) => {
-  // A cancelled activity ends the commands it runs, on every host.
-  const deps: ActivityDeps = { ...given, hostFor: (node) => cancellable(given.hostFor(node)) };
-  return {
-    ...createRegistryActivities(deps),
-    ...createFenceActivities(deps),
-    ...createProvisionActivities(deps),
-    ...createPreflightActivities(deps),
-    ...createStorageActivities(deps),
-    ...createStorageDaemonActivities(deps),
-    ...createBinariesActivities(deps),
-    ...createNodeActivities(deps),
-    ...createReplicationActivities(deps),
-    ...createVerifyActivities(deps),
-    ...createNotifyActivities(deps),
-    ...createDrillActivities(deps),
-    ...createFailoverActivities(deps),
-  };
-};
+// Each step activity ends the commands it runs, on every host, when it is cancelled (context.ts).
+export const createActivities = (deps: ActivityDeps) => ({
+  ...createRegistryActivities(deps),
+  ...createFenceActivities(deps),
+  ...createProvisionActivities(deps),
+  ...createPreflightActivities(deps),
+  ...createStorageActivities(deps),
+  ...createStorageDaemonActivities(deps),
+  ...createBinariesActivities(deps),
+  ...createNodeActivities(deps),
+  ...createReplicationActivities(deps),
+  ...createVerifyActivities(deps),
+  ...createNotifyActivities(deps),
+  ...createDrillActivities(deps),
+  ...createFailoverActivities(deps),
+});
 
 export type Activities = ReturnType<typeof createActivities>;

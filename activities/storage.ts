@@ -1,15 +1,9 @@
-// attachStorage: the disk bound and named on its node's host (lib/storage.ts).
+// attachStorage: the disk bound and named on its node's host (lib/steps/storage.ts).
 import type { ClusterSpec } from '../lib/model/spec.js';
-import { nodeNamed } from '../lib/model/spec.js';
-import type { AttachDetails, Detailed } from '../lib/model/report.js';
-import { attach, diskOf, type Which } from '../lib/storage.js';
-import { journalOf, resultOf, type ActivityDeps } from './context.js';
+import type { Which } from '../lib/storage.js';
+import { attachStorage } from '../lib/steps/storage.js';
+import { step, type ActivityDeps } from './context.js';
 
 export const createStorageActivities = (deps: ActivityDeps) => ({
-  async attachStorage(spec: ClusterSpec, nodeName: string, which: Which): Promise<Detailed<AttachDetails>> {
-    const node = nodeNamed(spec, nodeName);
-    const j = journalOf(deps);
-    const device = await attach(deps.hostFor(node), diskOf(spec, node, which), j, node.host.transport === 'docker');
-    return resultOf(j, { device });
-  },
+  attachStorage: (spec: ClusterSpec, nodeName: string, which: Which) => step(deps, (s) => attachStorage(s, spec, nodeName, which)),
 });

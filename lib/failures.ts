@@ -11,3 +11,6 @@ export function rawMessage(err: ApplicationFailure): string {
   const advice = FailureTypes[err.type as FailureType];
   return advice ? err.message.replace(` (${advice})`, '') : err.message;
 }
+
+/** A failure typed already (by failure(), or a check that failed): what the catalogue says of it stands. */
+export const isTyped = (err: unknown): err is ApplicationFailure => err instanceof ApplicationFailure;

@@ -1,5 +1,5 @@
 // What fencing needs of a host and of the fencing agent; the decision (what counts as proof) is
-// the fence activity's.
+// the fence steps' (lib/steps/fence.ts, failover.ts).
 import type { ClusterSpec, NodeSpec } from './model/spec.js';
 import { failure } from './failures.js';
 import { LocalHost } from './hosts/local.js';

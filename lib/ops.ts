@@ -34,6 +34,11 @@ export class Journal {
     this.commands.push(`${host}: ${command}`);
     this.sink?.(host, command);
   }
+
+  /** A journal of its own for a step run inside this one: the same command log and progress. */
+  inner(): Journal {
+    return new Journal(this.sink, this.progress);
+  }
 }
 
 export async function probe(host: Host, p: Probe): Promise<boolean> {

@@ -1,10 +1,10 @@
-// The polardb profile's activities, end to end on this machine through the real LocalHost, with a
+// The polardb profile's steps, end to end on this machine through the real LocalHost, with a
 // real loop device, against stand-ins for the PolarDB-only tools (start_pfsd.sh/pfsdaemon, pfs,
 // polar-initdb.sh, initdb, pg_ctl/postgres, psql) that behave as POLARDB-NOTES.md describes and
-// log every call. Every activity runs twice: the second run must call no acting tool again.
+// log every call. Every step runs twice: the second run must call no acting tool again.
 // The stand-ins: test/helpers/polardb-standins.ts (shared with the benchmark's polardb section).
-// startNode's activity waits for a database to answer, which stand-ins cannot do: its op is run
-// through runOps directly, as the activity does before that wait.
+// The startNode step waits for a database to answer, which stand-ins cannot do: its op is run
+// through runOps directly, as the step does before that wait.
 import assert from 'node:assert/strict';
 import { randomBytes } from 'node:crypto';
 import {
@@ -28,12 +28,13 @@ import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import { ApplicationFailure } from '@temporalio/common';
 import { execa } from 'execa';
-import { createActivities } from '../activities/index.js';
 import { hostFor } from '../lib/hosts/index.js';
 import { Journal, probe, runOps } from '../lib/ops.js';
 import { polardbProfile, pfsdRunning } from '../lib/profiles/polardb.js';
 import { MARKER_BEGIN } from '../lib/profiles/types.js';
 import type { StepResult } from '../lib/model/report.js';
+import * as steps from '../lib/steps/index.js';
+import type { Which } from '../lib/storage.js';
 import { standinSpecInput, writeStandins } from './helpers/polardb-standins.js';
 import { nodeNamed, parseSpec, type ClusterSpec, type ClusterSpecInput } from '../lib/model/spec.js';
 
@@ -84,7 +85,15 @@ const variant = (edit: (d: ClusterSpecInput) => void): ClusterSpec => {
   return parseSpec(d);
 };
 
-const acts = createActivities({ hostFor });
+/** The library's steps as the activities run them, here outside Temporal. */
+const acts = {
+  attachStorage: (spec: ClusterSpec, node: string, which: Which) =>
+    steps.runStep(hostFor, (s) => steps.attachStorage(s, spec, node, which)),
+  startStorageDaemon: (spec: ClusterSpec, node: string, which: Which) =>
+    steps.runStep(hostFor, (s) => steps.startStorageDaemon(s, spec, node, which)),
+  prepareBinaries: (spec: ClusterSpec, node: string) => steps.runStep(hostFor, (s) => steps.prepareBinaries(s, spec, node)),
+  buildNode: (spec: ClusterSpec, node: string) => steps.runStep(hostFor, (s) => steps.buildNode(s, spec, node)),
+};
 
 /** The calls logged since the last time this was asked. */
 let seen = 0;

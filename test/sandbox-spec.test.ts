@@ -3,7 +3,7 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import type { ApplicationFailure } from '@temporalio/common';
-import { createDrillActivities } from '../activities/drill.js';
+import { runStep, snapshotStorage } from '../lib/steps/index.js';
 import type { Host } from '../lib/hosts/types.js';
 import { readSpecFile } from '../lib/spec-file.js';
 import { DRILL_MARKER, isDrillWorkflowIdOf, isScheduledDrillId } from '../lib/model/drill.js';
@@ -210,10 +210,14 @@ test('snapshotStorage refuses polardb without a snapshot command, and a block de
       return { exitCode: 0, stdout: '', stderr: '', durationMs: 0, timedOut: false };
     },
   };
-  const acts = createDrillActivities({ hostFor: () => host });
   const run = { workflowId: 'drill/x', runId: 'r' };
+  const snapshot = (spec: ClusterSpec) =>
+    runStep(
+      () => host,
+      (s) => snapshotStorage(s, spec, sandboxSpec(spec, params(spec)), run),
+    );
   const seed = readSpecFile('examples/seed-cluster.yaml');
-  await assert.rejects(acts.snapshotStorage(seed, sandboxSpec(seed, params(seed)), run), (err: ApplicationFailure) => {
+  await assert.rejects(snapshot(seed), (err: ApplicationFailure) => {
     assert.equal(err.type, 'SnapshotUnsupported');
     assert.match(err.message, /polardb .* needs drill\.copyMethod pfsd-freeze or drill\.snapshotCommand/);
     return true;
@@ -221,7 +225,7 @@ test('snapshotStorage refuses polardb without a snapshot command, and a block de
   const doc = JSON.parse(JSON.stringify(readSpecFile('examples/lab-cluster.yaml')));
   doc.storage = { ...doc.storage, image: undefined, device: '/dev/sdx' };
   const san = parseSpec(doc);
-  await assert.rejects(acts.snapshotStorage(san, sandboxSpec(san, params(san)), run), (err: ApplicationFailure) => {
+  await assert.rejects(snapshot(san), (err: ApplicationFailure) => {
     assert.equal(err.type, 'SnapshotUnsupported');
     assert.match(err.message, /block device \/dev\/sdx: only a snapshot command can copy it/);
     return true;

@@ -48,7 +48,7 @@ export type SlotDetails = { missing: string[]; created: string[] };
 export type AttachDetails = { device: string };
 export type ProvisionDetails = { container: string; did: 'created' | 'started' | 'running' };
 export type StreamingDetails = { waitedMs: number };
-/** Row count and checksum per table (activities/db.ts computes it). */
+/** Row count and checksum per table (lib/db.ts computes it). */
 export type Fingerprint = Record<string, { rows: number; checksum: string }>;
 /** recordPosition: where the standby stood, and what it held, before the promote. */
 export type PositionDetails = { position: StandbyPosition; fingerprint: Fingerprint; alreadyPromoted: boolean };

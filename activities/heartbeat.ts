@@ -1,6 +1,6 @@
 // Heartbeat details from inside an activity. (The worker's interceptor keeps every activity
 // heartbeating; these add what an activity is waiting for.)
-import { Context } from '@temporalio/activity';
+import type { Context } from '@temporalio/activity';
 
 // The details an activity last gave, so the worker's keep-alive heartbeat repeats them instead of
 // replacing them with nothing (the server keeps only the last heartbeat's details).

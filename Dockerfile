@@ -10,7 +10,7 @@ FROM docker:27-cli AS docker-cli
 
 FROM node:20-bookworm-slim
 
-# openssh-client: the `ssh` transport (BatchMode, strict host key checking; see activities/hosts/ssh.ts).
+# openssh-client: the `ssh` transport (BatchMode, strict host key checking; see lib/hosts/ssh.ts).
 # tini: PID 1 that forwards SIGTERM to npm -> node (the webhook drains in-flight deliveries on it)
 #       and reaps the ssh / docker client processes the worker spawns.
 # ca-certificates: notify-only alerts are posted to https chat webhooks.

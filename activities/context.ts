@@ -1,10 +1,9 @@
 // What every activity module receives: its dependencies, and a way to open a step's journal.
-import type { ClusterSpecInput, NodeSpec } from '../common/spec.js';
-import type { StepResult } from '../common/report.js';
-import type { Host } from './hosts/types.js';
-import { Journal } from './ops.js';
-import type { Profile } from './profiles/types.js';
-import { attemptNo, cancellation } from './heartbeat.js';
+import type { ClusterSpecInput, NodeSpec } from '../lib/model/spec.js';
+import type { StepResult } from '../lib/model/report.js';
+import type { Host } from '../lib/hosts/types.js';
+import { Journal } from '../lib/ops.js';
+import { attemptNo, cancellation, heartbeat, sleep } from './heartbeat.js';
 
 /** The host, with every command it runs tied to the current activity's cancellation. */
 export const cancellable = (host: Host): Host => ({
@@ -15,7 +14,6 @@ export const cancellable = (host: Host): Host => ({
 
 export interface ActivityDeps {
   hostFor(node: NodeSpec): Host;
-  profiles: Record<string, Profile>;
   /** Every command that acts on a host, as it runs (the worker's command log). */
   onCommand?: (host: string, command: string) => void;
   /** Specs the worker loaded from its clusters dir, by cluster name. */
@@ -30,7 +28,8 @@ export interface ActivityDeps {
   failoverDir?: string;
 }
 
-export const journalOf = (deps: ActivityDeps): Journal => new Journal(deps.onCommand);
+/** A step's journal; the library reports progress through it as this activity's heartbeat, and waits cancellably. */
+export const journalOf = (deps: ActivityDeps): Journal => new Journal(deps.onCommand, { beat: heartbeat, sleep });
 
 export const resultOf = (j: Journal, details?: Record<string, unknown>): StepResult => ({
   changed: j.changed,

@@ -4,19 +4,19 @@ import { appendFile, mkdir, readFile } from 'node:fs/promises';
 import { createServer } from 'node:net';
 import { dirname } from 'node:path';
 import { Context } from '@temporalio/activity';
-import { asRecorded, DEFAULT_DRILL_HISTORY, DEFAULT_SANDBOX_ROOT, type DrillResult } from '../common/drill.js';
-import { failoverWorkflowId, recoveryWorkflowId } from '../common/input.js';
-import type { StepResult } from '../common/report.js';
-import type { DiskCopy, Sandbox } from '../common/sandbox.js';
-import { copyMethodOf, nodeNamed, primaryOf, type ClusterSpec } from '../common/spec.js';
-import { writeDrillMarker } from './consistency.js';
-import { whoAnswers, withDb } from './db.js';
-import type { Journal } from './ops.js';
-import { must } from './ops.js';
-import { DRILL_MARKER_INSERT_SQL, withParam } from './sql.js';
+import { asRecorded, DEFAULT_DRILL_HISTORY, DEFAULT_SANDBOX_ROOT, type DrillResult } from '../lib/model/drill.js';
+import { failoverWorkflowId, recoveryWorkflowId } from '../lib/model/input.js';
+import type { StepResult } from '../lib/model/report.js';
+import type { DiskCopy, Sandbox } from '../lib/model/sandbox.js';
+import { copyMethodOf, nodeNamed, primaryOf, type ClusterSpec } from '../lib/model/spec.js';
+import { writeDrillMarker } from '../lib/consistency.js';
+import { whoAnswers, withDb } from '../lib/db.js';
+import type { Journal } from '../lib/ops.js';
+import { must } from '../lib/ops.js';
+import { DRILL_MARKER_INSERT_SQL, withParam } from '../lib/sql.js';
 import { runningRunbook } from './running.js';
 import { journalOf, resultOf, type ActivityDeps } from './context.js';
-import { copyDisks, copyHost, copyStandbyDirs, drillFailure, hostsOf, makeSandboxDir, markerText, teardownOnHost } from './sandbox.js';
+import { copyDisks, copyHost, copyStandbyDirs, drillFailure, hostsOf, makeSandboxDir, markerText, teardownOnHost } from '../lib/sandbox.js';
 
 /** Free ports on loopback, all different and none of `avoid` (bind port 0, read it, close). */
 async function freePorts(n: number, avoid: Set<number>): Promise<number[]> {

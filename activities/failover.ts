@@ -6,23 +6,23 @@ import { mkdirSync, writeFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { Context } from '@temporalio/activity';
 import YAML from 'yaml';
-import { failoverStandby, oldNodes } from '../common/failover.js';
-import { failoverWorkflowId, recoveryWorkflowId } from '../common/input.js';
-import type { StandbyPosition, StepResult } from '../common/report.js';
-import { primaryOf, sharedNodes, type ClusterSpec, type NodeSpec } from '../common/spec.js';
+import { failoverStandby, oldNodes } from '../lib/model/failover.js';
+import { failoverWorkflowId, recoveryWorkflowId } from '../lib/model/input.js';
+import type { StandbyPosition, StepResult } from '../lib/model/report.js';
+import { primaryOf, sharedNodes, type ClusterSpec, type NodeSpec } from '../lib/model/spec.js';
 import { runningRunbook } from './running.js';
 import { journalOf, resultOf, type ActivityDeps } from './context.js';
-import { fingerprint, whoAnswers, withDb, type Fingerprint } from './db.js';
-import { failure } from './failures.js';
-import { runAgent } from './fence.js';
+import { fingerprint, whoAnswers, withDb, type Fingerprint } from '../lib/db.js';
+import { failure } from '../lib/failures.js';
+import { runAgent } from '../lib/fencing.js';
 import { heartbeat, sleep } from './heartbeat.js';
-import type { Host } from './hosts/types.js';
-import { renderCmd } from './hosts/types.js';
-import { runOps, type Journal } from './ops.js';
-import { pfsdRunning } from './profiles/polardb.js';
-import { processesInDir, promoteOp } from './profiles/common.js';
-import * as S from './profiles/storage.js';
-import { STANDBY_POSITION_SQL, STREAMING_SQL, TABLES_SQL, TIMELINE_SQL, withParam } from './sql.js';
+import type { Host } from '../lib/hosts/types.js';
+import { renderCmd } from '../lib/hosts/types.js';
+import { runOps, type Journal } from '../lib/ops.js';
+import { processesInDir, promoteOp } from '../lib/profiles/common.js';
+import { profileOf } from '../lib/profiles/index.js';
+import * as S from '../lib/profiles/storage.js';
+import { STANDBY_POSITION_SQL, STREAMING_SQL, TABLES_SQL, TIMELINE_SQL, withParam } from '../lib/sql.js';
 import { createVerifyActivities } from './verify.js';
 
 export const DEFAULT_FAILOVER_DIR = '/var/lib/polar-runbook/failovers';
@@ -46,14 +46,10 @@ async function diskOutOfUse(spec: ClusterSpec, node: NodeSpec, host: Host, j: Jo
   const proven: string[] = [];
   const unproven: string[] = [];
   const disk = spec.storage;
-  if (spec.profile === 'polardb') {
-    const p = pfsdRunning(disk);
-    if (await holds(host, p.argv, j)) unproven.push(`${node.name}: a pfsdaemon for ${disk.diskName} still runs on its host`);
-    else proven.push(`${node.name}: no pfsdaemon for ${disk.diskName} on its host`);
-  } else if (disk.mountPoint) {
-    if (await holds(host, ['mountpoint', '-q', disk.mountPoint], j))
-      unproven.push(`${node.name}: ${disk.mountPoint} (the old shared disk) is still mounted on its host`);
-    else proven.push(`${node.name}: ${disk.mountPoint} is not mounted on its host`);
+  const inUse = profileOf(spec).storageInUse(disk);
+  if (inUse) {
+    if (await holds(host, inUse.probe.argv, j)) unproven.push(`${node.name}: ${inUse.inUse}`);
+    else proven.push(`${node.name}: ${inUse.free}`);
   }
   if (disk.image) {
     if (!(await holds(host, ['test', '-e', disk.image], j))) proven.push(`${node.name}: the old image ${disk.image} is gone from its host`);
@@ -113,7 +109,7 @@ export const createFailoverActivities = (deps: ActivityDeps) => ({
     const unproven: string[] = [];
     const onShared = new Set(sharedNodes(spec).map((n) => n.name));
     for (const node of oldNodes(spec)) {
-      const dir = deps.profiles[spec.profile]!.postmasterDir(spec, node);
+      const dir = profileOf(spec).postmasterDir(spec, node);
       if (spec.fencing.agent) {
         const said = await runAgent(spec, node, dir, j);
         proven.push(`${node.name}: the fencing agent confirmed it is off${said ? ` (${said})` : ''}`);
@@ -190,12 +186,8 @@ export const createFailoverActivities = (deps: ActivityDeps) => ({
     const old = primaryOf(spec);
     let oldLsn: string | null = null;
     let source: string;
-    if (spec.profile === 'postgres') {
-      const cmd = {
-        argv: [`${spec.binaries.dir}/bin/pg_controldata`, '-D', spec.storage.dataDir!],
-        as: 'root' as const,
-        timeoutMs: 15_000,
-      };
+    const cmd = profileOf(spec).oldPrimaryControl(spec);
+    if (cmd) {
       const r = await deps
         .hostFor(old)
         .run(cmd)
@@ -255,7 +247,7 @@ export const createFailoverActivities = (deps: ActivityDeps) => ({
       throw failure('CommandFailed', `the standby ${standby.name} does not serve (${first}): it must run to be promoted`);
     if (!first) j.verified.push(`${standby.name} is read-write already: not promoted again`);
     else {
-      const dataDir = deps.profiles[spec.profile]!.postmasterDir(spec, standby);
+      const dataDir = profileOf(spec).postmasterDir(spec, standby);
       await runOps(deps.hostFor(standby), [promoteOp(spec, standby, dataDir)], j);
       j.changed = true;
       const started = Date.now();

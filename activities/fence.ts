@@ -3,53 +3,15 @@
 // postmaster in its directory, or a fencing agent's confirmation. Whatever answers in a way that
 // cannot be named (a timeout, a refused login, a postmaster starting) is evidence for the
 // operator's `approve` gate, never proof.
-import type { ClusterSpec, NodeSpec } from '../common/spec.js';
-import { sharedNodes } from '../common/spec.js';
-import type { StepResult } from '../common/report.js';
+import type { ClusterSpec } from '../lib/model/spec.js';
+import { sharedNodes } from '../lib/model/spec.js';
+import type { StepResult } from '../lib/model/report.js';
 import { journalOf, resultOf, type ActivityDeps } from './context.js';
-import { whoAnswers } from './db.js';
-import { failure } from './failures.js';
-import { HostGone, type Host } from './hosts/types.js';
-import { LocalHost } from './hosts/local.js';
-import { renderCmd } from './hosts/types.js';
-import type { Journal } from './ops.js';
-import { processesInDir } from './profiles/common.js';
-
-/** PIDs whose working directory is `dir`. */
-async function processesIn(host: Host, dir: string): Promise<string[]> {
-  const r = await host.run(processesInDir(dir));
-  return r.stdout
-    .split('\n')
-    .map((l) => l.trim())
-    .filter(Boolean);
-}
-
-/** The agent's argv for one node, placeholders filled in. */
-export function agentArgv(spec: ClusterSpec, node: NodeSpec, dataDir: string): string[] {
-  const values: Record<string, string> = {
-    node: node.name,
-    address: node.address,
-    port: String(node.port),
-    localDir: node.localDir,
-    dataDir,
-  };
-  return spec.fencing.agent!.command.map((w) => w.replace(/\{(\w+)\}/g, (_, k: string) => values[k]!));
-}
-
-/** Runs the fencing agent on the worker for one node; its exit 0 is the proof, anything else stops the run. */
-export async function runAgent(spec: ClusterSpec, node: NodeSpec, dataDir: string, j: Journal): Promise<string> {
-  const cmd = { argv: agentArgv(spec, node, dataDir), as: 'root' as const, timeoutMs: spec.fencing.agent!.timeoutSeconds * 1000 };
-  const agentHost = new LocalHost('worker');
-  j.ran(agentHost.name, renderCmd(cmd));
-  const r = await agentHost.run(cmd);
-  const said = (r.stdout + '\n' + r.stderr).trim().split('\n').filter(Boolean).slice(-3).join(' / ');
-  if (r.exitCode !== 0)
-    throw failure(
-      'FenceFailed',
-      `the fencing agent for ${node.name} ${r.timedOut ? `timed out after ${cmd.timeoutMs / 1000} s` : `exited ${r.exitCode}`}: ${said || '(no output)'}`,
-    );
-  return said;
-}
+import { whoAnswers } from '../lib/db.js';
+import { failure } from '../lib/failures.js';
+import { processesIn, runAgent } from '../lib/fencing.js';
+import { HostGone } from '../lib/hosts/types.js';
+import { profileOf } from '../lib/profiles/index.js';
 
 export const createFenceActivities = (deps: ActivityDeps) => ({
   async fence(spec: ClusterSpec): Promise<StepResult> {
@@ -69,7 +31,7 @@ export const createFenceActivities = (deps: ActivityDeps) => ({
         answering.push(node.name);
         continue;
       }
-      const dir = deps.profiles[spec.profile]!.postmasterDir(spec, node);
+      const dir = profileOf(spec).postmasterDir(spec, node);
       if (spec.fencing.agent) {
         const said = await runAgent(spec, node, dir, j);
         proven.push(`${node.name}: the fencing agent confirmed it is off${said ? ` (${said})` : ''}`);

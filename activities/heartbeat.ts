@@ -6,7 +6,7 @@ function context(): Context | undefined {
   try {
     return Context.current();
   } catch {
-    return undefined; // called outside an activity (the lab, a benchmark's raw script)
+    return undefined; // an activity called directly, without Temporal (bench/raw.ts, tests)
   }
 }
 

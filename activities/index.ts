@@ -1,5 +1,5 @@
 // createActivities(deps): every activity, built from the dependencies it is given (the host
-// layer, the profiles), so tests and the lab can hand in their own.
+// layer above all), so tests and the lab can hand in their own.
 import { cancellable, type ActivityDeps } from './context.js';
 import { createBinariesActivities } from './binaries.js';
 import { createDrillActivities } from './drill.js';

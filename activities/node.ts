@@ -1,20 +1,21 @@
 // buildNode and startNode: the compute-local side of a database node, rebuilt from nothing
 // (or finished, when a previous attempt stopped halfway), then started and proven to serve.
 import { ApplicationFailure } from '@temporalio/common';
-import { permanentCause, type FailureType } from '../common/failures.js';
-import type { ClusterSpec, NodeSpec } from '../common/spec.js';
-import { nodeNamed } from '../common/spec.js';
-import type { StepResult } from '../common/report.js';
-import { withCloneProgress } from './clone-progress.js';
+import { permanentCause, type FailureType } from '../lib/model/failures.js';
+import type { ClusterSpec, NodeSpec } from '../lib/model/spec.js';
+import { nodeNamed } from '../lib/model/spec.js';
+import type { StepResult } from '../lib/model/report.js';
+import { withCloneProgress } from '../lib/clone-progress.js';
 import { journalOf, resultOf, type ActivityDeps } from './context.js';
-import { whoAnswers } from './db.js';
-import { failure, rawMessage } from './failures.js';
-import { heartbeat, sleep } from './heartbeat.js';
-import type { Host } from './hosts/types.js';
-import { runOps, type Journal } from './ops.js';
-import { MARKER_FILE } from './profiles/common.js';
-import type { Profile } from './profiles/types.js';
-import { checkPrimary } from './primary.js';
+import { whoAnswers } from '../lib/db.js';
+import { failure, rawMessage } from '../lib/failures.js';
+import { firstScheduledMs, heartbeat, sleep } from './heartbeat.js';
+import type { Host } from '../lib/hosts/types.js';
+import { runOps, type Journal } from '../lib/ops.js';
+import { MARKER_FILE } from '../lib/profiles/common.js';
+import { profileOf } from '../lib/profiles/index.js';
+import type { Profile } from '../lib/profiles/types.js';
+import { checkPrimary } from '../lib/primary.js';
 
 /** A local dir that exists, is not empty and has not our mark holds someone else's data. */
 export async function refuseForeignDir(host: Host, node: NodeSpec): Promise<void> {
@@ -79,35 +80,24 @@ async function waitServing(spec: ClusterSpec, node: NodeSpec, j: Journal, limitM
 }
 
 /**
- * PIDs of pg_basebackup processes that have `$0` (a clone's target directory) as one of their
- * arguments. The script is constant; the directory is its argument.
+ * Waits until what an earlier attempt at the build left running has ended (the profile says what
+ * that is: a clone whose worker died, for one), so the retry never works beside it.
  */
-const CLONES_INTO =
-  'for p in $(pgrep -x pg_basebackup); do ' +
-  'tr "\\0" "\\n" < "/proc/$p/cmdline" 2>/dev/null | grep -qxF -- "$0" && echo "$p"; done; true';
-
-/**
- * A clone an earlier attempt started may still run: its worker died, the clone did not (an
- * orphan; a large clone outlives the heartbeat timeout by far). Wait until it ends, so the retry
- * neither removes the copy under the running clone nor starts a second one beside it, and a clone
- * that finished meanwhile is kept (it has its backup_manifest).
- */
-async function waitForEarlierClone(host: Host, node: NodeSpec, target: string, j: Journal): Promise<void> {
-  if (node.role !== 'replica') return;
+async function waitForEarlierBuild(host: Host, spec: ClusterSpec, node: NodeSpec, profile: Profile, j: Journal): Promise<void> {
+  const earlier = profile.earlierBuild(spec, node);
+  if (!earlier) return;
   const started = Date.now();
   let seen = false;
   for (;;) {
-    const r = await host.run({ argv: ['sh', '-c', CLONES_INTO, target], as: 'root', timeoutMs: 30_000 });
+    const r = await host.run(earlier.cmd);
     const pids = r.stdout.split('\n').filter(Boolean);
     if (!pids.length) break;
     seen = true;
-    heartbeat({ waiting: `an earlier clone into ${target} (pid ${pids.join(', ')})`, sinceMs: Date.now() - started });
+    heartbeat({ waiting: `${earlier.what} (pid ${pids.join(', ')})`, sinceMs: Date.now() - started });
     await sleep(250);
   }
   if (seen)
-    j.verified.push(
-      `${node.name}: an earlier clone into ${target} was still running; waited ${((Date.now() - started) / 1000).toFixed(1)} s for it`,
-    );
+    j.verified.push(`${node.name}: ${earlier.what} was still running; waited ${((Date.now() - started) / 1000).toFixed(1)} s for it`);
 }
 
 export const createNodeActivities = (deps: ActivityDeps) => ({
@@ -117,16 +107,16 @@ export const createNodeActivities = (deps: ActivityDeps) => ({
     const j = journalOf(deps);
     if (await alreadyServing(spec, node, j)) return resultOf(j);
     if (node.role !== 'standby') await refuseForeignDir(host, node);
-    const profile = deps.profiles[spec.profile]!;
-    const target = profile.postmasterDir(spec, node);
-    await waitForEarlierClone(host, node, target, j);
+    const profile = profileOf(spec);
+    await waitForEarlierBuild(host, spec, node, profile, j);
     try {
-      await withCloneProgress(spec, node, host, target, () => runOps(host, profile.buildNode(spec, node), j));
+      const target = profile.postmasterDir(spec, node);
+      await withCloneProgress(spec, node, host, target, j.progress, () => runOps(host, profile.buildNode(spec, node), j));
     } catch (err) {
       // A build that reads from the primary (a clone): a lost primary is the cause to name. (A
       // polardb replica builds from PFS while the primary may not serve yet: nothing to ask it.)
       if (profile.buildNeedsPrimary(spec, node) && !(err instanceof ApplicationFailure && err.nonRetryable))
-        await checkPrimary(spec, `buildNode ${node.name}`);
+        await checkPrimary(spec, `buildNode ${node.name}`, firstScheduledMs());
       throw err;
     }
     return resultOf(j);
@@ -137,7 +127,7 @@ export const createNodeActivities = (deps: ActivityDeps) => ({
     const host = deps.hostFor(node);
     const j = journalOf(deps);
     if (!(await alreadyServing(spec, node, j))) {
-      await start(host, spec, node, deps.profiles[spec.profile]!, j);
+      await start(host, spec, node, profileOf(spec), j);
       await waitServing(spec, node, j);
     }
     return resultOf(j);

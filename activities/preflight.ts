@@ -4,15 +4,15 @@
 // written): a disk image or device that is not there (StorageMissing), the shared disk given as a
 // standby's own disk too (WrongCluster), a local dir holding data this runbook did not create
 // (ForeignDataDir). Read-only: it runs no command that acts.
-import type { ClusterSpec, Disk, NodeSpec } from '../common/spec.js';
-import { primaryOf } from '../common/spec.js';
-import type { StepResult } from '../common/report.js';
+import type { ClusterSpec, Disk, NodeSpec } from '../lib/model/spec.js';
+import { primaryOf } from '../lib/model/spec.js';
+import type { StepResult } from '../lib/model/report.js';
 import { journalOf, resultOf, type ActivityDeps } from './context.js';
-import { failure } from './failures.js';
+import { failure } from '../lib/failures.js';
 import { refuseForeignDir } from './node.js';
-import type { Host } from './hosts/types.js';
-import type { Journal } from './ops.js';
-import { permanentCause } from '../common/failures.js';
+import type { Host } from '../lib/hosts/types.js';
+import type { Journal } from '../lib/ops.js';
+import { permanentCause } from '../lib/model/failures.js';
 
 /** A sparse image needs room on the filesystem that holds it as the database writes into it. */
 const MIN_ROOM_BYTES = 64 * 1024 * 1024;

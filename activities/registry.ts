@@ -1,8 +1,8 @@
 // Registered clusters: specs the worker loaded from its clusters dir, so a trigger (the Web UI,
 // a webhook) can name a cluster instead of pasting its whole spec.
-import type { ClusterSpecInput } from '../common/spec.js';
+import type { ClusterSpecInput } from '../lib/model/spec.js';
 import type { ActivityDeps } from './context.js';
-import { failure } from './failures.js';
+import { failure } from '../lib/failures.js';
 
 export const createRegistryActivities = (deps: ActivityDeps) => ({
   async loadRegisteredSpec(cluster: string): Promise<ClusterSpecInput> {

@@ -1,14 +1,14 @@
 // validateSlots and waitStreaming: the replication slots survived on shared storage, and each
 // standby/replica streams through its own.
 import { ApplicationFailure } from '@temporalio/common';
-import type { ClusterSpec } from '../common/spec.js';
-import { nodeNamed, primaryOf } from '../common/spec.js';
-import type { StepResult } from '../common/report.js';
+import type { ClusterSpec } from '../lib/model/spec.js';
+import { nodeNamed, primaryOf } from '../lib/model/spec.js';
+import type { StepResult } from '../lib/model/report.js';
 import { journalOf, resultOf, type ActivityDeps } from './context.js';
-import { checkPrimary, onPrimary } from './primary.js';
-import { failure } from './failures.js';
-import { heartbeat, sleep } from './heartbeat.js';
-import { CREATE_SLOT_SQL, SLOTS_SQL, STREAMING_SQL, withParam } from './sql.js';
+import { checkPrimary, onPrimary } from '../lib/primary.js';
+import { failure } from '../lib/failures.js';
+import { firstScheduledMs, heartbeat, sleep } from './heartbeat.js';
+import { CREATE_SLOT_SQL, SLOTS_SQL, STREAMING_SQL, withParam } from '../lib/sql.js';
 
 interface SlotRow {
   slot_name: string;
@@ -23,7 +23,7 @@ export const createReplicationActivities = (deps: ActivityDeps) => ({
   async validateSlots(spec: ClusterSpec, create: boolean): Promise<StepResult> {
     const j = journalOf(deps);
     const expected = spec.slots.expected ?? [];
-    return onPrimary(spec, 'validateSlots', async (db) => {
+    return onPrimary(spec, 'validateSlots', firstScheduledMs(), async (db) => {
       const rows = (await db.query<SlotRow>(SLOTS_SQL)).rows;
       const problems: string[] = [];
       const missing: string[] = [];
@@ -66,7 +66,7 @@ export const createReplicationActivities = (deps: ActivityDeps) => ({
     const j = journalOf(deps);
     const started = Date.now();
     for (;;) {
-      const row = await onPrimary(spec, `waitStreaming ${node.name}`, async (db) =>
+      const row = await onPrimary(spec, `waitStreaming ${node.name}`, firstScheduledMs(), async (db) =>
         (
           await db.query<{ state: string; application_name: string; sent_lsn: string; replay_lsn: string | null }>(STREAMING_SQL, [
             node.slot,
@@ -83,7 +83,7 @@ export const createReplicationActivities = (deps: ActivityDeps) => ({
         return resultOf(j, { waitedMs: Date.now() - started });
       }
       if (Date.now() - started > limitMs) {
-        await checkPrimary(spec, `waitStreaming ${node.name}`);
+        await checkPrimary(spec, `waitStreaming ${node.name}`, firstScheduledMs());
         throw failure('CommandFailed', `${node.name} is not streaming from the primary after ${limitMs / 1000} s`);
       }
       heartbeat({ waitingMs: Date.now() - started });

@@ -2,7 +2,7 @@
 // client, so a runbook never acts beside another one of the same cluster.
 import { Context } from '@temporalio/activity';
 import { WorkflowNotFoundError } from '@temporalio/client';
-import type { Journal } from './ops.js';
+import type { Journal } from '../lib/ops.js';
 
 /** The execution of `workflowId` if it runs (recover/<cluster>, failover/<cluster>); what was seen goes to the journal. */
 export async function runningRunbook(workflowId: string, j: Journal): Promise<{ id: string; runId: string; since: string } | undefined> {

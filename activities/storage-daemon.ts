@@ -1,11 +1,12 @@
 // startStorageDaemon: make the disk's data readable on a host (pfsd for PFS, a mount for a
 // filesystem), then prove the data is there.
-import type { ClusterSpec } from '../common/spec.js';
-import { nodeNamed } from '../common/spec.js';
-import type { StepResult } from '../common/report.js';
+import type { ClusterSpec } from '../lib/model/spec.js';
+import { nodeNamed } from '../lib/model/spec.js';
+import type { StepResult } from '../lib/model/report.js';
 import { journalOf, resultOf, type ActivityDeps } from './context.js';
-import { runCheck, runOps } from './ops.js';
-import { attach, diskOf, type Which } from './storage.js';
+import { runCheck, runOps } from '../lib/ops.js';
+import { profileOf } from '../lib/profiles/index.js';
+import { attach, diskOf, type Which } from '../lib/storage.js';
 
 export const createStorageDaemonActivities = (deps: ActivityDeps) => ({
   async startStorageDaemon(spec: ClusterSpec, nodeName: string, which: Which): Promise<StepResult> {
@@ -15,10 +16,9 @@ export const createStorageDaemonActivities = (deps: ActivityDeps) => ({
     const j = journalOf(deps);
     // The link may have gone since attachStorage (a host reboot): put it back first.
     await attach(host, disk, j, node.host.transport === 'docker');
-    const profile = deps.profiles[spec.profile]!;
-    const { ops, check } = profile.storageDaemon(spec, node, disk);
+    const { ops, check } = profileOf(spec).storageDaemon(spec, node, disk);
     await runOps(host, ops, j);
-    await runCheck(host, check, j, spec.profile === 'polardb' ? 'NotAPfsDisk' : 'WrongCluster');
+    await runCheck(host, check, j);
     return resultOf(j);
   },
 });

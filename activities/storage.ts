@@ -1,85 +1,9 @@
-// attachStorage: bind the disk image to a loop device (or use the SAN device) and give it its
-// stable name. Reuses what is there, never overwrites a link that points elsewhere.
-import type { ClusterSpec, Disk, NodeSpec } from '../common/spec.js';
-import { nodeNamed } from '../common/spec.js';
-import type { StepResult } from '../common/report.js';
-import { resultOf, journalOf, type ActivityDeps } from './context.js';
-import { failure } from './failures.js';
-import { renderCmd, type Host } from './hosts/types.js';
-import { must, type Journal } from './ops.js';
-import * as S from './profiles/storage.js';
-
-export type Which = 'shared' | 'own';
-export const diskOf = (spec: ClusterSpec, node: NodeSpec, which: Which): Disk => (which === 'shared' ? spec.storage : node.storage!);
-
-/** The loop device nodes in a container's own /dev; journaled only when some had to be made. */
-async function loopNodes(host: Host, j: Journal): Promise<void> {
-  const cmd = S.makeLoopNodes();
-  const made = (await must(host, cmd)).stdout.trim();
-  if (made) j.ran(host.name, `${renderCmd(cmd, host.dbUser)}  # made ${made.split('\n').join(' ')}`);
-}
-
-async function findDevice(host: Host, disk: Disk, j: Journal, ownDev: boolean): Promise<string> {
-  if (disk.device) {
-    if ((await host.run(S.deviceExists(disk.device))).exitCode !== 0)
-      throw failure('StorageMissing', `on ${host.name}: block device ${disk.device} is not there`);
-    return disk.device;
-  }
-  const image = disk.image!;
-  if ((await host.run(S.imageExists(image))).exitCode !== 0)
-    throw failure('StorageMissing', `on ${host.name}: disk image ${image} is not there`);
-  if (ownDev) await loopNodes(host, j);
-  const bound = S.parseBoundLoop((await must(host, S.findBoundLoop(image))).stdout);
-  if (bound) {
-    j.skipped.push(`${host.name}: ${image} is already bound to ${bound}`);
-    return bound;
-  }
-  // Another process may take the free device between `losetup -f` and the bind: ask again.
-  for (let tries = 1; ; tries++) {
-    const free = (await must(host, S.findFreeLoop(), j)).stdout.trim();
-    // Asking for a free device may have made a new one: its node too.
-    if (ownDev) await loopNodes(host, j);
-    try {
-      await must(host, S.bindLoop(free, disk), j);
-      j.changed = true;
-      return free;
-    } catch (err) {
-      const now = S.parseBoundLoop((await must(host, S.findBoundLoop(image))).stdout);
-      if (now) return now;
-      if (tries >= 5) throw err;
-    }
-  }
-}
-
-async function ensureLink(host: Host, device: string, link: string, j: Journal): Promise<void> {
-  const r = await host.run(S.readLink(link));
-  if (r.exitCode === 0) {
-    const target = r.stdout.trim();
-    if (target === device) {
-      j.skipped.push(`${host.name}: ${link} already points to ${device}`);
-      return;
-    }
-    throw failure('LinkConflict', `on ${host.name}: ${link} points to ${target}, not to ${device}; it was left alone`);
-  }
-  if ((await host.run(S.pathExists(link))).exitCode === 0)
-    throw failure('LinkConflict', `on ${host.name}: ${link} exists and is not a link; it was left alone`);
-  await must(host, S.makeLink(device, link), j);
-  j.changed = true;
-}
-
-/**
- * Idempotent: finds or makes the loop device and the link; returns the device. `ownDev`: the host
- * is a container with a /dev of its own, where the loop device nodes are made first.
- */
-export async function attach(host: Host, disk: Disk, j: Journal, ownDev = false): Promise<string> {
-  const device = await findDevice(host, disk, j, ownDev);
-  const link = S.diskLink(disk);
-  await ensureLink(host, device, link, j);
-  if ((await host.run({ argv: ['test', '-b', link], as: 'root' })).exitCode !== 0)
-    throw failure('StorageMissing', `on ${host.name}: ${link} does not lead to a block device`, true);
-  j.verified.push(`${host.name}: ${link} -> ${device} is a block device`);
-  return device;
-}
+// attachStorage: the disk bound and named on its node's host (lib/storage.ts).
+import type { ClusterSpec } from '../lib/model/spec.js';
+import { nodeNamed } from '../lib/model/spec.js';
+import type { StepResult } from '../lib/model/report.js';
+import { attach, diskOf, type Which } from '../lib/storage.js';
+import { journalOf, resultOf, type ActivityDeps } from './context.js';
 
 export const createStorageActivities = (deps: ActivityDeps) => ({
   async attachStorage(spec: ClusterSpec, nodeName: string, which: Which): Promise<StepResult> {

@@ -1,16 +1,16 @@
 // verifyData: the expected tables are there, the data fingerprint recorded before the disaster
 // matches, and a probe row written on the primary is read back on every replica and standby.
 import { existsSync, readFileSync } from 'node:fs';
-import type { ClusterSpec } from '../common/spec.js';
-import { primaryOf } from '../common/spec.js';
-import type { StepResult } from '../common/report.js';
+import type { ClusterSpec } from '../lib/model/spec.js';
+import { primaryOf } from '../lib/model/spec.js';
+import type { StepResult } from '../lib/model/report.js';
 import { journalOf, resultOf, type ActivityDeps } from './context.js';
-import { fingerprint, withDb, type Fingerprint } from './db.js';
-import { onPrimary } from './primary.js';
-import { failure } from './failures.js';
-import { heartbeat, sleep } from './heartbeat.js';
-import { checkDrillMarker, checkInvariants, runAmcheck } from './consistency.js';
-import { PROBE_INSERT_SQL, PROBE_TABLE, TABLES_SQL, withParam } from './sql.js';
+import { fingerprint, withDb, type Fingerprint } from '../lib/db.js';
+import { onPrimary } from '../lib/primary.js';
+import { failure } from '../lib/failures.js';
+import { firstScheduledMs, heartbeat, sleep } from './heartbeat.js';
+import { checkDrillMarker, checkInvariants, runAmcheck } from '../lib/consistency.js';
+import { PROBE_INSERT_SQL, PROBE_TABLE, TABLES_SQL, withParam } from '../lib/sql.js';
 
 export const createVerifyActivities = (deps: ActivityDeps) => ({
   /**
@@ -22,7 +22,7 @@ export const createVerifyActivities = (deps: ActivityDeps) => ({
     const primary = primaryOf(spec);
     const tables = spec.verify.tables;
     const details: Record<string, unknown> = {};
-    await onPrimary(spec, 'verifyData', async (db) => {
+    await onPrimary(spec, 'verifyData', firstScheduledMs(), async (db) => {
       const found = (await db.query<{ relname: string }>(TABLES_SQL, [tables])).rows.map((r) => r.relname);
       const missing = tables.filter((t) => !found.includes(t));
       if (missing.length) throw failure('WrongCluster', `expected tables missing on the recovered primary: ${missing.join(', ')}`);

@@ -9,7 +9,7 @@ import { randomBytes } from 'node:crypto';
 import type { Client } from '@temporalio/client';
 import { parseConfig } from '../client/webhook/config.js';
 import { createWebhookServer, LISTEN_BACKLOG } from '../client/webhook/server.js';
-import { recoveryWorkflowId } from '../common/input.js';
+import { recoveryWorkflowId } from '../lib/model/input.js';
 import type { Say } from './sections.js';
 
 export interface BurstResult {

@@ -2,8 +2,8 @@
 // (its last attempt) and completed, and how long each workflow task took. This separates the time
 // activities spend executing from the time the orchestration spends between them.
 import type { Client, WorkflowHandle } from '@temporalio/client';
-import type { StepRecord } from '../common/report.js';
-import type { ClusterSpec } from '../common/spec.js';
+import type { StepRecord } from '../lib/model/report.js';
+import type { ClusterSpec } from '../lib/model/spec.js';
 
 type History = Awaited<ReturnType<WorkflowHandle['fetchHistory']>>;
 type Event = NonNullable<History['events']>[number];

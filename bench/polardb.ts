@@ -11,11 +11,11 @@ import { appendFileSync, chmodSync, existsSync, lstatSync, mkdirSync, rmSync, un
 import { mkdtemp, readdir, readFile } from 'node:fs/promises';
 import type { Client } from '@temporalio/client';
 import { execa } from 'execa';
-import { polardbConfBlock, polardbHbaBlock } from '../activities/profiles/polardb.js';
-import { renderBlock } from '../activities/ops.js';
+import { polardbConfBlock, polardbHbaBlock } from '../lib/profiles/polardb.js';
+import { renderBlock } from '../lib/ops.js';
 import { startOrAttachRecovery } from '../client/start-recovery.js';
-import type { RecoveryReport } from '../common/report.js';
-import { nodeNamed, parseSpec, type ClusterSpec } from '../common/spec.js';
+import type { RecoveryReport } from '../lib/model/report.js';
+import { nodeNamed, parseSpec, type ClusterSpec } from '../lib/model/spec.js';
 import { freePort } from '../scripts/ports.js';
 import { makePfsDisk, realPgSetupSql, standinSpecInput, writeStandins } from '../test/helpers/polardb-standins.js';
 import { sec, sleep } from './stats.js';

@@ -5,14 +5,11 @@
 // parallelism. Also the plain script the fan-out is measured against (the same clones in parallel).
 // No retries, no heartbeats, no history: a step that fails fails the run.
 import { createActivities } from '../activities/index.js';
-import { hostFor } from '../activities/hosts/index.js';
-import { polardbProfile } from '../activities/profiles/polardb.js';
-import { postgresProfile } from '../activities/profiles/postgres.js';
-import type { StepName, StepRecord, StepResult } from '../common/report.js';
-import { buildNeedsPrimary } from '../common/profile-needs.js';
-import { nodesOf, primaryOf, sharedNodes, type ClusterSpec } from '../common/spec.js';
+import { hostFor } from '../lib/hosts/index.js';
+import type { StepName, StepRecord, StepResult } from '../lib/model/report.js';
+import { buildNeedsPrimary, nodesOf, primaryOf, sharedNodes, type ClusterSpec } from '../lib/model/spec.js';
 
-const activities = createActivities({ hostFor, profiles: { postgres: postgresProfile, polardb: polardbProfile } });
+const activities = createActivities({ hostFor });
 
 export interface RawRun {
   startedAt: number;

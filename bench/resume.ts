@@ -6,11 +6,11 @@
 // the interrupted work itself still had to do (the primary answering / the orphaned clone finishing).
 import { readdir, readFile, readlink } from 'node:fs/promises';
 import type { Client } from '@temporalio/client';
-import { whoAnswers } from '../activities/db.js';
-import { dataDirOf } from '../activities/profiles/postgres.js';
+import { whoAnswers } from '../lib/db.js';
+import { dataDirOf } from '../lib/profiles/postgres.js';
 import { startOrAttachRecovery } from '../client/start-recovery.js';
-import type { RecoveryReport } from '../common/report.js';
-import { nodesOf, primaryOf } from '../common/spec.js';
+import type { RecoveryReport } from '../lib/model/report.js';
+import { nodesOf, primaryOf } from '../lib/model/spec.js';
 import type { Lab } from '../lab/lab.js';
 import { histories, recoveryWorkflowIds } from './history.js';
 import { sleep } from './stats.js';

@@ -1,9 +1,9 @@
 // The benchmark's sections. Each builds its own labs (fresh, wrecked by the disaster, neither
 // timed), measures, and destroys them again, also when a recovery fails.
 import type { Client } from '@temporalio/client';
-import { withDb } from '../activities/db.js';
-import type { RecoveryReport } from '../common/report.js';
-import { nodesOf, primaryOf } from '../common/spec.js';
+import { withDb } from '../lib/db.js';
+import type { RecoveryReport } from '../lib/model/report.js';
+import { nodesOf, primaryOf } from '../lib/model/spec.js';
 import { dropLab, freshWreckedLab, wreckAgain, type BenchLab } from './labs.js';
 import { executionsAsSteps, histories, recoveryWorkflowIds } from './history.js';
 import { recoverRaw } from './raw.js';

@@ -1,8 +1,8 @@
 // Step breakdown: groups a run's step records by kind (a step and the role of its node: the
 // primary's buildNode is a few config files, a replica's is a clone), and measures what of the
 // run's time no step covers (orchestration between steps) and the floor of unavoidable waits.
-import type { StepRecord } from '../common/report.js';
-import type { ClusterSpec } from '../common/spec.js';
+import type { StepRecord } from '../lib/model/report.js';
+import type { ClusterSpec } from '../lib/model/spec.js';
 
 export const KIND_ORDER = [
   'fence',

@@ -9,7 +9,7 @@ import { fileURLToPath } from 'node:url';
 import { Client, Connection, type WorkflowHandle } from '@temporalio/client';
 import { DefaultLogger, NativeConnection, Runtime, type Worker } from '@temporalio/worker';
 import { startOrAttachRecovery } from '../client/start-recovery.js';
-import type { RecoveryReport } from '../common/report.js';
+import type { RecoveryReport } from '../lib/model/report.js';
 import type { Lab } from '../lab/lab.js';
 import { startDevServer, type DevServer } from '../scripts/dev-server.js';
 import { createWorker, workflowBundleFile } from '../workers/create-worker.js';

@@ -5,12 +5,11 @@ import { parseArgs, type ParseArgsConfig } from 'node:util';
 import { WorkflowFailedError, WorkflowNotFoundError, type Client, type WorkflowHandle } from '@temporalio/client';
 import { ScheduleNotFoundError } from '@temporalio/client';
 import type { SignalDefinition } from '@temporalio/common';
-import { renderFailoverPlan, renderPlan } from '../activities/plan.js';
-import { polardbProfile } from '../activities/profiles/polardb.js';
-import { postgresProfile } from '../activities/profiles/postgres.js';
-import { renderDrillResult, type DrillResult } from '../common/drill.js';
-import { renderReport, stepLine, type Progress, type RecoveryReport } from '../common/report.js';
-import { SpecError } from '../common/spec.js';
+import { renderFailoverPlan, renderPlan } from '../lib/plan.js';
+import { profileOf } from '../lib/profiles/index.js';
+import { renderDrillResult, type DrillResult } from '../lib/model/drill.js';
+import { renderReport, stepLine, type Progress, type RecoveryReport } from '../lib/model/report.js';
+import { SpecError } from '../lib/model/spec.js';
 import { abortSignal, approveSignal, progressQuery } from '../workflows/definitions.js';
 import { connectClient, UnreachableError } from './connect.js';
 import { drillHistoryPath, readDrillHistory, renderDrillHistory } from './drill-history.js';
@@ -26,7 +25,7 @@ import {
   triggerDrillSchedule,
   unpauseDrillSchedule,
 } from './schedule.js';
-import { readSpecFile } from './spec-file.js';
+import { readSpecFile } from '../lib/spec-file.js';
 import { drillOutcome, startDrill } from './start-drill.js';
 import { startOrAttachFailover } from './start-failover.js';
 import { startOrAttachRecovery } from './start-recovery.js';
@@ -58,7 +57,6 @@ interface Command {
 }
 
 const output: Options = { output: { type: 'string', short: 'o' } };
-const profiles = { postgres: postgresProfile, polardb: polardbProfile };
 
 class UsageError extends Error {}
 
@@ -127,7 +125,7 @@ const commands: Record<string, Command> = {
     async run(args, v) {
       need(args, 1, '<spec.yaml>');
       const spec = readSpecFile(args[0]!);
-      process.stdout.write((v.failover ? renderFailoverPlan : renderPlan)(spec, profiles[spec.profile]));
+      process.stdout.write((v.failover ? renderFailoverPlan : renderPlan)(spec, profileOf(spec)));
       return EXIT.ok;
     },
   },

@@ -1,6 +1,6 @@
 // The drill history: one JSON line per drill, appended by the worker's recordDrill activity.
 import { readFileSync } from 'node:fs';
-import { DEFAULT_DRILL_HISTORY, type DrillResult } from '../common/drill.js';
+import { DEFAULT_DRILL_HISTORY, type DrillResult } from '../lib/model/drill.js';
 
 export const drillHistoryPath = (): string => process.env.POLAR_DRILL_HISTORY ?? DEFAULT_DRILL_HISTORY;
 

@@ -1,6 +1,6 @@
 // What a failed recovery tells an operator: its failure type, the step and node that failed, the
 // cause (the whole chain: workflow -> child workflow -> activity -> the typed ApplicationFailure)
-// and what to do (the README's table, common/failures.ts).
+// and what to do (the README's table, lib/model/failures.ts).
 import {
   ActivityFailure,
   ApplicationFailure,
@@ -10,9 +10,9 @@ import {
   TimeoutFailure,
 } from '@temporalio/common';
 import { WorkflowFailedError } from '@temporalio/client';
-import { DrillFailureTypes } from '../common/drill.js';
-import { FailureTypes } from '../common/failures.js';
-import type { Progress } from '../common/report.js';
+import { DrillFailureTypes } from '../lib/model/drill.js';
+import { FailureTypes } from '../lib/model/failures.js';
+import type { Progress } from '../lib/model/report.js';
 
 export interface FailureInfo {
   /** The ApplicationFailure type (StorageMissing, SplitBrainRisk, ...), Terminated, Cancelled, Timeout; or unknown. */

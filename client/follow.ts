@@ -6,8 +6,8 @@
 // recovery). On a terminal the live part is one updating line; otherwise a line every few seconds.
 import { WorkflowHandle } from '@temporalio/client';
 import { defaultPayloadConverter } from '@temporalio/common';
-import type { Progress, RecoveryReport, StepRecord } from '../common/report.js';
-import { Phase } from '../common/search-attributes.js';
+import type { Progress, RecoveryReport, StepRecord } from '../lib/model/report.js';
+import { Phase } from '../lib/model/search-attributes.js';
 import { progressQuery } from '../workflows/definitions.js';
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));

@@ -3,8 +3,8 @@
 //  - reportHtml: a recovery's timeline (a Gantt of its steps: parallel branches side by side,
 //    retries marked) and its evidence (what every step verified, the commands it ran).
 //  - drillTrendHtml: the RTO of every drill over time, one line per cluster.
-import type { DrillResult } from '../common/drill.js';
-import type { RecoveryReport, StepRecord } from '../common/report.js';
+import type { DrillResult } from '../lib/model/drill.js';
+import type { RecoveryReport, StepRecord } from '../lib/model/report.js';
 import type { FailureInfo } from './failure.js';
 
 const esc = (s: unknown): string =>

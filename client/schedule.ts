@@ -5,13 +5,13 @@
 import { randomUUID } from 'node:crypto';
 import type { Client, ScheduleDescription, ScheduleHandle } from '@temporalio/client';
 import { ScheduleNotFoundError, ScheduleOverlapPolicy, WorkflowFailedError } from '@temporalio/client';
-import { asRecorded, drillScheduleId, drillWorkflowId, type DrillInput, type DrillResult } from '../common/drill.js';
-import { TASK_QUEUE } from '../common/input.js';
-import { ClusterName, Trigger } from '../common/search-attributes.js';
-import type { ClusterSpec } from '../common/spec.js';
+import { asRecorded, drillScheduleId, drillWorkflowId, type DrillInput, type DrillResult } from '../lib/model/drill.js';
+import { rootFailure } from '../lib/model/failures.js';
+import { TASK_QUEUE } from '../lib/model/input.js';
+import { ClusterName, Trigger } from '../lib/model/search-attributes.js';
+import { CLUSTER_NAME, type ClusterSpec } from '../lib/model/spec.js';
 
 export const DEFAULT_DRILL_CRON = '0 3 * * 1'; // Mondays 03:00 (UTC unless timezone says otherwise)
-const CLUSTER = /^[a-z0-9][a-z0-9_-]{0,62}$/;
 
 export interface DrillScheduleOptions {
   cluster: string;
@@ -28,7 +28,7 @@ export interface DrillScheduleOptions {
 }
 
 function checkCluster(cluster: string): string {
-  if (!CLUSTER.test(cluster)) throw new Error(`cluster name ${JSON.stringify(cluster)} must match ${CLUSTER.source}`);
+  if (!CLUSTER_NAME.test(cluster)) throw new Error(`cluster name ${JSON.stringify(cluster)} must match ${CLUSTER_NAME.source}`);
   return cluster;
 }
 
@@ -49,12 +49,7 @@ export async function checkRegistered(client: Client, cluster: string, timeoutMs
     });
   } catch (err) {
     if (!(err instanceof WorkflowFailedError)) throw err;
-    let type: string | undefined;
-    let message = err.message;
-    for (let e: unknown = err.cause; e; e = (e as { cause?: unknown }).cause) {
-      if (typeof (e as { type?: unknown }).type === 'string') type = (e as { type: string }).type;
-      message = (e as Error).message ?? message;
-    }
+    const { type, message } = rootFailure(err);
     if (type === 'SpecInvalid')
       throw new UnknownClusterError(
         `the worker does not know cluster ${cluster}: ${message}. Put its spec in the worker's POLAR_CLUSTERS_DIR and restart the worker, or give --spec`,

@@ -1,9 +1,9 @@
 // Starts a drill (workflow id drill/<cluster>), or attaches to the one running, and waits for its result.
 import { WorkflowFailedError, type Client, type WorkflowHandle } from '@temporalio/client';
 import { WorkflowIdConflictPolicy } from '@temporalio/common';
-import { drillWorkflowId, type DrillInput, type DrillResult } from '../common/drill.js';
-import { ClusterName, Phase, Trigger } from '../common/search-attributes.js';
-import { TASK_QUEUE, WORKFLOW_TASK_TIMEOUT } from '../common/input.js';
+import { drillWorkflowId, type DrillInput, type DrillResult } from '../lib/model/drill.js';
+import { ClusterName, Phase, Trigger } from '../lib/model/search-attributes.js';
+import { TASK_QUEUE, WORKFLOW_TASK_TIMEOUT } from '../lib/model/input.js';
 
 export async function startDrill(client: Client, cluster: string, input: DrillInput): Promise<WorkflowHandle> {
   return client.workflow.start('drill', {

@@ -3,8 +3,8 @@
 import { randomUUID } from 'node:crypto';
 import type { Client } from '@temporalio/client';
 import { WorkflowIdConflictPolicy } from '@temporalio/common';
-import { failoverWorkflowId, TASK_QUEUE, WORKFLOW_TASK_TIMEOUT, type FailoverInput } from '../common/input.js';
-import { ClusterName, Phase, Trigger } from '../common/search-attributes.js';
+import { failoverWorkflowId, TASK_QUEUE, WORKFLOW_TASK_TIMEOUT, type FailoverInput } from '../lib/model/input.js';
+import { ClusterName, Phase, Trigger } from '../lib/model/search-attributes.js';
 import type { Started } from './start-recovery.js';
 
 export async function startOrAttachFailover(

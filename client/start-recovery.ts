@@ -1,8 +1,8 @@
 // Starts recoverCluster, or attaches to the recovery already running for that cluster.
 import { Client, WorkflowExecutionAlreadyStartedError, WorkflowHandle } from '@temporalio/client';
 import { WorkflowIdConflictPolicy, WorkflowIdReusePolicy } from '@temporalio/common';
-import { recoveryWorkflowId, RecoverInput, TASK_QUEUE, WORKFLOW_TASK_TIMEOUT } from '../common/input.js';
-import { ClusterName, Phase, Trigger } from '../common/search-attributes.js';
+import { recoveryWorkflowId, RecoverInput, TASK_QUEUE, WORKFLOW_TASK_TIMEOUT } from '../lib/model/input.js';
+import { ClusterName, Phase, Trigger } from '../lib/model/search-attributes.js';
 
 export interface Started {
   handle: WorkflowHandle;

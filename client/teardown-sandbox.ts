@@ -3,13 +3,13 @@
 // dir with the drill's marker is touched, and only what lies below it.
 import { existsSync, readFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
-import { hostFor as defaultHostFor } from '../activities/hosts/index.js';
-import type { Host } from '../activities/hosts/types.js';
-import { Journal } from '../activities/ops.js';
-import { hostsOf, SANDBOX_FILE, teardownOnHost, type TeardownResult } from '../activities/sandbox.js';
-import { DRILL_MARKER } from '../common/drill.js';
-import type { Sandbox } from '../common/sandbox.js';
-import type { NodeSpec } from '../common/spec.js';
+import { hostFor as defaultHostFor } from '../lib/hosts/index.js';
+import type { Host } from '../lib/hosts/types.js';
+import { Journal } from '../lib/ops.js';
+import { hostsOf, SANDBOX_FILE, teardownOnHost, type TeardownResult } from '../lib/sandbox.js';
+import { DRILL_MARKER } from '../lib/model/drill.js';
+import type { Sandbox } from '../lib/model/sandbox.js';
+import type { NodeSpec } from '../lib/model/spec.js';
 
 export async function teardownKeptSandbox(
   dir: string,

@@ -3,11 +3,11 @@
 // local dirs, and the storage is gone from the machine: no mount, no loop device, no /dev link.
 // Left: the image files, the standby's local dir (its host only rebooted), the lab's own files.
 import { writeFile } from 'node:fs/promises';
-import { nodesOf, primaryOf, type NodeSpec } from '../common/spec.js';
+import { nodesOf, primaryOf, type NodeSpec } from '../lib/model/spec.js';
 import { docker, runningEngine } from './containers/engine.js';
 import { readContainersFile, type ContainersFile } from './containers/topology.js';
-import { fingerprint, withDb, type Fingerprint } from '../activities/db.js';
-import { postgresProfile } from '../activities/profiles/postgres.js';
+import { fingerprint, withDb, type Fingerprint } from '../lib/db.js';
+import { postgresProfile } from '../lib/profiles/postgres.js';
 import { DISKS, isBelow, labPaths } from './layout.js';
 import type { Lab } from './load.js';
 import { detachImage, killPostgresIn, mountPoints, removeLoopLink, sh } from './system.js';

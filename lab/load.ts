@@ -2,8 +2,8 @@
 // create, so a lab without it was never finished (destroy still works from the id alone).
 import { readdir, readFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import type { ClusterSpec } from '../common/spec.js';
-import { readSpecFile } from '../client/spec-file.js';
+import type { ClusterSpec } from '../lib/model/spec.js';
+import { readSpecFile } from '../lib/spec-file.js';
 import { labPaths, labsRoot } from './layout.js';
 import { exists } from './system.js';
 

@@ -1,7 +1,7 @@
 // The lab's ClusterSpec: the seed's topology on loopback. pb1 is the primary, pb2.. are the
 // replicas (replica1.., each streaming through the slot of the same name), the last host runs
 // the standby on its own disk (slot standby1). Node name = host dir name = the seed's names.
-import type { ClusterSpecInput } from '../common/spec.js';
+import type { ClusterSpecInput } from '../lib/model/spec.js';
 import type { LabPaths } from './layout.js';
 
 /** The seed's tables; the fingerprint taken before the disaster covers all of them. */

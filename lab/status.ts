@@ -1,9 +1,9 @@
 // labStatus: what of a lab is there right now, as data (for tests) and as text (for people).
 import { stat } from 'node:fs/promises';
-import { nodesOf, primaryOf, type NodeSpec } from '../common/spec.js';
-import { hostFor } from '../activities/hosts/index.js';
-import type { CmdResult } from '../activities/hosts/types.js';
-import { whoAnswers, withDb, type Presence } from '../activities/db.js';
+import { nodesOf, primaryOf, type NodeSpec } from '../lib/model/spec.js';
+import { hostFor } from '../lib/hosts/index.js';
+import type { CmdResult } from '../lib/hosts/types.js';
+import { whoAnswers, withDb, type Presence } from '../lib/db.js';
 import { DISKS, isBelow, labPaths, type DiskRole } from './layout.js';
 import type { Lab } from './load.js';
 import { exists, linkTarget, loopsOf, mountPoints, postgresIn } from './system.js';

@@ -12,7 +12,7 @@ import { newLabId } from '../lab/layout.js';
 import { stopIdleEngine } from '../lab/containers/engine.js';
 import { follow } from '../client/follow.js';
 import { startOrAttachRecovery } from '../client/start-recovery.js';
-import { renderReport } from '../common/report.js';
+import { renderReport } from '../lib/model/report.js';
 import { createWorker } from '../workers/create-worker.js';
 import { startDevServer, type DevServer } from './dev-server.js';
 

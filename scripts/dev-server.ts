@@ -1,7 +1,7 @@
 // An embedded Temporal dev server (the CLI's `server start-dev`) as a child process, Web UI on.
 import { execa, type ResultPromise } from 'execa';
 import { Connection } from '@temporalio/client';
-import { devServerSearchAttributeArgs } from '../common/search-attributes.js';
+import { devServerSearchAttributeArgs } from '../lib/model/search-attributes.js';
 import { temporalCliPath } from './temporal-cli.js';
 import { freePort } from './ports.js';
 

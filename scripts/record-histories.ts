@@ -25,7 +25,7 @@ import { Client, Connection, type WorkflowHandle } from '@temporalio/client';
 import { DefaultLogger, NativeConnection, Runtime } from '@temporalio/worker';
 import { startOrAttachFailover } from '../client/start-failover.js';
 import { startOrAttachRecovery } from '../client/start-recovery.js';
-import type { RecoverInput } from '../common/input.js';
+import type { RecoverInput } from '../lib/model/input.js';
 import { stopIdleEngine } from '../lab/containers/engine.js';
 import { createLab, destroyLab, disaster, type Lab } from '../lab/lab.js';
 import { abortSignal, approveSignal, progressQuery } from '../workflows/definitions.js';

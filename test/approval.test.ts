@@ -11,7 +11,7 @@ import { after, before, test } from 'node:test';
 import type { WorkflowHandle } from '@temporalio/client';
 import type { TestWorkflowEnvironment } from '@temporalio/testing';
 import { startOrAttachRecovery } from '../client/start-recovery.js';
-import type { Progress, RecoveryReport } from '../common/report.js';
+import type { Progress, RecoveryReport } from '../lib/model/report.js';
 import { createLab, destroyLab, labPaths, type Lab } from '../lab/lab.js';
 import { abortSignal, approveSignal, progressQuery } from '../workflows/definitions.js';
 import { lineOf, logOffset, readCommandLog } from './helpers/command-log.js';

@@ -11,7 +11,7 @@ import { after, before, test } from 'node:test';
 import { fileURLToPath } from 'node:url';
 import { execa } from 'execa';
 import type { TestWorkflowEnvironment } from '@temporalio/testing';
-import type { DrillResult } from '../common/drill.js';
+import type { DrillResult } from '../lib/model/drill.js';
 import { freePort } from '../scripts/ports.js';
 import { startTemporal } from './helpers/temporal.js';
 import { runWorker, type RunningWorker } from './helpers/worker.js';

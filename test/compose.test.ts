@@ -9,9 +9,9 @@ import { describe, test } from 'node:test';
 import { execa } from 'execa';
 import { parse } from 'yaml';
 import { parseConfig } from '../client/webhook/config.js';
-import { readSpecFile } from '../client/spec-file.js';
+import { readSpecFile } from '../lib/spec-file.js';
 import { TEMPORAL_ENV_VARS } from '../client/temporal-config.js';
-import { searchAttributeKeys } from '../common/search-attributes.js';
+import { searchAttributeKeys } from '../lib/model/search-attributes.js';
 
 const ROOT = resolve(import.meta.dirname, '..');
 const read = (p: string): string => readFileSync(join(ROOT, p), 'utf8');
@@ -179,7 +179,7 @@ describe('docker-compose.yml', () => {
     );
   });
 
-  test('the init service registers exactly the search attributes of common/search-attributes.ts', () => {
+  test('the init service registers exactly the search attributes of lib/model/search-attributes.ts', () => {
     const s = service(INIT);
     const script = unescape([...argv(s.entrypoint), ...argv(s.command)].join('\n'));
     const registered = [...script.matchAll(/^\s*ensure\s+(\S+)\s+(\S+)\s*$/gm)].map((m) => ({ name: m[1]!, type: m[2]! }));

@@ -7,7 +7,7 @@ import { randomBytes } from 'node:crypto';
 import { after, before, test } from 'node:test';
 import type { TestWorkflowEnvironment } from '@temporalio/testing';
 import { startOrAttachRecovery } from '../client/start-recovery.js';
-import type { ClusterSpecInput } from '../common/spec.js';
+import type { ClusterSpecInput } from '../lib/model/spec.js';
 import { abortSignal, progressQuery } from '../workflows/definitions.js';
 import { freePort } from '../scripts/ports.js';
 import { sleep } from './helpers/recovery.js';

@@ -34,11 +34,11 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, test, type TestContext } from 'node:test';
 import { Client, Connection, type WorkflowHandle } from '@temporalio/client';
-import { whoAnswers } from '../activities/db.js';
-import { dataDirOf } from '../activities/profiles/postgres.js';
+import { whoAnswers } from '../lib/db.js';
+import { dataDirOf } from '../lib/profiles/postgres.js';
 import { startOrAttachRecovery } from '../client/start-recovery.js';
-import { renderReport, type RecoveryReport, type StepRecord } from '../common/report.js';
-import { primaryOf, type ClusterSpec, type NodeSpec } from '../common/spec.js';
+import { renderReport, type RecoveryReport, type StepRecord } from '../lib/model/report.js';
+import { primaryOf, type ClusterSpec, type NodeSpec } from '../lib/model/spec.js';
 import { createLab, destroyLab, labPaths, type Lab } from '../lab/lab.js';
 import { postgresIn } from '../lab/system.js';
 import { startDevServer, type DevServer } from '../scripts/dev-server.js';
@@ -69,6 +69,11 @@ let current: WorkerProcess | undefined;
 /** Clone processes a scenario paused (SIGSTOP): killed at the end whatever happened. */
 const paused = new Set<number>();
 const latencies: { name: string; resumeMs: number; bootMs: number }[] = [];
+/** What failed, said again at the end of its suite: CI keeps only the tail of a long suite's output. */
+const failures: string[] = [];
+const sayFailures = () => {
+  for (const f of failures.splice(0)) console.log(`FAILED ${f}`);
+};
 
 before(async () => {
   dev = await startDevServer();
@@ -309,6 +314,9 @@ async function crashRun(t: TestContext, lab: Lab, name: string, sc: Scenario): P
     );
     await sameData(spec, recorded);
     return { report, entries, a, b, doneBefore, inFlight, step };
+  } catch (err) {
+    failures.push(`${name}: ${(err as Error).message.split('\n').slice(0, 6).join(' | ')}`);
+    throw err;
   } finally {
     await watch.stop();
     signalAll([...paused], 'SIGKILL'); // a clone a failed scenario left paused
@@ -358,6 +366,7 @@ const BOUNDARIES: [string, string | ((k: string) => boolean)][] = [
 ];
 
 describe('kill -9 between steps: a completed step never runs again', { timeout: 20 * 60_000 }, () => {
+  after(sayFailures);
   for (const [label, match] of BOUNDARIES) {
     test(`right after ${label} completes`, { timeout: 180_000 }, async (t) => {
       assert.ok(small, 'the lab');
@@ -367,6 +376,7 @@ describe('kill -9 between steps: a completed step never runs again', { timeout: 
 });
 
 describe('kill -9 in the middle of a long step: it resumes, its effect happens once', { timeout: 20 * 60_000 }, () => {
+  after(sayFailures);
   test('while PostgreSQL is starting on the primary (postmaster up, pg_ctl still waiting)', { timeout: 180_000 }, async (t) => {
     assert.ok(small, 'the lab');
     const r = await crashRun(t, small, 'while the primary starts', {

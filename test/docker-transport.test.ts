@@ -8,11 +8,11 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
 import { after, before, test } from 'node:test';
 import { execa } from 'execa';
-import { DockerHost } from '../activities/hosts/docker.js';
-import { CommandCancelled, HostGone, HostUnreachable } from '../activities/hosts/types.js';
-import { Journal } from '../activities/ops.js';
-import { containerState, dockerRunArgv, provisionContainer } from '../activities/provision.js';
-import { DockerProvision } from '../common/spec.js';
+import { DockerHost } from '../lib/hosts/docker.js';
+import { CommandCancelled, HostGone, HostUnreachable } from '../lib/hosts/types.js';
+import { Journal } from '../lib/ops.js';
+import { containerState, dockerRunArgv, provisionContainer } from '../lib/provision.js';
+import { DockerProvision } from '../lib/model/spec.js';
 import { docker, removeEngine, startEngine, type Engine } from '../lab/containers/engine.js';
 import { ensureHostImage } from '../lab/containers/image.js';
 

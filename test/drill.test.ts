@@ -9,7 +9,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, test } from 'node:test';
 import type { TestWorkflowEnvironment } from '@temporalio/testing';
-import { fingerprint, whoAnswers, withDb } from '../activities/db.js';
+import { fingerprint, whoAnswers, withDb } from '../lib/db.js';
 import { readDrillHistory } from '../client/drill-history.js';
 import {
   createDrillSchedule,
@@ -24,12 +24,12 @@ import {
 import { drillOutcome, startDrill } from '../client/start-drill.js';
 import { startOrAttachRecovery } from '../client/start-recovery.js';
 import { teardownKeptSandbox } from '../client/teardown-sandbox.js';
-import { renderDrillResult, type DrillResult } from '../common/drill.js';
-import { nodesOf, primaryOf } from '../common/spec.js';
+import { renderDrillResult, type DrillResult } from '../lib/model/drill.js';
+import { nodesOf, primaryOf } from '../lib/model/spec.js';
 import { createLab, destroyLab, disaster, type Lab } from '../lab/lab.js';
 import { exists, mountPoints, postgresIn } from '../lab/system.js';
 import { abortSignal, progressQuery } from '../workflows/definitions.js';
-import { within, type Sandbox } from '../common/sandbox.js';
+import { within, type Sandbox } from '../lib/model/sandbox.js';
 import { loopsBelow, productionLoad, productionState, removeSandboxLeftovers, sandboxLeftovers, sandboxLinks } from './helpers/drill.js';
 import { startTemporal } from './helpers/temporal.js';
 import { failureType, runWorker, type RunningWorker } from './helpers/worker.js';

@@ -3,12 +3,12 @@
 // "Failover to the standby, done by hand" in their order.
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
-import { renderFailoverPlan } from '../activities/plan.js';
-import { polardbProfile } from '../activities/profiles/polardb.js';
-import { postgresProfile } from '../activities/profiles/postgres.js';
-import { readSpecFile } from '../client/spec-file.js';
-import { specAfterFailover } from '../common/failover.js';
-import { parseSpec, SpecError, type ClusterSpecInput } from '../common/spec.js';
+import { renderFailoverPlan } from '../lib/plan.js';
+import { polardbProfile } from '../lib/profiles/polardb.js';
+import { postgresProfile } from '../lib/profiles/postgres.js';
+import { readSpecFile } from '../lib/spec-file.js';
+import { specAfterFailover } from '../lib/model/failover.js';
+import { parseSpec, SpecError, type ClusterSpecInput } from '../lib/model/spec.js';
 import { labSpecInput } from '../lab/spec.js';
 import { labPaths } from '../lab/layout.js';
 import { assertGolden } from './helpers/golden.js';

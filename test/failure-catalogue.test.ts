@@ -3,7 +3,7 @@
 import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
 import { test } from 'node:test';
-import { FailureTypes, RETRYABLE_TYPES } from '../common/failures.js';
+import { FailureTypes, RETRYABLE_TYPES } from '../lib/model/failures.js';
 
 const rows = readFileSync('README.md', 'utf8')
   .split('\n')

@@ -5,7 +5,7 @@ import { randomBytes } from 'node:crypto';
 import { existsSync, lstatSync, readdirSync, readFileSync, readlinkSync } from 'node:fs';
 import { after, describe, test } from 'node:test';
 import { execa } from 'execa';
-import { readSpecFile } from '../client/spec-file.js';
+import { readSpecFile } from '../lib/spec-file.js';
 import { createLab, destroyLab, disaster, labPaths, labStatus, LAB_TABLES, type Lab } from '../lab/lab.js';
 
 const id = `labtest-${randomBytes(3).toString('hex')}`;

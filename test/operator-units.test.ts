@@ -8,7 +8,7 @@ import { WorkflowFailedError } from '@temporalio/client';
 import { describeFailure } from '../client/failure.js';
 import { describeDetails, liveLine } from '../client/follow.js';
 import { createCommand, ensureSearchAttributes, SearchAttributesError, type SearchAttributeApi } from '../workers/search-attributes.js';
-import { searchAttributeKeys } from '../common/search-attributes.js';
+import { searchAttributeKeys } from '../lib/model/search-attributes.js';
 
 test('follow words heartbeat details: clone bytes of total, a copy, a wait; retries with their last error', () => {
   assert.equal(

@@ -13,7 +13,7 @@ import { join } from 'node:path';
 import { after, before, test } from 'node:test';
 import type { TestWorkflowEnvironment } from '@temporalio/testing';
 import { startOrAttachRecovery } from '../client/start-recovery.js';
-import type { ClusterSpec } from '../common/spec.js';
+import type { ClusterSpec } from '../lib/model/spec.js';
 import { createLab, destroyLab, disaster, labPaths, type Lab } from '../lab/lab.js';
 import { logOffset, readCommandLog, lineOf } from './helpers/command-log.js';
 import { activityCalls, fetchAll } from './helpers/history.js';

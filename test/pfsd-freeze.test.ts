@@ -9,11 +9,12 @@ import { randomBytes } from 'node:crypto';
 import { existsSync, mkdirSync, readdirSync, statSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { after, before, test } from 'node:test';
 import { execa } from 'execa';
-import { hostFor } from '../activities/hosts/index.js';
-import { Journal } from '../activities/ops.js';
-import { cleanSandboxPfsd, copyDisks, copyStandbyDirs, makeSandboxDir, markerText, PFSD_PATHS } from '../activities/sandbox.js';
-import { sandboxSpec, type Sandbox } from '../common/sandbox.js';
-import { parseSpec, type ClusterSpec } from '../common/spec.js';
+import { hostFor } from '../lib/hosts/index.js';
+import { Journal } from '../lib/ops.js';
+import { pfsdRunning } from '../lib/profiles/polardb.js';
+import { cleanSandboxPfsd, copyDisks, copyStandbyDirs, makeSandboxDir, markerText, PFSD_PATHS } from '../lib/sandbox.js';
+import { sandboxSpec, type Sandbox } from '../lib/model/sandbox.js';
+import { parseSpec, type ClusterSpec } from '../lib/model/spec.js';
 
 if (process.getuid?.() !== 0) throw new Error('this test attaches a loop device: run it as root');
 
@@ -205,14 +206,14 @@ test('teardown of a sandbox disk’s pfsd: its daemon stopped, its pid file, run
   }
   const sbPid = await startDaemon(sbDisk);
   try {
-    const removed = await cleanSandboxPfsd(hostFor(spec.nodes[0]!), sbDisk, new Journal());
+    const removed = await cleanSandboxPfsd(hostFor(spec.nodes[0]!), sbDisk, pfsdRunning, new Journal());
     assert.deepEqual(removed.sort(), files(sbDisk).sort());
     for (const f of files(sbDisk)) assert.equal(existsSync(f), false, `${f} removed`);
     assert.equal(existsSync(`/proc/${sbPid}`) && stateOf(sbPid) !== 'Z', false, 'the sandbox pfsdaemon is gone');
     for (const f of files(DISK)) assert.equal(existsSync(f), true, `production's ${f} untouched`);
     for (const pid of daemons.slice(0, 2)) assert.notEqual(stateOf(pid), 'Z', 'production pfsdaemons still run');
     // A production disk name is refused outright.
-    await assert.rejects(cleanSandboxPfsd(hostFor(spec.nodes[0]!), DISK, new Journal()), /is not a sandbox disk name/);
+    await assert.rejects(cleanSandboxPfsd(hostFor(spec.nodes[0]!), DISK, pfsdRunning, new Journal()), /is not a sandbox disk name/);
     assert.equal(existsSync(`${PFSD_PATHS.run}/pfsd_${DISK}.pid`), true);
   } finally {
     for (const f of files(sbDisk)) rmSync(f, { recursive: true, force: true });

@@ -2,10 +2,10 @@
 // rewrites it), and, independently of that file, tied line by line to PROCEDURE.md's commands.
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
-import { renderPlan } from '../activities/plan.js';
-import { polardbProfile } from '../activities/profiles/polardb.js';
-import { readSpecFile } from '../client/spec-file.js';
-import { parseSpec } from '../common/spec.js';
+import { renderPlan } from '../lib/plan.js';
+import { polardbProfile } from '../lib/profiles/polardb.js';
+import { readSpecFile } from '../lib/spec-file.js';
+import { parseSpec } from '../lib/model/spec.js';
 import { assertGolden } from './helpers/golden.js';
 
 const SPEC = 'examples/seed-cluster.yaml';

@@ -29,14 +29,13 @@ import { after, before, describe, test } from 'node:test';
 import { ApplicationFailure } from '@temporalio/common';
 import { execa } from 'execa';
 import { createActivities } from '../activities/index.js';
-import { hostFor } from '../activities/hosts/index.js';
-import { Journal, probe, runOps } from '../activities/ops.js';
-import { polardbProfile, pfsdRunning } from '../activities/profiles/polardb.js';
-import { postgresProfile } from '../activities/profiles/postgres.js';
-import { MARKER_BEGIN } from '../activities/profiles/types.js';
-import type { StepResult } from '../common/report.js';
+import { hostFor } from '../lib/hosts/index.js';
+import { Journal, probe, runOps } from '../lib/ops.js';
+import { polardbProfile, pfsdRunning } from '../lib/profiles/polardb.js';
+import { MARKER_BEGIN } from '../lib/profiles/types.js';
+import type { StepResult } from '../lib/model/report.js';
 import { standinSpecInput, writeStandins } from './helpers/polardb-standins.js';
-import { nodeNamed, parseSpec, type ClusterSpec, type ClusterSpecInput } from '../common/spec.js';
+import { nodeNamed, parseSpec, type ClusterSpec, type ClusterSpecInput } from '../lib/model/spec.js';
 
 if (process.getuid?.() !== 0) throw new Error('this test attaches a loop device: run it as root');
 
@@ -85,7 +84,7 @@ const variant = (edit: (d: ClusterSpecInput) => void): ClusterSpec => {
   return parseSpec(d);
 };
 
-const acts = createActivities({ hostFor, profiles: { polardb: polardbProfile, postgres: postgresProfile } });
+const acts = createActivities({ hostFor });
 
 /** The calls logged since the last time this was asked. */
 let seen = 0;

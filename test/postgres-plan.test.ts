@@ -2,9 +2,9 @@
 // and the commands that matter checked on their own (so a wrong golden file cannot pass).
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
-import { renderPlan } from '../activities/plan.js';
-import { postgresProfile } from '../activities/profiles/postgres.js';
-import { readSpecFile } from '../client/spec-file.js';
+import { renderPlan } from '../lib/plan.js';
+import { postgresProfile } from '../lib/profiles/postgres.js';
+import { readSpecFile } from '../lib/spec-file.js';
 import { assertGolden } from './helpers/golden.js';
 
 const LAB = '/var/lib/polar-runbook/labs/prlexample';

@@ -4,10 +4,10 @@ import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
 import { test } from 'node:test';
 import YAML from 'yaml';
-import { renderPlan } from '../activities/plan.js';
-import { postgresProfile } from '../activities/profiles/postgres.js';
-import { dockerRunArgv, provisionedNodes } from '../activities/provision.js';
-import { parseSpec, SpecError } from '../common/spec.js';
+import { renderPlan } from '../lib/plan.js';
+import { postgresProfile } from '../lib/profiles/postgres.js';
+import { dockerRunArgv, provisionedNodes } from '../lib/provision.js';
+import { parseSpec, SpecError } from '../lib/model/spec.js';
 
 type Doc = { nodes: { host: Record<string, unknown> }[]; profile: string; storage: Record<string, unknown> };
 const PROVISION = {

@@ -6,7 +6,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, test } from 'node:test';
 import { execa } from 'execa';
-import { OUTPUT_FILE_SCRIPT, farSideArgv, killedAtDeadline, quoteForShell } from '../activities/hosts/quote.js';
+import { OUTPUT_FILE_SCRIPT, farSideArgv, killedAtDeadline, quoteForShell } from '../lib/hosts/quote.js';
 
 const TRICKY = [
   '',

@@ -71,7 +71,7 @@ test('the guard bites: a workflow with one more step than its histories fails th
   const copy = mkdtempSync(join(tmpdir(), 'replay-guard-'));
   scratch.push(copy);
   cpSync(join(repo, 'workflows'), join(copy, 'workflows'), { recursive: true });
-  cpSync(join(repo, 'common'), join(copy, 'common'), { recursive: true });
+  cpSync(join(repo, 'lib/model'), join(copy, 'lib/model'), { recursive: true });
   symlinkSync(join(repo, 'node_modules'), join(copy, 'node_modules'));
   writeFileSync(join(copy, 'package.json'), '{"type": "module"}\n');
   const file = join(copy, 'workflows/recover-cluster.ts');

@@ -4,12 +4,12 @@ import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import type { ApplicationFailure } from '@temporalio/common';
 import { createDrillActivities } from '../activities/drill.js';
-import type { Host } from '../activities/hosts/types.js';
-import { readSpecFile } from '../client/spec-file.js';
-import { DRILL_MARKER, isDrillWorkflowIdOf, isScheduledDrillId } from '../common/drill.js';
-import { specAfterFailover } from '../common/failover.js';
-import { productionPaths, sandboxDirName, sandboxSpec, within, SandboxError, type SandboxParams } from '../common/sandbox.js';
-import { parseSpec, SpecError, type ClusterSpec } from '../common/spec.js';
+import type { Host } from '../lib/hosts/types.js';
+import { readSpecFile } from '../lib/spec-file.js';
+import { DRILL_MARKER, isDrillWorkflowIdOf, isScheduledDrillId } from '../lib/model/drill.js';
+import { specAfterFailover } from '../lib/model/failover.js';
+import { productionPaths, sandboxDirName, sandboxSpec, within, SandboxError, type SandboxParams } from '../lib/model/sandbox.js';
+import { parseSpec, SpecError, type ClusterSpec } from '../lib/model/spec.js';
 import { labPaths } from '../lab/layout.js';
 import { labSpecInput } from '../lab/spec.js';
 
@@ -210,7 +210,7 @@ test('snapshotStorage refuses polardb without a snapshot command, and a block de
       return { exitCode: 0, stdout: '', stderr: '', durationMs: 0, timedOut: false };
     },
   };
-  const acts = createDrillActivities({ hostFor: () => host, profiles: {} });
+  const acts = createDrillActivities({ hostFor: () => host });
   const run = { workflowId: 'drill/x', runId: 'r' };
   const seed = readSpecFile('examples/seed-cluster.yaml');
   await assert.rejects(acts.snapshotStorage(seed, sandboxSpec(seed, params(seed)), run), (err: ApplicationFailure) => {

@@ -5,8 +5,8 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, test } from 'node:test';
 import { execa } from 'execa';
-import { MAX_SPEC_BYTES, readSpecFile } from '../client/spec-file.js';
-import { SpecError } from '../common/spec.js';
+import { MAX_SPEC_BYTES, readSpecFile } from '../lib/spec-file.js';
+import { SpecError } from '../lib/model/spec.js';
 
 const tmp = mkdtempSync(join(tmpdir(), 'spec-file-'));
 after(() => rmSync(tmp, { recursive: true, force: true }));

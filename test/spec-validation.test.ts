@@ -3,7 +3,8 @@ import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
 import { describe, test } from 'node:test';
 import YAML from 'yaml';
-import { parseSpec, SpecError } from '../common/spec.js';
+import { profileOf } from '../lib/profiles/index.js';
+import { parseSpec, SpecError } from '../lib/model/spec.js';
 
 const SEED = 'examples/seed-cluster.yaml';
 type Doc = { storage: Record<string, unknown>; nodes: Record<string, unknown>[] };
@@ -50,6 +51,16 @@ test('the seed example is accepted, with the seed values and the defaults', () =
 });
 
 describe('rejected, naming the field', () => {
+  test('an unknown profile, in the spec and in the registry', () => {
+    const doc = seed() as Doc & { profile: string };
+    doc.profile = 'mysql';
+    rejects(doc, 'profile', /must be one of the profiles polardb, postgres/);
+    assert.throws(
+      () => profileOf(doc),
+      (e: SpecError) => e instanceof SpecError && /unknown profile "mysql" \(known: polardb, postgres\)/.test(e.message),
+    );
+  });
+
   test('two nodes with the same polar_hostid', () => {
     const doc = seed();
     doc.nodes[1]!.hostId = 1;

@@ -8,10 +8,10 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import { execa, type ResultPromise } from 'execa';
-import { DockerHost, dockerArgv } from '../activities/hosts/docker.js';
-import { SshHost, sshArgv, type SshTransport } from '../activities/hosts/ssh.js';
-import { CommandCancelled, HostKeyRejected, HostUnreachable } from '../activities/hosts/types.js';
-import { LocalHost } from '../activities/hosts/local.js';
+import { DockerHost, dockerArgv } from '../lib/hosts/docker.js';
+import { SshHost, sshArgv, type SshTransport } from '../lib/hosts/ssh.js';
+import { CommandCancelled, HostKeyRejected, HostUnreachable } from '../lib/hosts/types.js';
+import { LocalHost } from '../lib/hosts/local.js';
 
 const SSHD = '/usr/sbin/sshd';
 const LOOPBACK = '127.0.0.1';

@@ -13,7 +13,7 @@
 // command log or the history shows the step before, the fault is put in place, and the worker
 // goes on: nothing of the runbook is mocked, and there is no test hook in it.
 import assert from 'node:assert/strict';
-import { rootFailure } from '../common/failures.js';
+import { rootFailure } from '../lib/model/failures.js';
 import {
   chownSync,
   closeSync,
@@ -32,8 +32,8 @@ import { after, before, test, type TestContext } from 'node:test';
 import { Client, Connection, type WorkflowHandle } from '@temporalio/client';
 import { execa, type ResultPromise } from 'execa';
 import { startOrAttachRecovery } from '../client/start-recovery.js';
-import { renderReport, type RecoveryReport, type StepRecord } from '../common/report.js';
-import { primaryOf, type NodeSpec } from '../common/spec.js';
+import { renderReport, type RecoveryReport, type StepRecord } from '../lib/model/report.js';
+import { primaryOf, type NodeSpec } from '../lib/model/spec.js';
 import { createLab, destroyLab, labPaths, type Lab } from '../lab/lab.js';
 import { startDevServer, type DevServer } from '../scripts/dev-server.js';
 import { lineOf, logOffset, readCommandLog, waitForCommand } from './helpers/command-log.js';

@@ -11,7 +11,7 @@ import { after, before, describe, test } from 'node:test';
 import { WorkflowNotFoundError } from '@temporalio/client';
 import { defaultPayloadConverter } from '@temporalio/common';
 import type { TestWorkflowEnvironment } from '@temporalio/testing';
-import { failoverWorkflowId, recoveryWorkflowId, type RecoverInput } from '../common/input.js';
+import { failoverWorkflowId, recoveryWorkflowId, type RecoverInput } from '../lib/model/input.js';
 import { ConfigError, parseConfig } from '../client/webhook/config.js';
 import { createWebhookServer } from '../client/webhook/server.js';
 import { ACTION_LABEL } from '../client/webhook/triage.js';

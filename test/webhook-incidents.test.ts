@@ -14,7 +14,7 @@ import { fileURLToPath } from 'node:url';
 import type { TestWorkflowEnvironment } from '@temporalio/testing';
 import { execa, type ResultPromise } from 'execa';
 import { parse as parseYaml, stringify as toYaml } from 'yaml';
-import { recoveryWorkflowId } from '../common/input.js';
+import { recoveryWorkflowId } from '../lib/model/input.js';
 import { parseConfig } from '../client/webhook/config.js';
 import { createWebhookServer } from '../client/webhook/server.js';
 import { freePort } from '../scripts/ports.js';

@@ -4,11 +4,9 @@ import { appendFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { NativeConnection, Worker } from '@temporalio/worker';
 import { createActivities } from '../activities/index.js';
-import { hostFor } from '../activities/hosts/index.js';
-import { polardbProfile } from '../activities/profiles/polardb.js';
-import { postgresProfile } from '../activities/profiles/postgres.js';
-import { TASK_QUEUE } from '../common/input.js';
-import type { ClusterSpecInput } from '../common/spec.js';
+import { hostFor } from '../lib/hosts/index.js';
+import { TASK_QUEUE } from '../lib/model/input.js';
+import type { ClusterSpecInput } from '../lib/model/spec.js';
 import { HeartbeatInterceptor } from './heartbeat-interceptor.js';
 
 export interface WorkerOptions {
@@ -48,7 +46,6 @@ export async function createWorker(o: WorkerOptions): Promise<Worker> {
     ...(o.workflowBundlePath ? { workflowBundle: { codePath: o.workflowBundlePath } } : { workflowsPath }),
     activities: createActivities({
       hostFor,
-      profiles: { postgres: postgresProfile, polardb: polardbProfile },
       onCommand,
       registered: o.registered,
       notifyUrls: o.notifyUrls,

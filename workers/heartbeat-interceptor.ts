@@ -4,7 +4,7 @@
 import type { Context } from '@temporalio/activity';
 import { lastHeartbeatDetails } from '../activities/heartbeat.js';
 import type { ActivityExecuteInput, ActivityInboundCallsInterceptor, Next } from '@temporalio/worker';
-import { typedFailure } from '../activities/failures.js';
+import { typedFailure } from '../activities/typed-failure.js';
 
 export class HeartbeatInterceptor implements ActivityInboundCallsInterceptor {
   constructor(

@@ -4,7 +4,7 @@
 // it (a dev server, a self-hosted one with operator rights); otherwise the worker refuses to start
 // and prints the exact command an operator runs once.
 import { SearchAttributeType } from '@temporalio/common';
-import { searchAttributeKeys } from '../common/search-attributes.js';
+import { searchAttributeKeys } from '../lib/model/search-attributes.js';
 
 /** The two OperatorService calls this needs (a NativeConnection's or a Connection's operatorService). */
 export interface SearchAttributeApi {

@@ -19,7 +19,7 @@ const connecting = NativeConnection.connect({
 });
 connecting.catch(() => {}); // awaited below, after the imports
 const { createWorker, workflowBundleFile } = await import('./create-worker.js');
-const { readSpecDir } = await import('../client/spec-file.js');
+const { readSpecDir } = await import('../lib/spec-file.js');
 
 const registered = process.env.POLAR_CLUSTERS_DIR ? readSpecDir(process.env.POLAR_CLUSTERS_DIR) : undefined;
 if (registered) console.log(`registered clusters: ${[...registered.keys()].join(', ') || 'none'}`);

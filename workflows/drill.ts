@@ -13,12 +13,12 @@ import {
   type ActivityOptions,
 } from '@temporalio/workflow';
 import type { Activities } from '../activities/index.js';
-import { isDrillWorkflowIdOf, isScheduledDrillId, type DrillInput, type DrillResult, type DrillStep } from '../common/drill.js';
-import { failoverWorkflowId, recoveryWorkflowId } from '../common/input.js';
-import type { FailoverReport, RecoveryReport } from '../common/report.js';
-import { sandboxDirName, sandboxSpec, SandboxError, type Sandbox } from '../common/sandbox.js';
-import { ClusterName, Phase, Trigger } from '../common/search-attributes.js';
-import { failoverStandby } from '../common/failover.js';
+import { isDrillWorkflowIdOf, isScheduledDrillId, type DrillInput, type DrillResult, type DrillStep } from '../lib/model/drill.js';
+import { failoverWorkflowId, recoveryWorkflowId } from '../lib/model/input.js';
+import type { FailoverReport, RecoveryReport } from '../lib/model/report.js';
+import { sandboxDirName, sandboxSpec, SandboxError, type Sandbox } from '../lib/model/sandbox.js';
+import { ClusterName, Phase, Trigger } from '../lib/model/search-attributes.js';
+import { failoverStandby } from '../lib/model/failover.js';
 import { failoverToStandby } from './failover.js';
 import { long as nodeLong, quick as nodeQuick } from './options.js';
 import { recoverCluster } from './recover-cluster.js';

@@ -4,13 +4,13 @@
 // lag within limits or a person decides -> promote, once -> the new topology's slots -> read-only
 // nodes rebuilt on the standby's disk as the new shared disk -> verify -> the new spec, written.
 import { ApplicationFailure, executeChild, upsertSearchAttributes, workflowInfo } from '@temporalio/workflow';
-import { failoverStandby, specAfterFailover } from '../common/failover.js';
-import { rootFailure } from '../common/failures.js';
-import { failoverWorkflowId, WORKFLOW_TASK_TIMEOUT, type FailoverInput } from '../common/input.js';
-import { rpoOf, type FailoverReport, type Outcome, type StandbyPosition, type StepRecord } from '../common/report.js';
-import { ClusterName, Outcome as OutcomeAttribute, Trigger } from '../common/search-attributes.js';
-import { nodesOf, sharedNodes, SpecError, type ClusterSpec } from '../common/spec.js';
-import type { Fingerprint } from '../activities/db.js';
+import { failoverStandby, specAfterFailover } from '../lib/model/failover.js';
+import { rootFailure } from '../lib/model/failures.js';
+import { failoverWorkflowId, WORKFLOW_TASK_TIMEOUT, type FailoverInput } from '../lib/model/input.js';
+import { rpoOf, type FailoverReport, type Outcome, type StandbyPosition, type StepRecord } from '../lib/model/report.js';
+import { ClusterName, Outcome as OutcomeAttribute, Trigger } from '../lib/model/search-attributes.js';
+import { nodesOf, sharedNodes, SpecError, type ClusterSpec } from '../lib/model/spec.js';
+import type { Fingerprint } from '../lib/db.js';
 import { long, quick } from './options.js';
 import { Recorder } from './recorder.js';
 import { gates, inScope, teller, type Gate } from './runbook.js';

@@ -1,9 +1,9 @@
 // rebuildReplica: one child workflow per replica, so replicas are rebuilt in parallel and each
 // has its own history, progress and retries. A failure carries the child's steps in its details.
 import { ApplicationFailure, isCancellation, setHandler } from '@temporalio/workflow';
-import { rootFailure } from '../common/failures.js';
-import type { ClusterSpec } from '../common/spec.js';
-import type { StepRecord } from '../common/report.js';
+import { rootFailure } from '../lib/model/failures.js';
+import type { ClusterSpec } from '../lib/model/spec.js';
+import type { StepRecord } from '../lib/model/report.js';
 import { progressQuery } from './definitions.js';
 import { long } from './options.js';
 import { Recorder } from './recorder.js';

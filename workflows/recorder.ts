@@ -10,7 +10,7 @@ import {
   workflowInfo,
   type ActivityOptions,
 } from '@temporalio/workflow';
-import { rootFailure } from '../common/failures.js';
+import { rootFailure } from '../lib/model/failures.js';
 import {
   headlineOf,
   type Outcome,
@@ -19,8 +19,8 @@ import {
   type StepName,
   type StepRecord,
   type StepResult,
-} from '../common/report.js';
-import { Outcome as OutcomeAttribute, Phase } from '../common/search-attributes.js';
+} from '../lib/model/report.js';
+import { Outcome as OutcomeAttribute, Phase } from '../lib/model/search-attributes.js';
 
 const iso = (ms: number) => new Date(ms).toISOString();
 

@@ -2,12 +2,11 @@
 // gone and only the storage survives: fence -> attach storage -> storage daemon -> binaries ->
 // primary -> slots -> standbys and replicas (in parallel) -> verify -> report.
 import { ApplicationFailure, executeChild, patched, upsertSearchAttributes, workflowInfo } from '@temporalio/workflow';
-import { detailIn } from '../common/failures.js';
-import { recoveryWorkflowId, WORKFLOW_TASK_TIMEOUT, type RecoverInput } from '../common/input.js';
-import { buildNeedsPrimary } from '../common/profile-needs.js';
-import { type Outcome, type RecoveryReport, type StepRecord, type StepResult } from '../common/report.js';
-import { ClusterName, Trigger } from '../common/search-attributes.js';
-import { nodesOf, primaryOf, sharedNodes, type ClusterSpec } from '../common/spec.js';
+import { detailIn } from '../lib/model/failures.js';
+import { recoveryWorkflowId, WORKFLOW_TASK_TIMEOUT, type RecoverInput } from '../lib/model/input.js';
+import { type Outcome, type RecoveryReport, type StepRecord, type StepResult } from '../lib/model/report.js';
+import { ClusterName, Trigger } from '../lib/model/search-attributes.js';
+import { buildNeedsPrimary, nodesOf, primaryOf, sharedNodes, type ClusterSpec } from '../lib/model/spec.js';
 import { long, quick } from './options.js';
 import { Recorder } from './recorder.js';
 import { gates, inScope, teller, type Gate } from './runbook.js';

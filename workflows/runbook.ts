@@ -2,10 +2,10 @@
 // approval gates that remind and give up, the scope an abort or a cancel ends, and a failure that
 // carries its report.
 import { ApplicationFailure, CancellationScope, condition, isCancellation, setHandler } from '@temporalio/workflow';
-import { FailureTypes, rootFailure } from '../common/failures.js';
-import type { Trigger } from '../common/input.js';
-import type { FailureSummary, Outcome } from '../common/report.js';
-import type { ClusterSpec } from '../common/spec.js';
+import { FailureTypes, rootFailure, typedRoot } from '../lib/model/failures.js';
+import type { Trigger } from '../lib/model/input.js';
+import type { FailureSummary, Outcome } from '../lib/model/report.js';
+import type { ClusterSpec } from '../lib/model/spec.js';
 import { abortSignal, approveSignal, progressQuery } from './definitions.js';
 import { notifier } from './options.js';
 import type { Recorder } from './recorder.js';
@@ -95,16 +95,9 @@ export async function inScope<R>(
       message: failure.type === 'Aborted' ? failure.cause : `${failure.step ? `${failure.step}: ` : ''}${failure.cause}`,
       nonRetryable: true,
       details: [{ ...rec.progress }],
-      cause: err instanceof Error && failure.type !== 'Aborted' ? innermost(err) : undefined,
+      cause: err instanceof Error && failure.type !== 'Aborted' ? ((typedRoot(err) as Error | undefined) ?? err) : undefined,
     });
   }
-}
-
-/** The typed failure at the bottom of the chain: what the failing activity said. */
-function innermost(err: Error): Error {
-  let typed: Error | undefined;
-  for (let e: Error | undefined = err; e; e = e.cause as Error | undefined) if ((e as ApplicationFailure).type) typed = e;
-  return typed ?? err;
 }
 
 /** What went wrong, where, and what to do: the failure's details and `progress.failure`. */

@@ -1,6 +1,6 @@
 // The spec a workflow acts on: inline in its input, or registered with the worker by name.
 import { ApplicationFailure } from '@temporalio/workflow';
-import { parseSpec, SpecError, type ClusterSpec, type ClusterSpecInput } from '../common/spec.js';
+import { parseSpec, SpecError, type ClusterSpec, type ClusterSpecInput } from '../lib/model/spec.js';
 import { quick } from './options.js';
 
 export async function specFrom(input: { spec?: ClusterSpecInput; cluster?: string }): Promise<ClusterSpec> {

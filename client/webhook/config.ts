@@ -3,6 +3,7 @@
 import { readFileSync } from 'node:fs';
 import { parse as parseYaml } from 'yaml';
 import { z } from 'zod';
+import { clusterName } from '../../lib/model/spec.js';
 import { temporalSettings } from '../temporal-config.js';
 import type { AuthConfig } from './auth.js';
 
@@ -41,8 +42,6 @@ export class ConfigError extends Error {
   }
 }
 
-// Same rule as ClusterSpec.cluster: the name becomes part of a workflow id.
-const clusterName = z.string().regex(/^[a-z0-9][a-z0-9_-]{0,62}$/, 'cluster name must match ^[a-z0-9][a-z0-9_-]{0,62}$');
 const envName = z.string().regex(/^[A-Za-z_][A-Za-z0-9_]*$/, 'must be an environment variable name');
 const headerName = z.string().regex(/^[A-Za-z0-9-]+$/, 'must be an HTTP header name');
 const policy = z.enum(['auto', 'approve', 'notify-only']);

@@ -5,9 +5,9 @@
 import { Client, WorkflowExecutionDescription, WorkflowNotFoundError } from '@temporalio/client';
 import { defaultPayloadConverter, type Payload } from '@temporalio/common';
 import proto from '@temporalio/proto';
-import { failoverWorkflowId, recoveryWorkflowId } from '../../common/input.js';
-import type { Progress } from '../../common/report.js';
-import { Phase } from '../../common/search-attributes.js';
+import { failoverWorkflowId, recoveryWorkflowId } from '../../lib/model/input.js';
+import type { Progress } from '../../lib/model/report.js';
+import { Phase } from '../../lib/model/search-attributes.js';
 import { startOrAttachFailover } from '../start-failover.js';
 import { startOrAttachRecovery } from '../start-recovery.js';
 import type { NormalizedAlert } from './payload.js';

@@ -3,7 +3,7 @@
 // shared storage is lost) asks for failover/<cluster> instead, under the cluster's failover policy.
 import { createServer, IncomingMessage, Server, ServerResponse } from 'node:http';
 import type { Client } from '@temporalio/client';
-import { notify } from '../notify.js';
+import { notify } from '../../lib/notify.js';
 import { authenticate } from './auth.js';
 import type { WebhookConfig } from './config.js';
 import type { Log } from './log.js';

@@ -5,7 +5,7 @@
 import { randomInt } from 'node:crypto';
 import { readFile, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import type { ClusterSpecInput } from '../../common/spec.js';
+import type { ClusterSpecInput } from '../../lib/model/spec.js';
 import { LAB_TABLES } from '../spec.js';
 import type { LabPaths } from '../layout.js';
 import { exists } from '../system.js';

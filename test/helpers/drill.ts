@@ -3,10 +3,10 @@
 import { createHash } from 'node:crypto';
 import { readdir, readFile, stat } from 'node:fs/promises';
 import { join } from 'node:path';
-import { withDb } from '../../activities/db.js';
-import { DEFAULT_SANDBOX_ROOT, DRILL_MARKER } from '../../common/drill.js';
-import { within } from '../../common/sandbox.js';
-import { nodesOf, primaryOf, type ClusterSpec } from '../../common/spec.js';
+import { withDb } from '../../lib/db.js';
+import { DEFAULT_SANDBOX_ROOT, DRILL_MARKER } from '../../lib/model/drill.js';
+import { within } from '../../lib/model/sandbox.js';
+import { nodesOf, primaryOf, type ClusterSpec } from '../../lib/model/spec.js';
 import { labPaths, labStatus, type Lab } from '../../lab/lab.js';
 import { exists, killPostgresIn, linkTarget, mountPoints, postgresIn, sh } from '../../lab/system.js';
 

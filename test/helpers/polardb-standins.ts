@@ -14,7 +14,7 @@
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 
-import type { ClusterSpecInput } from '../../common/spec.js';
+import type { ClusterSpecInput } from '../../lib/model/spec.js';
 
 export interface StandinOptions {
   /** The temp root: pfsd/, shared/base/ (the binaries' source), pfs/<disk>/ (the fake PFS), run/. */

@@ -3,9 +3,9 @@
 import assert from 'node:assert/strict';
 import { existsSync, readFileSync } from 'node:fs';
 import { WorkflowNotFoundError, type Client } from '@temporalio/client';
-import { fingerprint, whoAnswers, withDb, type Fingerprint } from '../../activities/db.js';
+import { fingerprint, whoAnswers, withDb, type Fingerprint } from '../../lib/db.js';
 import { startOrAttachRecovery } from '../../client/start-recovery.js';
-import { primaryOf, type ClusterSpec } from '../../common/spec.js';
+import { primaryOf, type ClusterSpec } from '../../lib/model/spec.js';
 import { disaster, labPaths, type Lab } from '../../lab/lab.js';
 import { postgresIn } from '../../lab/system.js';
 import { loopsOf, mountsAt } from './system.js';

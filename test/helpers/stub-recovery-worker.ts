@@ -5,9 +5,9 @@ import type { TestWorkflowEnvironment } from '@temporalio/testing';
 import { ApplicationFailure } from '@temporalio/common';
 import { Worker } from '@temporalio/worker';
 import type { Activities } from '../../activities/index.js';
-import { TASK_QUEUE } from '../../common/input.js';
-import type { ClusterSpecInput } from '../../common/spec.js';
-import type { StepResult } from '../../common/report.js';
+import { TASK_QUEUE } from '../../lib/model/input.js';
+import type { ClusterSpecInput } from '../../lib/model/spec.js';
+import type { StepResult } from '../../lib/model/report.js';
 import { workflowsPath } from '../../workers/create-worker.js';
 
 export interface StubWorker {

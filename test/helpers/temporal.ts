@@ -2,7 +2,7 @@
 import { existsSync } from 'node:fs';
 import { TestWorkflowEnvironment } from '@temporalio/testing';
 import { DefaultLogger, Runtime } from '@temporalio/worker';
-import { searchAttributeKeys } from '../../common/search-attributes.js';
+import { searchAttributeKeys } from '../../lib/model/search-attributes.js';
 import { temporalCliPath } from '../../scripts/temporal-cli.js';
 
 let quiet = false;

@@ -1,11 +1,11 @@
 // renderPlan: the recovery as a reviewable runbook: per step and per host, in the workflow's
 // order, every command as the activities will run it, every config block as it will be written,
 // and when each is skipped. Pure and deterministic: `polar-runbook plan <spec>` prints it.
-import { nodesOf, primaryOf, sharedNodes, type ClusterSpec, type Disk, type NodeSpec } from '../common/spec.js';
+import { nodesOf, primaryOf, sharedNodes, type ClusterSpec, type Disk, type NodeSpec } from './model/spec.js';
 import { renderCmd, shellWord, type Cmd } from './hosts/types.js';
 import { renderBlock } from './ops.js';
-import { failoverStandby, oldNodes, specAfterFailover } from '../common/failover.js';
-import { agentArgv } from './fence.js';
+import { failoverStandby, oldNodes, specAfterFailover } from './model/failover.js';
+import { agentArgv } from './fencing.js';
 import { dockerInspectArgv, dockerRunArgv, provisionedNodes } from './provision.js';
 import {
   CREATE_SLOT_SQL,
@@ -18,7 +18,6 @@ import {
   withParam,
 } from './sql.js';
 import { MARKER_FILE, promoteOp } from './profiles/common.js';
-import { pfsdRunning } from './profiles/polardb.js';
 import * as S from './profiles/storage.js';
 import type { Check, Op, Profile } from './profiles/types.js';
 
@@ -114,7 +113,7 @@ function startLines(spec: ClusterSpec, profile: Profile, node: NodeSpec): string
   return [
     `${where(node)}: start (skipped when it already answers as itself)`,
     ...opLines(profile.startNode(spec, node), node),
-    `  - wait until ${node.address}:${node.port} answers with config_file ${node.localDir}/postgresql.conf and pg_is_in_recovery() = ${inRecovery}`,
+    `  - wait until ${node.address}:${node.port} answers with config_file ${profile.configFile(spec, node)} and pg_is_in_recovery() = ${inRecovery}`,
   ];
 }
 
@@ -142,7 +141,7 @@ export function renderPlan(spec: ClusterSpec, profile: Profile): string {
     'fence: prove no old node still writes to the shared storage',
     ...shared.map((node) => [
       `${where(node)}:`,
-      `  - nothing answers on ${node.address}:${node.port}, or it answers as this node (config_file ${node.localDir}/postgresql.conf; a non-primary must be in recovery)`,
+      `  - nothing answers on ${node.address}:${node.port}, or it answers as this node (config_file ${profile.configFile(spec, node)}; a non-primary must be in recovery)`,
       `  - no process runs in ${profile.postmasterDir(spec, node)} (the cwd of every process in /proc)${node.host.transport === 'docker' ? '; or its container is gone or stopped' : ''}`,
     ]),
     [
@@ -245,6 +244,8 @@ export function renderFailoverPlan(spec: ClusterSpec, profile: Profile): string 
   const newPrimary = primaryOf(after);
   const replicas = nodesOf(after, 'replica');
   const onShared = new Set(sharedNodes(spec).map((n) => n.name));
+  const inUse = profile.storageInUse(spec.storage);
+  const oldControl = profile.oldPrimaryControl(spec);
   const out: string[] = [
     `# Failover plan for cluster ${spec.cluster} (profile ${profile.name}): the shared disk ${spec.storage.diskName} is lost;`,
     `# the standby ${standby.name} is promoted and its disk ${after.storage.diskName} becomes the shared disk.`,
@@ -271,11 +272,7 @@ export function renderFailoverPlan(spec: ClusterSpec, profile: Profile): string 
             `  - no postgres process runs in ${profile.postmasterDir(spec, node)} (the cwd of every process in /proc)`,
             ...(onShared.has(node.name)
               ? [
-                  ...(spec.profile === 'polardb'
-                    ? cmdLines(pfsdRunning(disk), node, ['must find nothing: no pfsdaemon for the old disk'])
-                    : disk.mountPoint
-                      ? cmdLines({ argv: ['mountpoint', '-q', disk.mountPoint], as: 'root' }, node, ['must fail: not mounted'])
-                      : []),
+                  ...(inUse ? cmdLines(inUse.probe, node, [inUse.expect]) : []),
                   ...(disk.image
                     ? cmdLines(S.findBoundLoop(disk.image), node, ['must list no loop device (or the image is gone)'])
                     : [`    (${disk.device} is a block device: its use is judged by the storage daemon and mounts)`]),
@@ -292,11 +289,8 @@ export function renderFailoverPlan(spec: ClusterSpec, profile: Profile): string 
   section(`record the standby's position (the data-loss window)`, [
     `on ${standby.name}:`,
     `    ${STANDBY_POSITION_SQL}`,
-    ...(spec.profile === 'postgres'
-      ? [
-          `on ${primaryOf(spec).name} (the old primary's last LSN, where it can still be read):`,
-          `    root$ ${spec.binaries.dir}/bin/pg_controldata -D ${spec.storage.dataDir}`,
-        ]
+    ...(oldControl
+      ? [`on ${primaryOf(spec).name} (the old primary's last LSN, where it can still be read):`, ...cmdLines(oldControl, primaryOf(spec))]
       : [`  - the old primary's WAL and pg_control are on the lost disk ${disk.diskName}: its last LSN is not readable`]),
     `  - lag beyond ${f.maxLagBytes} bytes or ${f.maxLagSeconds} s: wait for an operator's approve, with the figures`,
     '  - the fingerprint of the verified tables on the standby: every row of it must be there after the promote',

@@ -2,6 +2,11 @@
 // because workflows import it too. Every string that ends up in a command is constrained here,
 // so a spec can never smuggle shell syntax or a path traversal into a host.
 import { z } from 'zod';
+import { modelOf, PROFILE_MODELS } from './profiles/index.js';
+import { PROFILE_NAMES, promotedStandby, type Issue, type ProfileModel, type ProfileName } from './profiles/model.js';
+import { SpecError } from './spec-error.js';
+
+export { SpecError };
 
 /** A path already in its normal form: no `.` or `..` segment, no `//` (a trailing `/` is kept apart). */
 const isNormal = (p: string): boolean =>
@@ -25,8 +30,11 @@ const fileName = z
   .string()
   .regex(/^[A-Za-z0-9_][A-Za-z0-9_.+-]{0,127}$/, 'must be a plain file name (letters, digits, _ . + -), not a path or an option');
 
+/** A cluster's name: it becomes part of workflow ids, schedule ids and sandbox names (the webhook and the schedules check it too). */
+export const CLUSTER_NAME = /^[a-z0-9][a-z0-9_-]{0,62}$/;
+
 /** A name that becomes part of a device path, a slot, a workflow id: no separators, no shell syntax. */
-const plainName = (what: string, re = /^[a-z0-9][a-z0-9_-]{0,62}$/) => z.string().regex(re, `${what} must match ${re.source}`);
+const plainName = (what: string, re = CLUSTER_NAME) => z.string().regex(re, `${what} must match ${re.source}`);
 
 /** One word of a snapshot command: plain characters and the {image} {target} {disk} placeholders. */
 const commandWord = (placeholders: string[]) =>
@@ -53,6 +61,7 @@ const commandArgv = (word: z.ZodType<string>) =>
       path: [0],
     });
 
+export const clusterName = plainName('cluster name');
 export const diskName = plainName('disk name', /^[A-Za-z0-9][A-Za-z0-9_-]{0,62}$/);
 export const slotName = plainName('slot name', /^[a-z0-9_]{1,63}$/);
 const hostName = z.string().regex(/^[A-Za-z0-9][A-Za-z0-9.:-]{0,252}$/, 'must be a host name or IP address');
@@ -127,6 +136,9 @@ export const Disk = z
   .refine((d) => (d.image === undefined) !== (d.device === undefined), 'give exactly one of image or device');
 export type Disk = z.infer<typeof Disk>;
 
+const copyMethod = z.enum(['fsfreeze', 'pfsd-freeze', 'snapshot-command']);
+export type CopyMethod = z.infer<typeof copyMethod>;
+
 export const NodeSpec = z
   .object({
     name: plainName('node name'),
@@ -146,10 +158,11 @@ export const NodeSpec = z
   .strict();
 export type NodeSpec = z.infer<typeof NodeSpec>;
 
-export const ClusterSpec = z
+/** The fields every profile's spec has; each profile's schema narrows `profile` to its name. */
+const SpecObject = z
   .object({
-    cluster: plainName('cluster name'),
-    profile: z.enum(['polardb', 'postgres']),
+    cluster: clusterName,
+    profile: z.enum(PROFILE_NAMES),
     storage: Disk,
     storageDaemon: z
       .object({
@@ -336,7 +349,7 @@ export const ClusterSpec = z
          * must take a point-in-time snapshot of all the disks at once). Default: snapshot-command
          * when snapshotCommand is given, else fsfreeze for postgres; polardb must choose.
          */
-        copyMethod: z.enum(['fsfreeze', 'pfsd-freeze', 'snapshot-command']).optional(),
+        copyMethod: copyMethod.optional(),
         sandboxRoot: absPath.refine((p) => p !== '/', 'must not be /').optional(),
         /** The longest the production filesystem may stay frozen while its image is copied. */
         maxFreezeSeconds: z.number().int().min(1).max(3600).default(300),
@@ -344,131 +357,105 @@ export const ClusterSpec = z
       .strict()
       .optional(),
   })
-  .strict()
-  .superRefine((spec, ctx) => {
-    const issue = (path: (string | number)[], message: string) => ctx.addIssue({ code: 'custom', path, message });
-    const primaries = spec.nodes.filter((n) => n.role === 'primary');
-    if (primaries.length !== 1) issue(['nodes'], `exactly one node must have role primary (found ${primaries.length})`);
-    const seen = (key: (n: NodeSpec) => string | number | undefined, what: string) => {
-      const by = new Map<string | number, number>();
-      spec.nodes.forEach((n, i) => {
-        const k = key(n);
-        if (k === undefined) return;
-        if (by.has(k)) issue(['nodes', i], `${what} ${JSON.stringify(k)} is already used by node ${spec.nodes[by.get(k)!]!.name}`);
-        else by.set(k, i);
-      });
-    };
-    seen((n) => n.name, 'name');
-    seen((n) => n.slot, 'slot');
-    seen((n) => n.hostId, 'hostId');
-    seen((n) => `${n.address}:${n.port}`, 'address:port');
+  .strict();
+
+/** A spec as every profile's rules see it. */
+export type SpecShape = z.infer<typeof SpecObject>;
+
+/** The rules every profile shares: roles, unique names and addresses, slots, the drill and failover sections. */
+function sharedRules(spec: SpecShape, issue: Issue): void {
+  const primaries = spec.nodes.filter((n) => n.role === 'primary');
+  if (primaries.length !== 1) issue(['nodes'], `exactly one node must have role primary (found ${primaries.length})`);
+  const seen = (key: (n: NodeSpec) => string | number | undefined, what: string) => {
+    const by = new Map<string | number, number>();
     spec.nodes.forEach((n, i) => {
-      if (n.role !== 'primary' && !n.slot) issue(['nodes', i, 'slot'], `a ${n.role} needs the replication slot it streams through`);
-      if (n.role === 'primary' && n.slot) issue(['nodes', i, 'slot'], 'the primary streams from no slot');
-      if (n.role !== 'standby' && n.storage) issue(['nodes', i, 'storage'], 'only a standby has a disk of its own');
-      if (n.role === 'standby' && !n.storage) issue(['nodes', i, 'storage'], 'a standby needs its own disk (image or device)');
-      if (spec.profile === 'polardb' && n.role !== 'standby' && n.hostId === undefined)
-        issue(['nodes', i, 'hostId'], 'polardb nodes on the shared storage need a polar_hostid');
-      if (spec.profile === 'postgres' && n.storage && !n.storage.mountPoint)
-        issue(['nodes', i, 'storage', 'mountPoint'], 'the postgres profile mounts the disk: give mountPoint');
-      if (n.storage && n.storage.diskName === spec.storage.diskName)
-        issue(['nodes', i, 'storage', 'diskName'], 'a standby disk needs a name of its own');
+      const k = key(n);
+      if (k === undefined) return;
+      if (by.has(k)) issue(['nodes', i], `${what} ${JSON.stringify(k)} is already used by node ${spec.nodes[by.get(k)!]!.name}`);
+      else by.set(k, i);
     });
-    if (!spec.storage.dataDir) issue(['storage', 'dataDir'], 'give the data directory on the shared disk');
-    spec.nodes.forEach((n, i) => {
-      if (spec.profile === 'postgres' && n.storage && !n.storage.dataDir?.startsWith(`${n.storage.mountPoint}/`))
-        issue(['nodes', i, 'storage', 'dataDir'], 'give the standby data directory, below its mountPoint');
-    });
-    if (spec.profile === 'postgres' && !spec.storage.mountPoint)
-      issue(['storage', 'mountPoint'], 'the postgres profile mounts the shared disk: give mountPoint');
-    if (spec.profile === 'postgres' && spec.storage.mountPoint && !spec.storage.dataDir?.startsWith(spec.storage.mountPoint + '/'))
-      issue(['storage', 'dataDir'], `must lie below the mount point ${spec.storage.mountPoint}`);
-    if (spec.profile === 'polardb' && !new RegExp(`^/${spec.storage.diskName}/[^/]`).test(spec.storage.dataDir ?? ''))
-      issue(['storage', 'dataDir'], `a PFS path must name a directory below /${spec.storage.diskName}/`);
-    if (spec.profile === 'polardb') {
-      // start_pfsd.sh finds its daemon with `grep -w <disk>`: nvme1n1 would match nvme1n1-b.
-      const disks = [spec.storage.diskName, ...spec.nodes.flatMap((n) => (n.storage ? [n.storage.diskName] : []))];
-      disks.forEach(
-        (d) =>
-          d.includes('-') &&
-          issue(['storage', 'diskName'], `PFS disk name ${d} must not contain "-" (pfsd tells disks apart by whole words)`),
-      );
-    }
-    // `primary` mode initialises a new cluster into the shared storage: never in a recovery.
-    if (spec.binaries.initScript.args.includes('primary'))
-      issue(
-        ['binaries', 'initScript', 'args'],
-        'the init script must never run in primary mode (it initialises a new cluster); use replica',
-      );
-    const method = spec.drill?.copyMethod;
-    if (method === 'snapshot-command' && !spec.drill?.snapshotCommand)
-      issue(['drill', 'snapshotCommand'], 'copyMethod snapshot-command needs the snapshotCommand');
-    if (method && method !== 'snapshot-command' && spec.drill?.snapshotCommand)
-      issue(
-        ['drill', 'copyMethod'],
-        `copyMethod ${method} copies the images itself: leave out snapshotCommand, or choose snapshot-command`,
-      );
-    if (method === 'pfsd-freeze' && spec.profile !== 'polardb')
-      issue(['drill', 'copyMethod'], 'pfsd-freeze is for the polardb profile (PFS disks); the postgres profile uses fsfreeze');
-    if (method === 'fsfreeze' && spec.profile === 'polardb')
-      issue(['drill', 'copyMethod'], 'PFS is not a filesystem the host can freeze: use pfsd-freeze or a snapshot command');
-    if (spec.drill?.snapshotCommand && !spec.drill.snapshotCommand.some((w) => w.includes('{target}')))
-      issue(['drill', 'snapshotCommand'], 'the command must name where the copy goes: {target}');
-    if (spec.failover) {
-      const f = spec.failover;
-      const standbys = spec.nodes.filter((n) => n.role === 'standby');
-      const standby = f.standby ? standbys.find((n) => n.name === f.standby) : standbys.length === 1 ? standbys[0] : undefined;
-      if (!standby)
-        issue(
-          ['failover', 'standby'],
-          f.standby
-            ? `${f.standby} is not a standby of this cluster (standbys: ${standbys.map((n) => n.name).join(', ') || 'none'})`
-            : `name the standby to promote (standbys: ${standbys.map((n) => n.name).join(', ') || 'none'})`,
-        );
-      if (standby && spec.profile === 'polardb' && standby.hostId === undefined)
-        issue(['nodes', spec.nodes.indexOf(standby), 'hostId'], 'the standby a polardb failover promotes needs its polar_hostid (hostId)');
-      const taken = new Map<string, string>();
-      if (standby)
-        for (const k of [standby.name, `${standby.address}:${standby.port}`, `${JSON.stringify(standby.host)} ${standby.localDir}`])
-          taken.set(k, standby.name);
-      f.replicasAfter.forEach((r, i) => {
-        const at = ['failover', 'replicasAfter', i];
-        if (!r.slot) issue([...at, 'slot'], 'a read-only node after the failover needs the slot it streams through');
-        if (spec.profile === 'polardb' && r.hostId === undefined)
-          issue([...at, 'hostId'], 'polardb nodes on the shared storage need a polar_hostid');
-        if (standby && r.hostId !== undefined && r.hostId === standby.hostId)
-          issue([...at, 'hostId'], `polar_hostid ${r.hostId} is the promoted standby's: PFS refuses a second mount with the same hostid`);
-        for (const k of [
-          r.name,
-          `${r.address}:${r.port}`,
-          `${JSON.stringify(r.host)} ${r.localDir}`,
-          ...(r.slot ? [`slot ${r.slot}`] : []),
-          ...(r.hostId !== undefined ? [`hostId ${r.hostId}`] : []),
-        ]) {
-          if (taken.has(k)) issue(at, `${k} is already used by ${taken.get(k)} in the topology after the failover`);
-          else taken.set(k, r.name);
-        }
-      });
-    }
-    if (spec.binaries.install !== 'installed' && !spec.binaries.source)
-      issue(['binaries', 'source'], `install: ${spec.binaries.install} needs the source directory on shared storage`);
+  };
+  seen((n) => n.name, 'name');
+  seen((n) => n.slot, 'slot');
+  seen((n) => n.hostId, 'hostId');
+  seen((n) => `${n.address}:${n.port}`, 'address:port');
+  spec.nodes.forEach((n, i) => {
+    if (n.role !== 'primary' && !n.slot) issue(['nodes', i, 'slot'], `a ${n.role} needs the replication slot it streams through`);
+    if (n.role === 'primary' && n.slot) issue(['nodes', i, 'slot'], 'the primary streams from no slot');
+    if (n.role !== 'standby' && n.storage) issue(['nodes', i, 'storage'], 'only a standby has a disk of its own');
+    if (n.role === 'standby' && !n.storage) issue(['nodes', i, 'storage'], 'a standby needs its own disk (image or device)');
+    if (n.storage && n.storage.diskName === spec.storage.diskName)
+      issue(['nodes', i, 'storage', 'diskName'], 'a standby disk needs a name of its own');
   });
+  if (!spec.storage.dataDir) issue(['storage', 'dataDir'], 'give the data directory on the shared disk');
+  // `primary` mode initialises a new cluster into the shared storage: never in a recovery.
+  if (spec.binaries.initScript.args.includes('primary'))
+    issue(['binaries', 'initScript', 'args'], 'the init script must never run in primary mode (it initialises a new cluster); use replica');
+  const method = spec.drill?.copyMethod;
+  if (method === 'snapshot-command' && !spec.drill?.snapshotCommand)
+    issue(['drill', 'snapshotCommand'], 'copyMethod snapshot-command needs the snapshotCommand');
+  if (method && method !== 'snapshot-command' && spec.drill?.snapshotCommand)
+    issue(['drill', 'copyMethod'], `copyMethod ${method} copies the images itself: leave out snapshotCommand, or choose snapshot-command`);
+  if (spec.drill?.snapshotCommand && !spec.drill.snapshotCommand.some((w) => w.includes('{target}')))
+    issue(['drill', 'snapshotCommand'], 'the command must name where the copy goes: {target}');
+  if (spec.failover) {
+    const f = spec.failover;
+    const standbys = spec.nodes.filter((n) => n.role === 'standby');
+    const standby = promotedStandby(spec);
+    if (!standby)
+      issue(
+        ['failover', 'standby'],
+        f.standby
+          ? `${f.standby} is not a standby of this cluster (standbys: ${standbys.map((n) => n.name).join(', ') || 'none'})`
+          : `name the standby to promote (standbys: ${standbys.map((n) => n.name).join(', ') || 'none'})`,
+      );
+    const taken = new Map<string, string>();
+    if (standby)
+      for (const k of [standby.name, `${standby.address}:${standby.port}`, `${JSON.stringify(standby.host)} ${standby.localDir}`])
+        taken.set(k, standby.name);
+    f.replicasAfter.forEach((r, i) => {
+      const at = ['failover', 'replicasAfter', i];
+      if (!r.slot) issue([...at, 'slot'], 'a read-only node after the failover needs the slot it streams through');
+      if (standby && r.hostId !== undefined && r.hostId === standby.hostId)
+        issue([...at, 'hostId'], `polar_hostid ${r.hostId} is the promoted standby's: PFS refuses a second mount with the same hostid`);
+      for (const k of [
+        r.name,
+        `${r.address}:${r.port}`,
+        `${JSON.stringify(r.host)} ${r.localDir}`,
+        ...(r.slot ? [`slot ${r.slot}`] : []),
+        ...(r.hostId !== undefined ? [`hostId ${r.hostId}`] : []),
+      ]) {
+        if (taken.has(k)) issue(at, `${k} is already used by ${taken.get(k)} in the topology after the failover`);
+        else taken.set(k, r.name);
+      }
+    });
+  }
+  if (spec.binaries.install !== 'installed' && !spec.binaries.source)
+    issue(['binaries', 'source'], `install: ${spec.binaries.install} needs the source directory on shared storage`);
+}
+
+/** A profile's spec: the shared fields and rules, then the profile's own rules. */
+const profileSpec = <N extends ProfileName>(model: ProfileModel<N>) =>
+  SpecObject.extend({ profile: z.literal(model.name) }).superRefine((spec, ctx) => {
+    const issue: Issue = (path, message) => ctx.addIssue({ code: 'custom', path, message });
+    sharedRules(spec, issue);
+    model.specRules(spec, issue);
+  });
+
+export const PolardbSpec = profileSpec(PROFILE_MODELS.polardb);
+export const PostgresSpec = profileSpec(PROFILE_MODELS.postgres);
+/** The spec of a cluster: one schema per profile, told apart by `profile`. */
+export const ClusterSpec = z.discriminatedUnion('profile', [PolardbSpec, PostgresSpec], {
+  error: (iss) => (iss.code === 'invalid_union' ? `must be one of the profiles ${PROFILE_NAMES.join(', ')}` : undefined),
+});
 export type ClusterSpec = z.infer<typeof ClusterSpec>;
 export type ClusterSpecInput = z.input<typeof ClusterSpec>;
-export type CopyMethod = NonNullable<NonNullable<ClusterSpec['drill']>['copyMethod']>;
 
 /** The drill's copy method: the spec's choice, else what its other fields imply (undefined: none fits). */
 export function copyMethodOf(spec: ClusterSpec): CopyMethod | undefined {
   if (spec.drill?.copyMethod) return spec.drill.copyMethod;
   if (spec.drill?.snapshotCommand) return 'snapshot-command';
-  return spec.profile === 'postgres' ? 'fsfreeze' : undefined;
-}
-
-export class SpecError extends Error {
-  constructor(public readonly problems: string[]) {
-    super(`invalid cluster spec:\n  - ${problems.join('\n  - ')}`);
-    this.name = 'SpecError';
-  }
+  return modelOf(spec).defaultCopyMethod;
 }
 
 /** Validates an already-parsed document; errors name the field and say what is wrong. */
@@ -492,6 +479,7 @@ export const nodeNamed = (spec: ClusterSpec, name: string): NodeSpec => {
   if (!n) throw new SpecError([`no node named ${name} in cluster ${spec.cluster} (nodes: ${spec.nodes.map((x) => x.name).join(', ')})`]);
   return n;
 };
-/** Nodes whose data is the shared storage (the standby has its own disk). */
-export const sharedNodes = (spec: ClusterSpec): NodeSpec[] =>
-  spec.profile === 'polardb' ? spec.nodes.filter((n) => n.role !== 'standby') : [primaryOf(spec)];
+/** Nodes whose data is the shared storage, as the profile says (the standby has its own disk). */
+export const sharedNodes = (spec: ClusterSpec): NodeSpec[] => modelOf(spec).sharedNodes(spec);
+/** Whether the node's build reads from the primary, as the profile says (see ProfileModel). */
+export const buildNeedsPrimary = (spec: ClusterSpec, node: NodeSpec): boolean => modelOf(spec).buildNeedsPrimary(spec, node);

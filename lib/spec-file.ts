@@ -2,7 +2,7 @@
 import { readdirSync, readFileSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import YAML from 'yaml';
-import { parseSpec, SpecError, type ClusterSpec } from '../common/spec.js';
+import { parseSpec, SpecError, type ClusterSpec } from './model/spec.js';
 
 /** A spec is a small regular file: a device, a FIFO or a huge file is refused before it is read. */
 export const MAX_SPEC_BYTES = 1024 * 1024;

@@ -2,16 +2,16 @@
 // under fsfreeze or by the spec's snapshot command), and taken away again. Everything is selected
 // by the sandbox dir, which carries the drill's marker; production is only ever read, and frozen
 // for the length of one copy.
-import type { ClusterSpec, NodeSpec } from '../common/spec.js';
-import { copyMethodOf, nodeNamed, primaryOf } from '../common/spec.js';
-import { DRILL_MARKER, DrillFailureTypes } from '../common/drill.js';
-import { within, type DiskCopy, type Sandbox } from '../common/sandbox.js';
+import type { ClusterSpec, NodeSpec } from './model/spec.js';
+import { copyMethodOf, nodeNamed, primaryOf } from './model/spec.js';
+import { DRILL_MARKER, DrillFailureTypes } from './model/drill.js';
+import { within, type DiskCopy, type Sandbox } from './model/sandbox.js';
 import { failure as baseFailure } from './failures.js';
-import { heartbeat, sleep } from './heartbeat.js';
 import type { Cmd, Host } from './hosts/types.js';
-import { must, type Journal } from './ops.js';
+import { must, type Journal, type Progress } from './ops.js';
 import { primaryConninfo, quoteConf } from './profiles/common.js';
-import { pfsdRunning } from './profiles/polardb.js';
+import { profileOf } from './profiles/index.js';
+import type { Probe } from './profiles/types.js';
 
 const T = 60_000;
 const PLAIN_PATH = /^\/[A-Za-z0-9_.+@:=,/-]*$/;
@@ -201,17 +201,17 @@ interface CopyResult {
   ms: number;
 }
 
-/** While `p` runs, heartbeats how far the copy got. */
-async function watching<T>(host: Host, partial: string, disk: string, p: Promise<T>): Promise<T> {
+/** While `p` runs, reports how far the copy got. */
+async function watching<T>(host: Host, partial: string, disk: string, p: Promise<T>, progress: Progress): Promise<T> {
   let done = false;
   let wake = () => {};
   const woken = new Promise<void>((r) => (wake = r));
   const watch = (async () => {
     while (!done) {
-      await Promise.race([sleep(2000), woken]);
+      await Promise.race([progress.sleep(2000), woken]);
       if (done) break;
       const r = await host.run(root(['stat', '-c', '%s', '--', partial], 10_000));
-      heartbeat({ copying: disk, bytes: r.exitCode === 0 ? Number(r.stdout.trim()) : 0 });
+      progress.beat({ copying: disk, bytes: r.exitCode === 0 ? Number(r.stdout.trim()) : 0 });
     }
   })();
   try {
@@ -286,13 +286,13 @@ async function snapshotByCommand(host: Host, spec: ClusterSpec, sb: Sandbox, c: 
       .replace(/\{target\}/g, partial)
       .replace(/\{disk\}/g, c.source.diskName),
   );
-  await watching(host, partial, c.disk.diskName, must(host, root(argv, 6 * 3600_000), j));
+  await watching(host, partial, c.disk.diskName, must(host, root(argv, 6 * 3600_000), j), j.progress);
   if (!(await ok(host, ['test', '-e', partial])))
     throw drillFailure('SnapshotFailed', `on ${host.name}: ${argv.join(' ')} succeeded but left nothing at ${partial}`);
   const isDev = await ok(host, ['test', '-b', partial]);
   if (!isDev && !(await ok(host, ['test', '-f', partial])))
     throw drillFailure('SnapshotFailed', `on ${host.name}: ${partial} is neither an image file nor a block device`);
-  if (spec.profile === 'postgres') await prepCopy(host, sb, c, isDev ? partial : undefined, j);
+  if (profileOf(spec).dataDirOnHost) await prepCopy(host, sb, c, isDev ? partial : undefined, j);
   return finish(
     host,
     c,
@@ -327,7 +327,7 @@ async function freezeAndCopy(host: Host, spec: ClusterSpec, sb: Sandbox, copies:
   const cmd = root(['sh', '-c', FREEZE_COPY, 'freeze-copy', String(secs), String(copies.length), ...pairs, ...frozen], (secs + 120) * 1000);
   let r: Awaited<ReturnType<Host['run']>> | undefined;
   try {
-    r = await watching(host, `${copies.at(-1)!.target}.partial`, copies.map((c) => c.disk.diskName).join(', '), host.run(cmd));
+    r = await watching(host, `${copies.at(-1)!.target}.partial`, copies.map((c) => c.disk.diskName).join(', '), host.run(cmd), j.progress);
     const cps = copies.map((c) => `cp --sparse=always --reflink=auto -- ${c.source.image} ${c.target}.partial`).join('; ');
     j.ran(host.name, `root$ ${frozen.length ? `fsfreeze -f ${frozen.join(' ')}; ${cps}; fsfreeze -u ${frozen.join(' ')}` : cps}`);
   } finally {
@@ -373,6 +373,8 @@ async function loopsOf(host: Host, image: string): Promise<string[]> {
 /** The images of one host's PFS disks, copied while every pfsdaemon serving them is stopped. */
 async function pfsdFreezeAndCopy(host: Host, spec: ClusterSpec, _sb: Sandbox, copies: DiskCopy[], j: Journal): Promise<CopyResult[]> {
   const started = Date.now();
+  // pfsd-freeze is for profiles that serve a disk through a daemon (the spec refuses it for others).
+  const daemon = profileOf(spec).diskDaemon!;
   const loops: string[] = [];
   const pids: number[] = [];
   for (const c of copies) {
@@ -381,7 +383,7 @@ async function pfsdFreezeAndCopy(host: Host, spec: ClusterSpec, _sb: Sandbox, co
       throw drillFailure('SnapshotFailed', `on ${host.name}: the image ${image} is not there`);
     for (const l of await loopsOf(host, image)) if (!loops.includes(l)) loops.push(l);
     // By its command line, never by its pid file (which holds the pid from before it forked).
-    const r = await host.run({ ...pfsdRunning(c.source), timeoutMs: T });
+    const r = await host.run({ ...daemon(c.source), timeoutMs: T });
     for (const p of r.stdout.split('\n').filter((x) => /^\d+$/.test(x))) if (!pids.includes(Number(p))) pids.push(Number(p));
   }
   const secs = spec.drill?.maxFreezeSeconds ?? 300;
@@ -403,7 +405,7 @@ async function pfsdFreezeAndCopy(host: Host, spec: ClusterSpec, _sb: Sandbox, co
   );
   let r: Awaited<ReturnType<Host['run']>> | undefined;
   try {
-    r = await watching(host, `${copies.at(-1)!.target}.partial`, copies.map((c) => c.disk.diskName).join(', '), host.run(cmd));
+    r = await watching(host, `${copies.at(-1)!.target}.partial`, copies.map((c) => c.disk.diskName).join(', '), host.run(cmd), j.progress);
     const cps = copies.map((c) => `cp --sparse=always --reflink=auto -- ${c.source.image} ${c.target}.partial`).join('; ');
     j.ran(
       host.name,
@@ -513,7 +515,7 @@ export async function copyStandbyDirs(
   hostFor: (n: NodeSpec) => Host,
   j: Journal,
 ): Promise<{ node: string; from: string; to: string }[]> {
-  if (spec.profile !== 'polardb') return [];
+  if (!profileOf(spec).standbyKeepsLocalDir) return [];
   const out = [];
   for (const prod of spec.nodes.filter((n) => n.role === 'standby')) {
     const node = nodeNamed(sb.spec, prod.name);
@@ -584,21 +586,26 @@ export const PFSD_PATHS = { run: '/var/run/pfsd', shm: '/dev/shm/pfsd', log: '/v
  * files and log dir go, and the log the runbook's start wrote. Never the argument-less stop,
  * which kills every pfsdaemon on the host.
  */
-export async function cleanSandboxPfsd(host: Host, disk: string, j: Journal): Promise<string[]> {
+export async function cleanSandboxPfsd(
+  host: Host,
+  disk: string,
+  daemon: (disk: { diskName: string }) => Probe,
+  j: Journal,
+): Promise<string[]> {
   if (!/_d[0-9a-f]{6}$/.test(disk) || !/^[A-Za-z0-9_-]+$/.test(disk))
     throw drillFailure('SandboxConflict', `${disk} is not a sandbox disk name: its pfsd is left alone`);
   const pidsOf = async () =>
-    (await host.run({ ...pfsdRunning({ diskName: disk }), timeoutMs: T })).stdout.split('\n').filter((x) => /^\d+$/.test(x));
+    (await host.run({ ...daemon({ diskName: disk }), timeoutMs: T })).stdout.split('\n').filter((x) => /^\d+$/.test(x));
   let pids = await pidsOf();
   if (pids.length) {
     await host.run(root(['kill', '-INT', ...pids]));
     j.ran(host.name, `root$ kill -INT ${pids.join(' ')} (pfsdaemon -p ${disk})`);
-    for (let i = 0; i < 10 && (pids = await pidsOf()).length; i++) await sleep(100);
+    for (let i = 0; i < 10 && (pids = await pidsOf()).length; i++) await j.progress.sleep(100);
     if (pids.length) await must(host, root(['kill', '-9', ...pids]), j);
     for (let i = 0; (pids = await pidsOf()).length; i++) {
       if (i > 50)
         throw drillFailure('SandboxTeardownFailed', `on ${host.name}: pfsdaemon ${pids.join(', ')} of ${disk} does not die`, true);
-      await sleep(100);
+      await j.progress.sleep(100);
     }
   }
   const paths = [
@@ -647,9 +654,10 @@ export async function teardownOnHost(host: Host, sb: Sandbox, j: Journal): Promi
     out.killed += pids.length;
     if (round > 150)
       throw drillFailure('SandboxTeardownFailed', `on ${host.name}: postgres processes below ${dir} do not die: ${pids.join(', ')}`, true);
-    await sleep(200);
+    await j.progress.sleep(200);
   }
-  if (sb.spec.profile === 'polardb') for (const c of sb.copies) out.pfsdRemoved.push(...(await cleanSandboxPfsd(host, c.disk.diskName, j)));
+  const daemon = profileOf(sb.spec).diskDaemon;
+  if (daemon) for (const c of sb.copies) out.pfsdRemoved.push(...(await cleanSandboxPfsd(host, c.disk.diskName, daemon, j)));
 
   // 2. Mounts below the sandbox dir, deepest first; a mount still busy a moment after the kill is retried.
   const mounts = (await must(host, root(['findmnt', '-rn', '-o', 'TARGET']))).stdout
@@ -661,7 +669,7 @@ export async function teardownOnHost(host: Host, sb: Sandbox, j: Journal): Promi
       const r = await host.run(root(['umount', '--', m]));
       if (r.exitCode === 0) break;
       if (tries >= 25) throw drillFailure('SandboxTeardownFailed', `on ${host.name}: umount ${m} failed: ${r.stderr.trim()}`, true);
-      await sleep(200);
+      await j.progress.sleep(200);
     }
     j.ran(host.name, `root$ umount -- ${m}`);
     out.unmounted.push(m);

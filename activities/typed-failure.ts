@@ -1,17 +1,7 @@
-// Typed activity failures: the type names the problem, the message says what to do about it.
+// What an activity throws reaches the workflow typed (the worker's interceptor applies it).
 import { ApplicationFailure, CancelledFailure } from '@temporalio/common';
-import { SpecError } from '../common/spec.js';
-import { FailureTypes, RETRYABLE_TYPES, type FailureType } from '../common/failures.js';
-
-export function failure(type: FailureType, message: string, retryable = RETRYABLE_TYPES.includes(type)): ApplicationFailure {
-  return ApplicationFailure.create({ type, message: `${message} (${FailureTypes[type]})`, nonRetryable: !retryable });
-}
-
-/** A failure's message without the advice failure() appended to it. */
-export function rawMessage(err: ApplicationFailure): string {
-  const advice = FailureTypes[err.type as FailureType];
-  return advice ? err.message.replace(` (${advice})`, '') : err.message;
-}
+import { failure } from '../lib/failures.js';
+import { SpecError } from '../lib/model/spec.js';
 
 const NETWORK_CODES = ['ECONNREFUSED', 'ECONNRESET', 'EHOSTUNREACH', 'ENETUNREACH', 'ETIMEDOUT', 'EPIPE', 'EAI_AGAIN'];
 

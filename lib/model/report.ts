@@ -48,7 +48,7 @@ export interface StepRecord {
   verified: string[];
   warnings?: string[];
   error?: string;
-  /** The failure type (the catalogue's, common/failures.ts) when the step failed. */
+  /** The failure type (the catalogue's, lib/model/failures.ts) when the step failed. */
   errorType?: string;
   details?: Record<string, unknown>;
 }

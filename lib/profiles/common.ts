@@ -1,5 +1,5 @@
 // Pieces both profiles render the same way.
-import type { ClusterSpec, NodeSpec } from '../../common/spec.js';
+import type { ClusterSpec, NodeSpec } from '../model/spec.js';
 import type { Cmd } from '../hosts/types.js';
 import { binDir, type Check, type Op, type Probe } from './types.js';
 
@@ -65,6 +65,7 @@ export function binariesOps(spec: ClusterSpec): Op[] {
 
 export const binariesCheck = (spec: ClusterSpec): Check => ({
   cmd: { argv: [`${binDir(spec)}/psql`, '--version'], as: 'db', timeoutMs: T },
+  failure: 'BinariesMissing',
   problem: (r) =>
     r.exitCode === 0 && /PostgreSQL/.test(r.stdout) ? undefined : `${binDir(spec)}/psql --version failed: ${(r.stderr || r.stdout).trim()}`,
 });
@@ -88,6 +89,9 @@ export const postmasterRunsIn = (dir: string): Probe => ({
   as: 'root',
   label: `a postgres process runs in ${dir}`,
 });
+
+/** Both profiles keep the server's config in the node's local dir. */
+export const localConfigFile = (_spec: ClusterSpec, node: NodeSpec): string => `${node.localDir}/postgresql.conf`;
 
 export const quoteConf = (v: string): string => `'${v.replace(/'/g, "''")}'`;
 

@@ -60,27 +60,42 @@ export function permanentCause(text: string): FailureType | undefined {
   return PERMANENT_CAUSES.find((c) => c.pattern.test(text))?.type;
 }
 
+/** One error of a cause chain, as far as the walkers below read it. */
+type Link = { cause?: unknown; type?: unknown; message?: string; details?: unknown[] };
+
 /**
- * The failure at the bottom of an error's cause chain that has a type (an ApplicationFailure's),
- * with its message: what an activity said, under the ActivityFailure / ChildWorkflowFailure /
- * WorkflowFailedError wrappers. The one walker the workflows and the clients share.
+ * An error and its causes, outermost first: the ActivityFailure / ChildWorkflowFailure /
+ * WorkflowFailedError wrappers, down to what an activity threw. The one walker the workflows and
+ * the clients share.
  */
+function causeChain(err: unknown): Link[] {
+  const chain: Link[] = [];
+  for (let e = err as Link | undefined; e; e = e.cause as Link | undefined) chain.push(e);
+  return chain;
+}
+
+/** The deepest error of the chain that has a type (an ApplicationFailure): what the failing activity said. */
+export const typedRoot = (err: unknown): Link | undefined =>
+  causeChain(err)
+    .filter((e) => typeof e.type === 'string' && e.type)
+    .at(-1);
+
+/** The typed failure at the bottom of an error's cause chain, with its message (else the deepest message). */
 export function rootFailure(err: unknown): { type?: string; message: string; details?: unknown[] } {
-  let e = err as { cause?: unknown; type?: string; message?: string; details?: unknown[] } | undefined;
-  let found: { type?: string; message: string; details?: unknown[] } = { message: String((err as Error)?.message ?? err) };
-  while (e) {
-    if (typeof e.type === 'string' && e.type) found = { type: e.type, message: e.message ?? '', details: e.details };
-    else if (!found.type && e.message) found = { message: e.message };
-    e = e.cause as typeof e;
-  }
-  return found;
+  const typed = typedRoot(err);
+  if (typed) return { type: typed.type as string, message: typed.message ?? '', details: typed.details };
+  return {
+    message:
+      causeChain(err)
+        .filter((e) => e.message)
+        .at(-1)?.message ?? String((err as Error)?.message ?? err),
+  };
 }
 
 /** The first `details[0]` in an error's cause chain that has the field `key` (a child's steps). */
 export function detailIn<T>(err: unknown, key: string): T | undefined {
-  for (let e = err as { cause?: unknown; details?: unknown[] } | undefined; e; e = e.cause as typeof e) {
-    const d = e.details?.[0] as Record<string, unknown> | undefined;
-    if (d && key in d) return d[key] as T;
-  }
-  return undefined;
+  const d = causeChain(err)
+    .map((e) => e.details?.[0] as Record<string, unknown> | undefined)
+    .find((x) => x && key in x);
+  return d?.[key] as T | undefined;
 }

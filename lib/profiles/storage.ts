@@ -1,6 +1,6 @@
 // Attaching a disk, the same for every profile: reuse the loop device already bound to the
 // image, or bind a free one with direct IO; then give it the stable name /dev/<diskName>.
-import type { Disk } from '../../common/spec.js';
+import type { Disk } from '../model/spec.js';
 import type { Cmd } from '../hosts/types.js';
 
 const T = 30_000;

@@ -2,10 +2,12 @@
 // EBS/SAN volume survived). The PolarDB split is kept: configuration in a compute-local dir, data
 // on the volume, joined by `data_directory`. Replicas are clones of the recovered primary through
 // their surviving slot; the standby re-attaches its own disk.
-import { primaryOf, sharedDataDir, type ClusterSpec, type Disk, type NodeSpec } from '../../common/spec.js';
+import { postgresModel } from '../model/profiles/postgres.js';
+import { primaryOf, sharedDataDir, type ClusterSpec, type Disk, type NodeSpec } from '../model/spec.js';
 import {
   binariesCheck,
   binariesOps,
+  localConfigFile,
   makeLocalDir,
   markLocalDir,
   postmasterRunsIn,
@@ -15,7 +17,6 @@ import {
   test,
 } from './common.js';
 import { diskLink } from './storage.js';
-import { buildNeedsPrimary } from '../../common/profile-needs.js';
 import { binDir, type Op, type Profile } from './types.js';
 
 const T = 30_000;
@@ -116,8 +117,16 @@ function cloneOps(spec: ClusterSpec, node: NodeSpec): Op[] {
   ];
 }
 
-export const postgresProfile: Profile = {
-  name: 'postgres',
+/**
+ * PIDs of pg_basebackup processes that have `$0` (a clone's target directory) as one of their
+ * arguments. The script is constant; the directory is its argument.
+ */
+const CLONES_INTO =
+  'for p in $(pgrep -x pg_basebackup); do ' +
+  'tr "\\0" "\\n" < "/proc/$p/cmdline" 2>/dev/null | grep -qxF -- "$0" && echo "$p"; done; true';
+
+export const postgresProfile: Profile<'postgres'> = {
+  ...postgresModel,
 
   storageDaemon(_spec, _node, disk: Disk) {
     const mnt = disk.mountPoint!;
@@ -140,6 +149,7 @@ export const postgresProfile: Profile = {
       ops,
       check: {
         cmd: { argv: ['cat', pgVersion], as: 'root', timeoutMs: T },
+        failure: 'WrongCluster',
         problem: (r) =>
           r.exitCode === 0 ? undefined : `no PostgreSQL data directory at ${disk.dataDir} on ${diskLink(disk)} (${pgVersion} is missing)`,
       },
@@ -149,9 +159,6 @@ export const postgresProfile: Profile = {
   binaries(spec) {
     return { ops: binariesOps(spec), check: binariesCheck(spec) };
   },
-
-  // A replica is a clone of the recovered primary: its build waits until the primary serves.
-  buildNeedsPrimary,
 
   buildNode(spec, node) {
     const ops = [makeLocalDir(node), markLocalDir(spec, node)];
@@ -174,7 +181,33 @@ export const postgresProfile: Profile = {
     };
   },
 
+  /**
+   * A clone an earlier attempt started may outlive its worker (a large clone outlives the heartbeat
+   * timeout by far): the retry waits for it, so it neither removes the copy under the running clone
+   * nor starts a second one beside it, and a clone that finished meanwhile is kept.
+   */
+  earlierBuild: (spec, node) => {
+    if (node.role !== 'replica') return undefined;
+    const target = dataDirOf(spec, node);
+    return { cmd: { argv: ['sh', '-c', CLONES_INTO, target], as: 'root', timeoutMs: T }, what: `an earlier clone into ${target}` };
+  },
+
   postmasterDir: dataDirOf,
 
+  configFile: localConfigFile,
+
   serverLogs: (_spec, node) => [`${node.localDir}/postgresql.log`],
+
+  storageInUse: (disk) =>
+    disk.mountPoint
+      ? {
+          probe: { argv: ['mountpoint', '-q', disk.mountPoint], as: 'root' },
+          inUse: `${disk.mountPoint} (the old shared disk) is still mounted on its host`,
+          free: `${disk.mountPoint} is not mounted on its host`,
+          expect: 'must fail: not mounted',
+        }
+      : undefined,
+
+  // The shared volume may still be readable from the old primary's host: its pg_control, a lower bound.
+  oldPrimaryControl: (spec) => ({ argv: [`${binDir(spec)}/pg_controldata`, '-D', sharedDataDir(spec)], as: 'root', timeoutMs: 15_000 }),
 };

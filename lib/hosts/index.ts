@@ -1,5 +1,5 @@
 // Picks the transport a node's spec asks for.
-import type { NodeSpec } from '../../common/spec.js';
+import type { NodeSpec } from '../model/spec.js';
 import { DockerHost } from './docker.js';
 import { LocalHost } from './local.js';
 import { SshHost } from './ssh.js';

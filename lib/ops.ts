@@ -3,9 +3,20 @@
 import { MARKER_BEGIN, MARKER_END, type Check, type Op, type Probe } from './profiles/types.js';
 import { renderCmd, type Cmd, type CmdResult, type Host } from './hosts/types.js';
 import { failure } from './failures.js';
-import { permanentCause, type FailureType } from '../common/failures.js';
+import { permanentCause } from './model/failures.js';
 
-/** What a step did on its hosts: for the report and the command log. */
+/**
+ * How long-running library code says what it is waiting for, and waits. The activity adapter
+ * passes its heartbeat and its cancellable sleep; the lab, tests and scripts get `quietly`.
+ */
+export interface Progress {
+  beat(details: unknown): void;
+  sleep(ms: number): Promise<void>;
+}
+
+export const quietly: Progress = { beat: () => {}, sleep: (ms) => new Promise((r) => setTimeout(r, ms)) };
+
+/** What a step did on its hosts: for the report and the command log; and its live progress. */
 export class Journal {
   readonly commands: string[] = [];
   readonly skipped: string[] = [];
@@ -14,7 +25,10 @@ export class Journal {
   readonly warnings: string[] = [];
   changed = false;
   /** `sink` sees every command that acts (not the probes): the command log of a worker. */
-  constructor(private readonly sink?: (host: string, command: string) => void) {}
+  constructor(
+    private readonly sink?: (host: string, command: string) => void,
+    readonly progress: Progress = quietly,
+  ) {}
 
   ran(host: string, command: string): void {
     this.commands.push(`${host}: ${command}`);
@@ -109,10 +123,10 @@ export async function runOps(host: Host, ops: Op[], journal: Journal): Promise<v
 
 const normalise = (s: string): string => s.replace(/\n+$/, '\n');
 
-/** Runs a check; throws the profile's typed failure when it reports a problem. */
-export async function runCheck(host: Host, check: Check, journal: Journal, type: FailureType): Promise<void> {
+/** Runs a check; throws the check's typed failure when it reports a problem. */
+export async function runCheck(host: Host, check: Check, journal: Journal): Promise<void> {
   const r = await host.run(check.cmd);
   const problem = check.problem(r);
-  if (problem) throw failure(type, `on ${host.name}: ${problem}`);
+  if (problem) throw failure(check.failure, `on ${host.name}: ${problem}`);
   journal.verified.push(`${host.name}: ${renderCmd(check.cmd, host.dbUser)} ok`);
 }

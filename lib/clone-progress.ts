@@ -3,11 +3,11 @@
 // against the primary's databases (sum of pg_database_size), heartbeated as
 // { phase: 'clone', node, bytesDone, bytesTotal }. `follow` and the Web UI's pending activity show it.
 // The clone itself is not touched: a probe that fails only skips that beat.
-import type { ClusterSpec, NodeSpec } from '../common/spec.js';
-import { primaryOf } from '../common/spec.js';
+import type { ClusterSpec, NodeSpec } from './model/spec.js';
+import { buildNeedsPrimary, primaryOf } from './model/spec.js';
 import { withDb } from './db.js';
-import { heartbeat } from './heartbeat.js';
 import type { Host } from './hosts/types.js';
+import type { Progress } from './ops.js';
 
 export interface CloneProgress {
   phase: 'clone';
@@ -24,16 +24,20 @@ export async function dirBytes(host: Host, dir: string): Promise<number> {
   return Number.isFinite(n) ? n : 0;
 }
 
-/** Runs `fn` (the build of `node`); while it runs, heartbeats the clone's progress into `target` every `everyMs`. */
+/**
+ * Runs `fn` (the build of `node`); when the build reads from the primary (a clone), reports the
+ * clone's progress into `target` every `everyMs` while it runs.
+ */
 export async function withCloneProgress<T>(
   spec: ClusterSpec,
   node: NodeSpec,
   host: Host,
   target: string,
+  progress: Progress,
   fn: () => Promise<T>,
   everyMs = 500,
 ): Promise<T> {
-  if (spec.profile !== 'postgres' || node.role !== 'replica') return fn();
+  if (!buildNeedsPrimary(spec, node)) return fn();
   const started = Date.now();
   let done = false;
   // What pg_basebackup copies besides WAL: the databases (the WAL it streams is left out of both sides).
@@ -51,7 +55,7 @@ export async function withCloneProgress<T>(
       const bytesTotal = await total;
       const p: CloneProgress = { phase: 'clone', node: node.name, bytesDone, sinceMs: Date.now() - started };
       if (bytesTotal !== undefined) p.bytesTotal = bytesTotal;
-      heartbeat(p);
+      progress.beat(p);
     }
   })();
   try {

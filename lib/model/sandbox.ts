@@ -3,6 +3,7 @@
 // cluster name, disk names, device links, mount points, local dirs and ports, all below one
 // sandbox dir, so that a recovery of the sandbox can touch nothing of production.
 import { DRILL_MARKER } from './drill.js';
+import { modelOf } from './profiles/index.js';
 import { parseSpec, primaryOf, type ClusterSpec, type ClusterSpecInput, type Disk, type NodeSpec } from './spec.js';
 
 export interface SandboxParams {
@@ -69,6 +70,7 @@ const overlaps = (a: string, b: string): boolean => within(a, b) || within(b, a)
 
 /** The production paths a drill must never write to: its disks, device links, mounts, local dirs, files. */
 export function productionPaths(spec: ClusterSpec): string[] {
+  const { dataDirOnHost } = modelOf(spec);
   const disk = (d: Disk | undefined): string[] =>
     d
       ? [
@@ -77,7 +79,7 @@ export function productionPaths(spec: ClusterSpec): string[] {
           `/dev/${d.diskName}`,
           ...(d.mountPoint ? [d.mountPoint] : []),
           // A PFS path (polardb) is not a path on the host.
-          ...(spec.profile === 'postgres' && d.dataDir ? [d.dataDir] : []),
+          ...(dataDirOnHost && d.dataDir ? [d.dataDir] : []),
         ]
       : [];
   return [
@@ -132,13 +134,14 @@ export function sandboxSpec(spec: ClusterSpec, p: SandboxParams): Sandbox {
   const devices = new Set(p.deviceCopies ?? []);
   const dirs: Sandbox['dirs'] = [];
   const primary = primaryOf(spec);
+  const model = modelOf(spec);
 
   const copyOf = (d: Disk): { disk: Disk; target: string } => {
     const name = sandboxDiskName(d.diskName, seed);
     const target = `${dir}/images/${name}.img`;
     const mountPoint = d.mountPoint ? `${dir}/mnt/${name}` : undefined;
     let dataDir: string | undefined;
-    if (d.dataDir && spec.profile === 'postgres') {
+    if (d.dataDir && model.dataDirOnHost) {
       // The data dir sits at the same place below the copy's mount point as below the original's.
       if (!d.mountPoint || !within(d.mountPoint, d.dataDir))
         throw new SandboxError(`the data dir ${d.dataDir} is not below its mount point ${d.mountPoint}`);
@@ -256,7 +259,7 @@ export function sandboxSpec(spec: ClusterSpec, p: SandboxParams): Sandbox {
   } catch (err) {
     throw new SandboxError(`the sandbox spec is invalid: ${(err as Error).message}`);
   }
-  if (out.profile === 'postgres')
+  if (model.socketsInLocalDir)
     for (const n of [...out.nodes, ...(out.failover?.replicasAfter ?? [])]) {
       const socket = `${n.localDir}/.s.PGSQL.${n.port}`;
       if (socket.length > MAX_SOCKET_PATH)

@@ -2,12 +2,14 @@
 // compute host, then each node's small local dir rebuilt with `polar-initdb.sh ... replica` (the
 // right mode for every node, the read-write one included), config templates from a throwaway
 // initdb, and the seed's settings appended. The standby keeps its own disk and its local dir.
-import { primaryOf, sharedDataDir, type ClusterSpec, type Disk, type NodeSpec } from '../../common/spec.js';
+import { polardbModel } from '../model/profiles/polardb.js';
+import { primaryOf, sharedDataDir, type ClusterSpec, type Disk, type NodeSpec } from '../model/spec.js';
 import { failure } from '../failures.js';
 import type { CmdResult } from '../hosts/types.js';
 import {
   binariesCheck,
   binariesOps,
+  localConfigFile,
   makeLocalDir,
   markLocalDir,
   postmasterRunsIn,
@@ -16,7 +18,6 @@ import {
   quoteConf,
   test,
 } from './common.js';
-import { buildNeedsPrimary } from '../../common/profile-needs.js';
 import { binDir, type Check, type Op, type Profile } from './types.js';
 
 const T = 30_000;
@@ -51,6 +52,7 @@ function pfsCheck(spec: ClusterSpec, disk: Disk): Check {
   const wrong = 'wrong disk, or not a PFS disk';
   return {
     cmd,
+    failure: 'NotAPfsDisk',
     problem(r: CmdResult) {
       if (r.exitCode !== 0)
         return `${pfs} -C ${storageClusterName} ls ${dir}/ failed (exit ${r.exitCode}: ${(r.stderr || r.stdout).trim()}): ${wrong}`;
@@ -236,8 +238,8 @@ function standbyKeptOp(node: NodeSpec): Op {
   };
 }
 
-export const polardbProfile: Profile = {
-  name: 'polardb',
+export const polardbProfile: Profile<'polardb'> = {
+  ...polardbModel,
 
   storageDaemon(spec, _node, disk) {
     const { startScript, workers } = spec.storageDaemon;
@@ -268,9 +270,6 @@ export const polardbProfile: Profile = {
       ...(node.role === 'standby' ? {} : { then: templateWarmOps(spec, node) }),
     };
   },
-
-  // A replica's local skeleton comes from PFS, not from the primary: it builds while the primary does.
-  buildNeedsPrimary,
 
   buildNode(spec, node) {
     if (node.role === 'standby') return [standbyKeptOp(node)];
@@ -306,9 +305,26 @@ export const polardbProfile: Profile = {
     };
   },
 
+  // Every build is local work from PFS: nothing of an earlier attempt outlives its worker.
+  earlierBuild: () => undefined,
+
   // PolarDB's -D is the local dir: the postmaster runs there.
   postmasterDir: (_spec, node) => node.localDir,
 
+  configFile: localConfigFile,
+
   // What the postmaster says before its logging collector starts, then the collector's files.
   serverLogs: (_spec, node) => [`${node.localDir}/pg_ctl-start.log`, `${node.localDir}/pg_log`],
+
+  diskDaemon: pfsdRunning,
+
+  storageInUse: (disk) => ({
+    probe: pfsdRunning(disk),
+    inUse: `a pfsdaemon for ${disk.diskName} still runs on its host`,
+    free: `no pfsdaemon for ${disk.diskName} on its host`,
+    expect: 'must find nothing: no pfsdaemon for the old disk',
+  }),
+
+  // The old primary's WAL and pg_control were on the lost PFS disk.
+  oldPrimaryControl: () => undefined,
 };

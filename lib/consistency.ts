@@ -3,10 +3,9 @@
 // (verify_heapam, bt_index_check with heapallindexed), and the operator's invariants. Each
 // returns problems with their numbers; verifyData turns any into a CopyInconsistent failure.
 import type pg from 'pg';
-import type { ClusterSpec } from '../common/spec.js';
+import type { ClusterSpec } from './model/spec.js';
 import { quoteIdent } from './db.js';
-import { heartbeat } from './heartbeat.js';
-import type { Journal } from './ops.js';
+import type { Journal, Progress } from './ops.js';
 import { DRILL_MARKER_INSERT_SQL, PROBE_TABLE } from './sql.js';
 
 export interface CheckOutcome {
@@ -20,9 +19,9 @@ const errText = (err: unknown): string => {
   return `${e.message ?? String(err)}${e.code ? ` (SQLSTATE ${e.code})` : ''}`;
 };
 
-/** Keeps the activity heartbeating while a long statement runs. */
-async function beating<T>(what: string, p: Promise<T>): Promise<T> {
-  const t = setInterval(() => heartbeat({ checking: what }), 5000);
+/** Keeps reporting progress while a long statement runs. */
+async function beating<T>(progress: Progress, what: string, p: Promise<T>): Promise<T> {
+  const t = setInterval(() => progress.beat({ checking: what }), 5000);
   try {
     return await p;
   } finally {
@@ -116,6 +115,7 @@ export async function runAmcheck(db: pg.Client, spec: ClusterSpec, mayCreate: bo
       perTable[t] = entry;
       try {
         const r = await beating(
+          j.progress,
           `verify_heapam ${t}`,
           db.query<{ blkno: string; offnum: number; attnum: number; msg: string }>(
             `select blkno::text, offnum, attnum, msg from verify_heapam($1::regclass, on_error_stop => false, check_toast => true)`,
@@ -143,7 +143,7 @@ export async function runAmcheck(db: pg.Client, spec: ClusterSpec, mayCreate: bo
       );
       for (const { idx: name } of idx.rows) {
         try {
-          await beating(`bt_index_check ${name}`, db.query(`select bt_index_check($1::regclass, true)`, [name]));
+          await beating(j.progress, `bt_index_check ${name}`, db.query(`select bt_index_check($1::regclass, true)`, [name]));
           entry.indexes[name] = 'ok';
         } catch (err) {
           if (timedOut(err)) {
@@ -179,7 +179,7 @@ export async function checkInvariants(db: pg.Client, spec: ClusterSpec, j: Journ
     await db.query('begin read only');
     try {
       await db.query(`set local statement_timeout = ${spec.verify.amcheckTimeoutSeconds * 1000}`);
-      const r = await beating(`invariant ${inv.name}`, db.query({ text: inv.sql, rowMode: 'array' }));
+      const r = await beating(j.progress, `invariant ${inv.name}`, db.query({ text: inv.sql, rowMode: 'array' }));
       const names = r.fields.map((f) => f.name);
       if (r.rows.length !== 1 || !names.length) error = `returned ${r.rows.length} row(s), not one`;
       else {

@@ -2,8 +2,9 @@
 // names: it never travels through workflow inputs or histories.
 import { readFileSync } from 'node:fs';
 import pg from 'pg';
-import type { ClusterSpec, NodeSpec } from '../common/spec.js';
+import type { ClusterSpec, NodeSpec } from './model/spec.js';
 import { failure } from './failures.js';
+import { profileOf } from './profiles/index.js';
 
 /** The password the spec references; a missing or unreadable one is its own failure, never a port conflict. */
 export function passwordOf(spec: ClusterSpec): string | undefined {
@@ -70,7 +71,7 @@ export async function whoAnswers(spec: ClusterSpec, node: NodeSpec): Promise<Pre
         `select current_setting('config_file') as config_file, pg_is_in_recovery() as in_recovery`,
       );
       const row = r.rows[0]!;
-      if (row.config_file !== `${node.localDir}/postgresql.conf`)
+      if (row.config_file !== profileOf(spec).configFile(spec, node))
         return { state: 'foreign', what: 'postgres', detail: `a PostgreSQL with config ${row.config_file} answers on ${at}` };
       return { state: 'ours', inRecovery: row.in_recovery };
     });

@@ -37,15 +37,8 @@ try {
   console.error(`worker: cannot reach Temporal at ${describeSettings(settings)}: ${(err as Error).message}`);
   process.exit(1);
 }
-try {
-  const sa = await ensureSearchAttributes(connection.operatorService, settings.namespace, { address: settings.address });
-  if (sa.registered.length) console.log(`registered search attributes ${sa.registered.join(', ')} in namespace ${settings.namespace}`);
-} catch (err) {
-  console.error(`worker: ${err instanceof SearchAttributesError ? err.message : (err as Error).message}`);
-  await connection.close();
-  process.exit(1);
-}
-const worker = await createWorker({
+// Created (the workflow bundle loaded) while the search attributes are checked; it runs only once they are there.
+const creating = createWorker({
   connection,
   namespace: settings.namespace,
   commandLog: process.env.POLAR_COMMAND_LOG,
@@ -56,6 +49,16 @@ const worker = await createWorker({
   // Compiled (`npm run build`, node dist/workers/worker.js): the prebuilt bundle, no bundling at start.
   ...(import.meta.url.endsWith('.js') && existsSync(workflowBundleFile) ? { workflowBundlePath: workflowBundleFile } : {}),
 });
+creating.catch(() => {}); // awaited below, after the check
+try {
+  const sa = await ensureSearchAttributes(connection.operatorService, settings.namespace, { address: settings.address });
+  if (sa.registered.length) console.log(`registered search attributes ${sa.registered.join(', ')} in namespace ${settings.namespace}`);
+} catch (err) {
+  console.error(`worker: ${err instanceof SearchAttributesError ? err.message : (err as Error).message}`);
+  await connection.close();
+  process.exit(1);
+}
+const worker = await creating;
 // run() starts the pollers at once (state RUNNING): from here the worker takes tasks. The time is
 // since the process started (node's own start included): the bench's cold start reads it.
 const running = worker.run();

@@ -1,6 +1,6 @@
 // What every activity module receives: its dependencies, and a way to open a step's journal.
 import type { ClusterSpecInput, NodeSpec } from '../lib/model/spec.js';
-import type { StepResult } from '../lib/model/report.js';
+import type { Detailed, StepResult } from '../lib/model/report.js';
 import type { Host } from '../lib/hosts/types.js';
 import { Journal } from '../lib/ops.js';
 import { attemptNo, cancellation, heartbeat, sleep } from './heartbeat.js';
@@ -31,12 +31,17 @@ export interface ActivityDeps {
 /** A step's journal; the library reports progress through it as this activity's heartbeat, and waits cancellably. */
 export const journalOf = (deps: ActivityDeps): Journal => new Journal(deps.onCommand, { beat: heartbeat, sleep });
 
-export const resultOf = (j: Journal, details?: Record<string, unknown>): StepResult => ({
-  changed: j.changed,
-  commands: j.commands,
-  skipped: j.skipped,
-  verified: j.verified,
-  ...(j.warnings.length ? { warnings: j.warnings } : {}),
-  attempt: attemptNo(),
-  ...(details ? { details } : {}),
-});
+/** A step's result from its journal; `details` typed per step (lib/model/report.ts). */
+export function resultOf(j: Journal): StepResult;
+export function resultOf<D>(j: Journal, details: D): Detailed<D>;
+export function resultOf<D>(j: Journal, details?: D): StepResult | Detailed<D> {
+  return {
+    changed: j.changed,
+    commands: j.commands,
+    skipped: j.skipped,
+    verified: j.verified,
+    ...(j.warnings.length ? { warnings: j.warnings } : {}),
+    attempt: attemptNo(),
+    ...(details ? { details } : {}),
+  } as StepResult | Detailed<D>;
+}

@@ -121,7 +121,7 @@ export const createDrillActivities = (deps: ActivityDeps) => ({
    * its primary could never stream from it again). Idempotent: a copy already in place is kept,
    * a partial one is started over.
    */
-  async snapshotStorage(spec: ClusterSpec, sb: Sandbox, run: { workflowId: string; runId: string }): Promise<StepResult> {
+  async snapshotStorage(spec: ClusterSpec, sb: Sandbox, run: { workflowId: string; runId: string }) {
     const j = journalOf(deps);
     // Refuse before making anything.
     const method = copyMethodOf(spec);
@@ -172,7 +172,7 @@ export const createDrillActivities = (deps: ActivityDeps) => ({
   },
 
   /** Stops, unmounts, detaches and removes everything of the sandbox on every host; only a dir with the drill's marker. */
-  async teardownSandbox(sb: Sandbox): Promise<StepResult> {
+  async teardownSandbox(sb: Sandbox) {
     const j = journalOf(deps);
     const hosts = [];
     for (const { host } of hostsOf(sb.spec, deps.hostFor)) hosts.push(await teardownOnHost(host, sb, j));

@@ -8,7 +8,16 @@ import { Context } from '@temporalio/activity';
 import YAML from 'yaml';
 import { failoverStandby, oldNodes } from '../lib/model/failover.js';
 import { failoverWorkflowId, recoveryWorkflowId } from '../lib/model/input.js';
-import type { StandbyPosition, StepResult } from '../lib/model/report.js';
+import type {
+  Detailed,
+  FailoverFenceDetails,
+  PositionDetails,
+  PromoteDetails,
+  SpecFileDetails,
+  StandbyPosition,
+  StepResult,
+  VerifyDetails,
+} from '../lib/model/report.js';
 import { primaryOf, sharedNodes, type ClusterSpec, type NodeSpec } from '../lib/model/spec.js';
 import { runningRunbook } from './running.js';
 import { journalOf, resultOf, type ActivityDeps } from './context.js';
@@ -103,7 +112,7 @@ export const createFailoverActivities = (deps: ActivityDeps) => ({
    * or mount of the old disk, the image not attached; or the fencing agent confirms the node is
    * off. `after`: the new topology, so that on a second run its nodes on old addresses are known.
    */
-  async fenceForFailover(spec: ClusterSpec, after: ClusterSpec): Promise<StepResult> {
+  async fenceForFailover(spec: ClusterSpec, after: ClusterSpec): Promise<Detailed<FailoverFenceDetails>> {
     const j = journalOf(deps);
     const proven: string[] = [];
     const unproven: string[] = [];
@@ -154,7 +163,7 @@ export const createFailoverActivities = (deps: ActivityDeps) => ({
    * last replayed transaction, the old primary's last LSN where it can still be read, the lag; and
    * the fingerprint of the verified tables (what must be there after the promotion).
    */
-  async recordPosition(spec: ClusterSpec): Promise<StepResult> {
+  async recordPosition(spec: ClusterSpec): Promise<Detailed<PositionDetails>> {
     const j = journalOf(deps);
     const standby = failoverStandby(spec);
     const tables = spec.verify.tables;
@@ -233,7 +242,7 @@ export const createFailoverActivities = (deps: ActivityDeps) => ({
    * Promotes the standby unless it is read-write already, then waits until it is. Never a second
    * promote: pg_is_in_recovery() first, and a promote still pending is waited for, not repeated.
    */
-  async promote(spec: ClusterSpec, limitMs = 60 * 60_000): Promise<StepResult> {
+  async promote(spec: ClusterSpec, limitMs = 60 * 60_000): Promise<Detailed<PromoteDetails>> {
     const j = journalOf(deps);
     const standby = failoverStandby(spec);
     const inRecovery = async (): Promise<boolean | string> => {
@@ -278,7 +287,7 @@ export const createFailoverActivities = (deps: ActivityDeps) => ({
    * recorded then), each new read-only node streams through its slot, and a probe row written on
    * the new primary shows on each of them.
    */
-  async verifyFailover(after: ClusterSpec, probeId: string, before: Fingerprint): Promise<StepResult> {
+  async verifyFailover(after: ClusterSpec, probeId: string, before: Fingerprint): Promise<Detailed<VerifyDetails>> {
     const j = journalOf(deps);
     const primary = primaryOf(after);
     await withDb(after, primary, async (db) => {
@@ -318,7 +327,7 @@ export const createFailoverActivities = (deps: ActivityDeps) => ({
   },
 
   /** Writes the new topology's spec on the worker, for the operator to register. Same content, same file: idempotent. */
-  async writeFailoverSpec(after: ClusterSpec, runId: string): Promise<StepResult> {
+  async writeFailoverSpec(after: ClusterSpec, runId: string): Promise<Detailed<SpecFileDetails>> {
     const j = journalOf(deps);
     const dir = deps.failoverDir ?? process.env.POLAR_FAILOVER_DIR ?? DEFAULT_FAILOVER_DIR;
     const file = join(dir, `${after.cluster}.after-failover.${runId}.yaml`);

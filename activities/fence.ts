@@ -5,7 +5,7 @@
 // operator's `approve` gate, never proof.
 import type { ClusterSpec } from '../lib/model/spec.js';
 import { sharedNodes } from '../lib/model/spec.js';
-import type { StepResult } from '../lib/model/report.js';
+import type { Detailed, FenceDetails } from '../lib/model/report.js';
 import { journalOf, resultOf, type ActivityDeps } from './context.js';
 import { whoAnswers } from '../lib/db.js';
 import { failure } from '../lib/failures.js';
@@ -14,7 +14,7 @@ import { HostGone } from '../lib/hosts/types.js';
 import { profileOf } from '../lib/profiles/index.js';
 
 export const createFenceActivities = (deps: ActivityDeps) => ({
-  async fence(spec: ClusterSpec): Promise<StepResult> {
+  async fence(spec: ClusterSpec): Promise<Detailed<FenceDetails>> {
     const j = journalOf(deps);
     const unproven: string[] = [];
     const proven: string[] = [];

@@ -3,7 +3,8 @@
 import { ApplicationFailure } from '@temporalio/common';
 import type { ClusterSpec } from '../lib/model/spec.js';
 import { nodeNamed, primaryOf } from '../lib/model/spec.js';
-import type { StepResult } from '../lib/model/report.js';
+import type { Detailed, SlotDetails, StreamingDetails } from '../lib/model/report.js';
+import { STREAMING_WAIT_SECONDS } from '../lib/model/steps.js';
 import { journalOf, resultOf, type ActivityDeps } from './context.js';
 import { checkPrimary, onPrimary } from '../lib/primary.js';
 import { failure } from '../lib/failures.js';
@@ -20,7 +21,7 @@ interface SlotRow {
 
 export const createReplicationActivities = (deps: ActivityDeps) => ({
   /** Checks every expected slot: there, physical, WAL still reserved. `create` makes the missing ones. */
-  async validateSlots(spec: ClusterSpec, create: boolean): Promise<StepResult> {
+  async validateSlots(spec: ClusterSpec, create: boolean): Promise<Detailed<SlotDetails>> {
     const j = journalOf(deps);
     const expected = spec.slots.expected ?? [];
     return onPrimary(spec, 'validateSlots', firstScheduledMs(), async (db) => {
@@ -61,7 +62,7 @@ export const createReplicationActivities = (deps: ActivityDeps) => ({
   },
 
   /** Waits until the primary shows the node's slot streaming in pg_stat_replication. */
-  async waitStreaming(spec: ClusterSpec, nodeName: string, limitMs = 5 * 60_000): Promise<StepResult> {
+  async waitStreaming(spec: ClusterSpec, nodeName: string, limitMs = STREAMING_WAIT_SECONDS * 1000): Promise<Detailed<StreamingDetails>> {
     const node = nodeNamed(spec, nodeName);
     const j = journalOf(deps);
     const started = Date.now();

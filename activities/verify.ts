@@ -3,7 +3,7 @@
 import { existsSync, readFileSync } from 'node:fs';
 import type { ClusterSpec } from '../lib/model/spec.js';
 import { primaryOf } from '../lib/model/spec.js';
-import type { StepResult } from '../lib/model/report.js';
+import type { Detailed, VerifyDetails } from '../lib/model/report.js';
 import { journalOf, resultOf, type ActivityDeps } from './context.js';
 import { fingerprint, withDb, type Fingerprint } from '../lib/db.js';
 import { onPrimary } from '../lib/primary.js';
@@ -17,11 +17,11 @@ export const createVerifyActivities = (deps: ActivityDeps) => ({
    * `compareFingerprint`: only when this run brought the primary back. A primary that was already
    * serving may rightly have new rows since the fingerprint was taken.
    */
-  async verifyData(spec: ClusterSpec, probeId: string, compareFingerprint: boolean): Promise<StepResult> {
+  async verifyData(spec: ClusterSpec, probeId: string, compareFingerprint: boolean): Promise<Detailed<VerifyDetails>> {
     const j = journalOf(deps);
     const primary = primaryOf(spec);
     const tables = spec.verify.tables;
-    const details: Record<string, unknown> = {};
+    const details: VerifyDetails = {};
     await onPrimary(spec, 'verifyData', firstScheduledMs(), async (db) => {
       const found = (await db.query<{ relname: string }>(TABLES_SQL, [tables])).rows.map((r) => r.relname);
       const missing = tables.filter((t) => !found.includes(t));

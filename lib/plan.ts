@@ -1,12 +1,13 @@
 // renderPlan: the recovery as a reviewable runbook: per step and per host, in the workflow's
 // order, every command as the activities will run it, every config block as it will be written,
 // and when each is skipped. Pure and deterministic: `polar-runbook plan <spec>` prints it.
-import { nodesOf, primaryOf, sharedNodes, type ClusterSpec, type Disk, type NodeSpec } from './model/spec.js';
+import { nodeNamed, nodesOf, primaryOf, sharedNodes, type ClusterSpec, type Disk, type NodeSpec } from './model/spec.js';
+import { failoverSteps, recoverySteps, stepsIn, type Step } from './model/steps.js';
 import { renderCmd, shellWord, type Cmd } from './hosts/types.js';
 import { renderBlock } from './ops.js';
 import { failoverStandby, oldNodes, specAfterFailover } from './model/failover.js';
 import { agentArgv } from './fencing.js';
-import { dockerInspectArgv, dockerRunArgv, provisionedNodes } from './provision.js';
+import { dockerInspectArgv, dockerRunArgv } from './provision.js';
 import {
   CREATE_SLOT_SQL,
   PROBE_INSERT_SQL,
@@ -117,13 +118,34 @@ function startLines(spec: ClusterSpec, profile: Profile, node: NodeSpec): string
   ];
 }
 
-function streamingLines(spec: ClusterSpec, node: NodeSpec): string[] {
+function streamingLines(spec: ClusterSpec, s: Step): string[] {
   const primary = primaryOf(spec);
+  const node = nodeNamed(spec, s.node!);
   return [
-    `${where(node)}: wait until it streams (on ${primary.name}, up to 300 s)`,
+    `${where(node)}: wait until it streams (on ${primary.name}, up to ${s.waitsUpToSeconds} s)`,
     `    ${withParam(STREAMING_SQL, node.slot!)}`,
     `      (until a row has state = streaming)`,
   ];
+}
+
+/** A node's step as the plan shows it (the storage, binaries, build, start and streaming steps). */
+function nodeStepLines(spec: ClusterSpec, profile: Profile, s: Step, binder?: NodeSpec): string[] {
+  const node = nodeNamed(spec, s.node!);
+  const disk = s.disk === 'own' ? node.storage! : spec.storage;
+  switch (s.name) {
+    case 'attachStorage':
+      return attachLines(node, disk, binder);
+    case 'startStorageDaemon':
+      return storageDaemonLines(spec, profile, node, disk);
+    case 'buildNode':
+      return buildLines(spec, profile, node);
+    case 'startNode':
+      return startLines(spec, profile, node);
+    case 'waitStreaming':
+      return streamingLines(spec, s);
+    default:
+      throw new Error(`the plan renders no ${s.name} step on a node`);
+  }
 }
 
 export function renderPlan(spec: ClusterSpec, profile: Profile): string {
@@ -136,100 +158,95 @@ export function renderPlan(spec: ClusterSpec, profile: Profile): string {
   ];
   let n = 0;
   const section = (title: string, ...blocks: string[][]) => out.push('', `## ${++n}. ${title}`, ...blocks.flat());
+  const onNodes = (steps: Step[], binder?: (s: Step) => NodeSpec | undefined) =>
+    steps.map((s) => nodeStepLines(spec, profile, s, binder?.(s)));
 
-  section(
-    'fence: prove no old node still writes to the shared storage',
-    ...shared.map((node) => [
-      `${where(node)}:`,
-      `  - nothing answers on ${node.address}:${node.port}, or it answers as this node (config_file ${profile.configFile(spec, node)}; a non-primary must be in recovery)`,
-      `  - no process runs in ${profile.postmasterDir(spec, node)} (the cwd of every process in /proc)${node.host.transport === 'docker' ? '; or its container is gone or stopped' : ''}`,
-    ]),
-    [
-      `What cannot be proven: ${spec.fencing.onUnprovable === 'approve' ? "wait for an operator's approve" : 'stop the recovery (SplitBrainRisk)'}.`,
-    ],
-  );
-
-  const provisioned = provisionedNodes(spec);
-  if (provisioned.length)
-    section(
-      'provision: the hosts whose containers are gone (after the fence: never beside an old node that may run)',
-      ...provisioned.map((node) => {
-        const h = node.host as Extract<NodeSpec['host'], { transport: 'docker' }>;
-        return [
+  // The declared recovery (lib/model/steps.ts), section by section in its order. checkRunbooks and
+  // preflight only read, and have no section.
+  const runbook = recoverySteps(spec);
+  const sections: Record<string, (steps: Step[]) => void> = {
+    fence: () =>
+      section(
+        'fence: prove no old node still writes to the shared storage',
+        ...shared.map((node) => [
           `${where(node)}:`,
-          `  - the container ${h.container}: reused when it runs ${h.provision!.image}, started when stopped; another image under its name stops the run (HostConflict), never replaced`,
-          `    worker$ ${words(dockerInspectArgv(h.container))}`,
-          `  - else created`,
-          `    worker$ ${words(dockerRunArgv(h.container, h.provision!))}`,
-          `  - check: worker$ ${words(['docker', 'exec', h.container, 'true'])}`,
-        ];
-      }),
-    );
-
-  section(
-    `attach the shared disk ${spec.storage.diskName} (${primary.name} first; the others then find the device bound)`,
-    ...shared.map((node) => attachLines(node, spec.storage, node === primary ? undefined : primary)),
-  );
-
-  section(
-    'start the storage daemon (on each host in parallel)',
-    ...shared.map((node) => storageDaemonLines(spec, profile, node, spec.storage)),
-  );
-
-  section(
-    'binaries (on each host in parallel)',
-    ...spec.nodes.map((node) => {
-      const { ops, check, then } = profile.binaries(spec, node);
-      return [
-        `${where(node)}:`,
-        ...ops.flatMap((o) => opLines(o, node)),
-        ...checkLines(check, node),
-        ...(then ?? []).flatMap((o) => opLines(o, node)),
-      ];
-    }),
-  );
-
-  section(`the primary ${primary.name}`, buildLines(spec, profile, primary), startLines(spec, profile, primary));
-
-  const expected = spec.slots.expected ?? [];
-  section('replication slots (they live on shared storage and survive the hosts)', [
-    `on ${primary.name}:`,
-    `    ${SLOTS_SQL}`,
-    `  - expected: ${expected.join(', ') || 'none'}; each must be physical with its WAL kept (wal_status <> lost)`,
-    `  - a missing slot: ${
-      { fail: 'stop the recovery (SlotMissing)', approve: "wait for an operator's approve, then create it", create: 'create it' }[
-        spec.slots.onMissing
-      ]
-    } (${withParam(CREATE_SLOT_SQL, '<slot>')})`,
-  ]);
-
-  const standbys = nodesOf(spec, 'standby');
-  const replicas = nodesOf(spec, 'replica');
-  section(
-    'standbys (in parallel with the replicas)',
-    ...standbys.flatMap((node) => [
-      attachLines(node, node.storage!),
-      storageDaemonLines(spec, profile, node, node.storage!),
-      buildLines(spec, profile, node),
-      startLines(spec, profile, node),
-      streamingLines(spec, node),
-    ]),
-  );
-  section(
-    'replicas (each in its own child workflow, in parallel)',
-    ...replicas.flatMap((node) => [buildLines(spec, profile, node), startLines(spec, profile, node), streamingLines(spec, node)]),
-  );
-
-  const tables = spec.verify.tables;
-  section('verify', [
-    `on ${primary.name}:`,
-    ...(tables.length ? [`  - the tables ${tables.join(', ')} are there:`, `    ${withParam(TABLES_SQL, `{${tables.join(',')}}`)}`] : []),
-    ...(spec.verify.fingerprintFile ? [`  - row counts and checksums equal those recorded in ${spec.verify.fingerprintFile}`] : []),
-    `  - write a probe row: ${withParam(PROBE_INSERT_SQL, '<workflow id>@<run id>')}`,
-    ...spec.nodes
-      .filter((node) => node.role !== 'primary')
-      .map((node) => `on ${node.name}: the probe row is visible within ${spec.verify.probeTimeoutSeconds} s`),
-  ]);
+          `  - nothing answers on ${node.address}:${node.port}, or it answers as this node (config_file ${profile.configFile(spec, node)}; a non-primary must be in recovery)`,
+          `  - no process runs in ${profile.postmasterDir(spec, node)} (the cwd of every process in /proc)${node.host.transport === 'docker' ? '; or its container is gone or stopped' : ''}`,
+        ]),
+        [
+          `What cannot be proven: ${spec.fencing.onUnprovable === 'approve' ? "wait for an operator's approve" : 'stop the recovery (SplitBrainRisk)'}.`,
+        ],
+      ),
+    provision: (steps) => {
+      if (!steps.length) return;
+      section(
+        'provision: the hosts whose containers are gone (after the fence: never beside an old node that may run)',
+        ...steps.map((s) => {
+          const node = nodeNamed(spec, s.node!);
+          const h = node.host as Extract<NodeSpec['host'], { transport: 'docker' }>;
+          return [
+            `${where(node)}:`,
+            `  - the container ${h.container}: reused when it runs ${h.provision!.image}, started when stopped; another image under its name stops the run (HostConflict), never replaced`,
+            `    worker$ ${words(dockerInspectArgv(h.container))}`,
+            `  - else created`,
+            `    worker$ ${words(dockerRunArgv(h.container, h.provision!))}`,
+            `  - check: worker$ ${words(['docker', 'exec', h.container, 'true'])}`,
+          ];
+        }),
+      );
+    },
+    attach: (steps) =>
+      section(
+        `attach the shared disk ${spec.storage.diskName} (${primary.name} first; the others then find the device bound)`,
+        ...onNodes(steps, (s) => (s.node === primary.name ? undefined : primary)),
+      ),
+    daemon: (steps) => section('start the storage daemon (on each host in parallel)', ...onNodes(steps)),
+    binaries: (steps) =>
+      section(
+        'binaries (on each host in parallel)',
+        ...steps.map((s) => {
+          const node = nodeNamed(spec, s.node!);
+          const { ops, check, then } = profile.binaries(spec, node);
+          return [
+            `${where(node)}:`,
+            ...ops.flatMap((o) => opLines(o, node)),
+            ...checkLines(check, node),
+            ...(then ?? []).flatMap((o) => opLines(o, node)),
+          ];
+        }),
+      ),
+    primary: (steps) => section(`the primary ${primary.name}`, ...onNodes(steps)),
+    slots: () => {
+      const expected = spec.slots.expected ?? [];
+      section('replication slots (they live on shared storage and survive the hosts)', [
+        `on ${primary.name}:`,
+        `    ${SLOTS_SQL}`,
+        `  - expected: ${expected.join(', ') || 'none'}; each must be physical with its WAL kept (wal_status <> lost)`,
+        `  - a missing slot: ${
+          { fail: 'stop the recovery (SlotMissing)', approve: "wait for an operator's approve, then create it", create: 'create it' }[
+            spec.slots.onMissing
+          ]
+        } (${withParam(CREATE_SLOT_SQL, '<slot>')})`,
+      ]);
+    },
+    standbys: (steps) => section('standbys (in parallel with the replicas)', ...onNodes(steps)),
+    replicas: (steps) => section('replicas (each in its own child workflow, in parallel)', ...onNodes(steps)),
+    verify: () => {
+      const tables = spec.verify.tables;
+      section('verify', [
+        `on ${primary.name}:`,
+        ...(tables.length
+          ? [`  - the tables ${tables.join(', ')} are there:`, `    ${withParam(TABLES_SQL, `{${tables.join(',')}}`)}`]
+          : []),
+        ...(spec.verify.fingerprintFile ? [`  - row counts and checksums equal those recorded in ${spec.verify.fingerprintFile}`] : []),
+        `  - write a probe row: ${withParam(PROBE_INSERT_SQL, '<workflow id>@<run id>')}`,
+        ...spec.nodes
+          .filter((node) => node.role !== 'primary')
+          .map((node) => `on ${node.name}: the probe row is visible within ${spec.verify.probeTimeoutSeconds} s`),
+      ]);
+    },
+  };
+  for (const name of runbook.sections) sections[name]?.(stepsIn(runbook, name));
   return out.join('\n') + '\n';
 }
 
@@ -254,91 +271,97 @@ export function renderFailoverPlan(spec: ClusterSpec, profile: Profile): string 
   ];
   let n = 0;
   const section = (title: string, ...blocks: string[][]) => out.push('', `## ${++n}. ${title}`, ...blocks.flat());
+  // The declared failover (lib/model/steps.ts), section by section in its order.
+  const runbook = failoverSteps(spec, after);
+  const sections: Record<string, (steps: Step[]) => void> = {};
 
-  section('no other runbook acts on the cluster', [
-    `  - recover/${spec.cluster} is not running; no failover of ${spec.cluster} runs under another workflow id`,
-    '  (checked again right before the promote)',
-  ]);
+  sections.check = () =>
+    section('no other runbook acts on the cluster', [
+      `  - recover/${spec.cluster} is not running; no failover of ${spec.cluster} runs under another workflow id`,
+      '  (checked again right before the promote)',
+    ]);
 
   const disk = spec.storage;
-  section(
-    `fence: prove no old node runs and the old shared disk ${disk.diskName} is out of use`,
-    ...oldNodes(spec).map((node) => [
-      `${where(node)}:`,
-      ...(spec.fencing.agent
-        ? [`  - the fencing agent confirms it is off (exit 0): ${words(agentArgv(spec, node, profile.postmasterDir(spec, node)))}`]
-        : [
-            `  - nothing answers on ${node.address}:${node.port} (a read-only node of the new topology on that address is accepted)`,
-            `  - no postgres process runs in ${profile.postmasterDir(spec, node)} (the cwd of every process in /proc)`,
-            ...(onShared.has(node.name)
-              ? [
-                  ...(inUse ? cmdLines(inUse.probe, node, [inUse.expect]) : []),
-                  ...(disk.image
-                    ? cmdLines(S.findBoundLoop(disk.image), node, ['must list no loop device (or the image is gone)'])
-                    : [`    (${disk.device} is a block device: its use is judged by the storage daemon and mounts)`]),
-                ]
-              : []),
-          ]),
-    ]),
-    [
-      `What cannot be proven: ${spec.fencing.onUnprovable === 'approve' ? "wait for an operator's approve" : 'stop the failover (SplitBrainRisk)'}. Nothing is promoted before.`,
-    ],
-  );
+  sections.fence = () =>
+    section(
+      `fence: prove no old node runs and the old shared disk ${disk.diskName} is out of use`,
+      ...oldNodes(spec).map((node) => [
+        `${where(node)}:`,
+        ...(spec.fencing.agent
+          ? [`  - the fencing agent confirms it is off (exit 0): ${words(agentArgv(spec, node, profile.postmasterDir(spec, node)))}`]
+          : [
+              `  - nothing answers on ${node.address}:${node.port} (a read-only node of the new topology on that address is accepted)`,
+              `  - no postgres process runs in ${profile.postmasterDir(spec, node)} (the cwd of every process in /proc)`,
+              ...(onShared.has(node.name)
+                ? [
+                    ...(inUse ? cmdLines(inUse.probe, node, [inUse.expect]) : []),
+                    ...(disk.image
+                      ? cmdLines(S.findBoundLoop(disk.image), node, ['must list no loop device (or the image is gone)'])
+                      : [`    (${disk.device} is a block device: its use is judged by the storage daemon and mounts)`]),
+                  ]
+                : []),
+            ]),
+      ]),
+      [
+        `What cannot be proven: ${spec.fencing.onUnprovable === 'approve' ? "wait for an operator's approve" : 'stop the failover (SplitBrainRisk)'}. Nothing is promoted before.`,
+      ],
+    );
 
   const f = spec.failover!;
-  section(`record the standby's position (the data-loss window)`, [
-    `on ${standby.name}:`,
-    `    ${STANDBY_POSITION_SQL}`,
-    ...(oldControl
-      ? [`on ${primaryOf(spec).name} (the old primary's last LSN, where it can still be read):`, ...cmdLines(oldControl, primaryOf(spec))]
-      : [`  - the old primary's WAL and pg_control are on the lost disk ${disk.diskName}: its last LSN is not readable`]),
-    `  - lag beyond ${f.maxLagBytes} bytes or ${f.maxLagSeconds} s: wait for an operator's approve, with the figures`,
-    '  - the fingerprint of the verified tables on the standby: every row of it must be there after the promote',
-  ]);
+  sections.position = () =>
+    section(`record the standby's position (the data-loss window)`, [
+      `on ${standby.name}:`,
+      `    ${STANDBY_POSITION_SQL}`,
+      ...(oldControl
+        ? [`on ${primaryOf(spec).name} (the old primary's last LSN, where it can still be read):`, ...cmdLines(oldControl, primaryOf(spec))]
+        : [`  - the old primary's WAL and pg_control are on the lost disk ${disk.diskName}: its last LSN is not readable`]),
+      `  - lag beyond ${f.maxLagBytes} bytes or ${f.maxLagSeconds} s: wait for an operator's approve, with the figures`,
+      '  - the fingerprint of the verified tables on the standby: every row of it must be there after the promote',
+    ]);
 
   const dataDir = profile.postmasterDir(spec, standby);
-  section(`promote ${standby.name} (once)`, [
-    `${where(standby)}:`,
-    '  - skipped when pg_is_in_recovery() is already false (a second promote is never sent)',
-    ...opLines(promoteOp(spec, standby, dataDir), standby),
-    '  - wait until pg_is_in_recovery() is false (promote writes a new WAL segment: minutes on PolarDB)',
-    `    ${TIMELINE_SQL}`,
-    '      (the timeline is the first 8 hex digits of the WAL file name)',
-  ]);
+  sections.promote = () =>
+    section(`promote ${standby.name} (once)`, [
+      `${where(standby)}:`,
+      '  - skipped when pg_is_in_recovery() is already false (a second promote is never sent)',
+      ...opLines(promoteOp(spec, standby, dataDir), standby),
+      '  - wait until pg_is_in_recovery() is false (promote writes a new WAL segment: minutes on PolarDB)',
+      `    ${TIMELINE_SQL}`,
+      '      (the timeline is the first 8 hex digits of the WAL file name)',
+    ]);
 
-  section(`replication slots on ${newPrimary.name} for the new read-only nodes`, [
-    `on ${newPrimary.name}:`,
-    ...replicas.map((r) => `    ${withParam(CREATE_SLOT_SQL, r.slot!)}`),
-    '      (each skipped when the slot is there)',
-  ]);
+  sections.slots = () =>
+    section(`replication slots on ${newPrimary.name} for the new read-only nodes`, [
+      `on ${newPrimary.name}:`,
+      ...replicas.map((r) => `    ${withParam(CREATE_SLOT_SQL, r.slot!)}`),
+      '      (each skipped when the slot is there)',
+    ]);
 
-  section(
-    `the read-only nodes on ${after.storage.diskName} (each in its own child workflow, in parallel)`,
-    ...replicas.flatMap((node) => [
-      ...(sharedNodes(after).some((x) => x.name === node.name)
-        ? [attachLines(node, after.storage), storageDaemonLines(after, profile, node, after.storage)]
-        : []),
-      (() => {
+  sections.replicas = (steps) =>
+    section(
+      `the read-only nodes on ${after.storage.diskName} (each in its own child workflow, in parallel)`,
+      ...steps.map((s) => {
+        if (s.name !== 'prepareBinaries') return nodeStepLines(after, profile, s);
+        const node = nodeNamed(after, s.node!);
         const { ops, check } = profile.binaries(after, node);
         return [`${where(node)}: binaries`, ...ops.flatMap((o) => opLines(o, node)), ...checkLines(check, node)];
-      })(),
-      buildLines(after, profile, node),
-      startLines(after, profile, node),
-      streamingLines(after, node),
-    ]),
-  );
+      }),
+    );
 
-  section('verify', [
-    `on ${newPrimary.name}:`,
-    `  - the verified tables equal the standby's fingerprint from before the promote (more rows: a warning)`,
-    ...replicas.map((r) => `    ${withParam(STREAMING_SQL, r.slot!)}`),
-    `  - write a probe row: ${withParam(PROBE_INSERT_SQL, '<workflow id>@<run id>')}`,
-    ...replicas.map((r) => `on ${r.name}: the probe row is visible within ${spec.verify.probeTimeoutSeconds} s`),
-  ]);
+  sections.verify = () =>
+    section('verify', [
+      `on ${newPrimary.name}:`,
+      `  - the verified tables equal the standby's fingerprint from before the promote (more rows: a warning)`,
+      ...replicas.map((r) => `    ${withParam(STREAMING_SQL, r.slot!)}`),
+      `  - write a probe row: ${withParam(PROBE_INSERT_SQL, '<workflow id>@<run id>')}`,
+      ...replicas.map((r) => `on ${r.name}: the probe row is visible within ${spec.verify.probeTimeoutSeconds} s`),
+    ]);
 
-  section('the cluster as it now is', [
-    `  - write its spec to <POLAR_FAILOVER_DIR>/${spec.cluster}.after-failover.<run id>.yaml on the worker: register it`,
-    `    primary ${newPrimary.name} on ${after.storage.diskName} (${after.storage.image ?? after.storage.device}, data ${after.storage.dataDir}); read-only: ${replicas.map((r) => r.name).join(', ') || 'none'}`,
-  ]);
+  sections.spec = () =>
+    section('the cluster as it now is', [
+      `  - write its spec to <POLAR_FAILOVER_DIR>/${spec.cluster}.after-failover.<run id>.yaml on the worker: register it`,
+      `    primary ${newPrimary.name} on ${after.storage.diskName} (${after.storage.image ?? after.storage.device}, data ${after.storage.dataDir}); read-only: ${replicas.map((r) => r.name).join(', ') || 'none'}`,
+    ]);
+  for (const name of runbook.sections) sections[name]?.(stepsIn(runbook, name));
   return out.join('\n') + '\n';
 }

@@ -33,8 +33,12 @@ import { createWorker } from '../workers/create-worker.js';
 import { startDevServer } from './dev-server.js';
 
 const out = fileURLToPath(new URL('../test/histories/', import.meta.url));
-/** The workflow code's generation: v2 has the cancellation scope, gate timeouts, Outcome and the children's search attributes; v3 adds the check for a running failover, host provisioning and critical-path scheduling. */
-const VERSION = 'v3';
+/**
+ * The workflow code's generation: v2 has the cancellation scope, gate timeouts, Outcome and the
+ * children's search attributes; v3 adds the check for a running failover, host provisioning and
+ * critical-path scheduling; v4 runs the declared steps (lib/model/steps.ts, the `step-model` patch).
+ */
+const VERSION = 'v4';
 const log = (line: string) => console.log(`[record-histories] ${line}`);
 
 async function save(client: Client, name: string, handle: WorkflowHandle): Promise<void> {

@@ -32,6 +32,7 @@ function assertInOrder(needles: (string | RegExp)[]): void {
 const BIN = '/home/postgres/tmp_polardb_pg_15_base/bin';
 
 test('fence first, then promote pb3, then nvme2n1 attached on the new read-only hosts and each rebuilt from /nvme2n1/shared_data/', () => {
+  // In the workflow's order: every host attaches, then every pfsd starts, then the binaries, then one child per node.
   assertInOrder([
     "root$ pgrep -f '(^|/)pfsdaemo[n]( .*)? -p nvme1n1( |$)'",
     'root$ losetup -j /data/VirtualDisk.img',
@@ -42,7 +43,11 @@ test('fence first, then promote pb3, then nvme2n1 attached on the new read-only 
     'pb1 (replica, 172.17.0.2:5432, via docker pb1): attach /data/VirtualDisk_standby.img as /dev/nvme2n1',
     'root$ losetup --direct-io=on /dev/loopN /data/VirtualDisk_standby.img',
     'root$ ln -s /dev/loopN /dev/nvme2n1',
+    'pb2 (replica, 172.17.0.3:5432, via docker pb2): attach /data/VirtualDisk_standby.img as /dev/nvme2n1',
     'root$ /usr/local/polarstore/pfsd/bin/start_pfsd.sh -p nvme2n1 -w 1',
+    'root$ /usr/local/polarstore/pfsd/bin/start_pfsd.sh -p nvme2n1 -w 1',
+    'pb1 (replica, 172.17.0.2:5432, via docker pb1): binaries',
+    'pb2 (replica, 172.17.0.3:5432, via docker pb2): binaries',
     `root$ ${BIN}/polar-initdb.sh /home/postgres/replica-nvme2n1/ /nvme2n1/shared_data/ replica`,
     'polar_hostid=1',
     "polar_disk_name='nvme2n1'",
@@ -51,7 +56,7 @@ test('fence first, then promote pb3, then nvme2n1 attached on the new read-only 
     "primary_conninfo='host=172.17.0.4 port=5432 user=postgres dbname=postgres application_name=replica1'",
     'postgres$ touch /home/postgres/replica-nvme2n1/replica.signal',
     `postgres$ ${BIN}/pg_ctl start -D /home/postgres/replica-nvme2n1`,
-    'pb2 (replica, 172.17.0.3:5432, via docker pb2): attach /data/VirtualDisk_standby.img as /dev/nvme2n1',
+    'pb2 (replica, 172.17.0.3:5432, via docker pb2): build',
     `root$ ${BIN}/polar-initdb.sh /home/postgres/replica-nvme2n1/ /nvme2n1/shared_data/ replica`,
     'polar_hostid=2',
     '## 7. verify',

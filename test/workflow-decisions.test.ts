@@ -11,7 +11,7 @@ import type { TestWorkflowEnvironment } from '@temporalio/testing';
 import { Worker } from '@temporalio/worker';
 import YAML from 'yaml';
 import type { Activities } from '../activities/index.js';
-import type { Progress, RecoveryReport, StepResult } from '../lib/model/report.js';
+import type { Detailed, Progress, RecoveryReport } from '../lib/model/report.js';
 import type { ClusterSpecInput } from '../lib/model/spec.js';
 import { workflowsPath } from '../workers/create-worker.js';
 import { startTemporal } from './helpers/temporal.js';
@@ -26,7 +26,8 @@ const calls: string[] = [];
 /** Clusters whose primary build hangs until cancelled, and what the cancellation did. */
 const hang = new Map<string, { started: () => void; cancelled?: string }>();
 
-const ok = (details?: Record<string, unknown>): StepResult => ({
+/** Any step's result (`any`: a stub stands for steps of every detail type). */
+const ok = (details?: Record<string, unknown>): Detailed<any> => ({
   changed: true,
   commands: [],
   skipped: [],
@@ -36,7 +37,7 @@ const ok = (details?: Record<string, unknown>): StepResult => ({
 });
 const log =
   (name: string) =>
-  async (spec: { cluster: string }, arg?: unknown): Promise<StepResult> => {
+  async (spec: { cluster: string }, arg?: unknown): Promise<Detailed<any>> => {
     calls.push(`${spec.cluster} ${name} ${String(arg ?? '')}`);
     return ok();
   };

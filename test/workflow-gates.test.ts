@@ -14,7 +14,7 @@ import YAML from 'yaml';
 import { createFailoverActivities } from '../activities/failover.js';
 import { hostFor } from '../lib/hosts/index.js';
 import type { Activities } from '../activities/index.js';
-import type { Progress, StepResult } from '../lib/model/report.js';
+import type { Detailed, Progress } from '../lib/model/report.js';
 import type { ClusterSpecInput } from '../lib/model/spec.js';
 import { workflowsPath } from '../workers/create-worker.js';
 import { startTemporal } from './helpers/temporal.js';
@@ -26,7 +26,8 @@ let worker: Worker;
 let running: Promise<void>;
 const told: string[] = [];
 
-const ok = (details?: Record<string, unknown>): StepResult => ({
+/** Any step's result (`any`: a stub stands for steps of every detail type). */
+const ok = (details?: Record<string, unknown>): Detailed<any> => ({
   changed: false,
   commands: [],
   skipped: [],

@@ -14,6 +14,7 @@ import {
 } from '@temporalio/workflow';
 import type { Activities } from '../activities/index.js';
 import { isDrillWorkflowIdOf, isScheduledDrillId, type DrillInput, type DrillResult, type DrillStep } from '../lib/model/drill.js';
+import { rootFailure } from '../lib/model/failures.js';
 import { failoverWorkflowId, recoveryWorkflowId } from '../lib/model/input.js';
 import type { FailoverReport, RecoveryReport } from '../lib/model/report.js';
 import { sandboxDirName, sandboxSpec, SandboxError, type Sandbox } from '../lib/model/sandbox.js';
@@ -22,6 +23,7 @@ import { failoverStandby } from '../lib/model/failover.js';
 import { failoverToStandby } from './failover.js';
 import { long as nodeLong, quick as nodeQuick } from './options.js';
 import { recoverCluster } from './recover-cluster.js';
+import { timed } from './recorder.js';
 import { specFrom } from './spec-input.js';
 
 const retry: ActivityOptions['retry'] = { initialInterval: '1s', backoffCoefficient: 2, maximumInterval: '30s', maximumAttempts: 5 };
@@ -33,19 +35,6 @@ const long = proxyActivities<Activities>({
   heartbeatTimeout: '30s',
   retry: { ...retry, maximumAttempts: 3 },
 });
-
-/** The message at the bottom of a failure's cause chain (what actually went wrong), and its type. */
-function rootCause(err: unknown): { message: string; type?: string } {
-  let e = err as { message?: string; cause?: unknown; type?: string } | undefined;
-  let message = (err as Error)?.message ?? String(err);
-  let type: string | undefined;
-  while (e) {
-    if (e.message) message = e.message;
-    if (typeof e.type === 'string') type = e.type;
-    e = e.cause as typeof e;
-  }
-  return { message, type };
-}
 
 export async function drill(input: DrillInput): Promise<DrillResult> {
   const spec = await specFrom(input);
@@ -71,22 +60,13 @@ export async function drill(input: DrillInput): Promise<DrillResult> {
     outcome: 'failed',
     steps: [],
   };
-  const step = async <T>(name: DrillStep['name'], fn: () => Promise<T>, details?: (r: T) => Record<string, unknown> | undefined) => {
-    const s: DrillStep = { name, state: 'done', startedAt: new Date().toISOString(), durationMs: 0 };
+  const step = <T>(name: DrillStep['name'], fn: () => Promise<T>, details?: (r: T) => Record<string, unknown> | undefined) => {
+    const s: DrillStep = { name, state: 'running' };
     result.steps.push(s);
-    const started = Date.now();
-    try {
-      const r = await fn();
+    return timed(s, fn, (r) => {
       const d = details?.(r);
       if (d) s.details = d;
-      return r;
-    } catch (err) {
-      s.state = 'failed';
-      s.error = rootCause(err).message;
-      throw err;
-    } finally {
-      s.durationMs = Date.now() - started;
-    }
+    });
   };
   const self = { workflowId: info.workflowId, runId: info.runId };
 
@@ -126,15 +106,15 @@ export async function drill(input: DrillInput): Promise<DrillResult> {
       'snapshotStorage',
       () => long.snapshotStorage(spec, sandbox!, self),
       (r) => ({
-        copyMethod: r.details?.copyMethod,
-        copies: r.details?.copies,
-        marker: r.details?.marker ?? 'none: the production primary did not answer',
-        ...(r.details?.standbyDirs ? { standbyDirs: r.details.standbyDirs } : {}),
+        copyMethod: r.details.copyMethod,
+        copies: r.details.copies,
+        marker: r.details.marker ?? 'none: the production primary did not answer',
+        ...(r.details.standbyDirs ? { standbyDirs: r.details.standbyDirs } : {}),
       }),
     );
-    const devices = (snap.details?.deviceCopies as string[] | undefined) ?? [];
-    const marker = snap.details?.marker as { id: string; lsn: string } | undefined;
-    result.copyMethod = snap.details?.copyMethod as string | undefined;
+    const devices = snap.details.deviceCopies;
+    const marker = snap.details.marker;
+    result.copyMethod = snap.details.copyMethod;
     // The sandbox's verify must find the marker written on production before the copy.
     if (devices.length || marker)
       sandbox = sandboxSpec(spec, {
@@ -204,7 +184,7 @@ export async function drill(input: DrillInput): Promise<DrillResult> {
       }
     }
   } catch (err) {
-    const cause = rootCause(err);
+    const cause = rootFailure(err);
     result.error = cause.message;
     result.errorType = cause.type ?? 'DrillFailed';
   }
@@ -216,7 +196,7 @@ export async function drill(input: DrillInput): Promise<DrillResult> {
       try {
         await step('teardownSandbox', () => long.teardownSandbox(sandbox!));
       } catch (err) {
-        const cause = rootCause(err);
+        const cause = rootFailure(err);
         result.outcome = 'failed';
         result.error = [result.error, `teardown: ${cause.message}`].filter(Boolean).join('; ');
         result.errorType ??= 'SandboxTeardownFailed';

@@ -6,16 +6,16 @@ import type { ClusterSpec } from '../lib/model/spec.js';
 import type { StepRecord } from '../lib/model/report.js';
 import { progressQuery } from './definitions.js';
 import { long } from './options.js';
-import { Recorder } from './recorder.js';
+import { at, Recorder } from './recorder.js';
 
 /** `built`: the parent built the node already (its build needs no primary: it ran while the primary started). */
 export async function rebuildReplica(spec: ClusterSpec, nodeName: string, opts?: { built?: boolean }): Promise<StepRecord[]> {
   const rec = new Recorder(spec.cluster);
   setHandler(progressQuery, () => rec.progress);
   try {
-    if (!opts?.built) await rec.step('buildNode', nodeName, (o) => long.buildNode.executeWithOptions(o, [spec, nodeName]), 'replica');
-    await rec.step('startNode', nodeName, (o) => long.startNode.executeWithOptions(o, [spec, nodeName]), 'replica');
-    await rec.step('waitStreaming', nodeName, (o) => long.waitStreaming.executeWithOptions(o, [spec, nodeName]), 'replica');
+    if (!opts?.built) await rec.step(at('buildNode', nodeName, 'replica'), (o) => long.buildNode.executeWithOptions(o, [spec, nodeName]));
+    await rec.step(at('startNode', nodeName, 'replica'), (o) => long.startNode.executeWithOptions(o, [spec, nodeName]));
+    await rec.step(at('waitStreaming', nodeName, 'replica'), (o) => long.waitStreaming.executeWithOptions(o, [spec, nodeName]));
   } catch (err) {
     rec.end(isCancellation(err) ? 'aborted' : 'failed');
     const details = [{ steps: rec.progress.steps }];

@@ -17,12 +17,56 @@ import {
   type Progress,
   type RecoveryReport,
   type StepName,
+  type StepOutcome,
   type StepRecord,
-  type StepResult,
+  type StepTiming,
 } from '../lib/model/report.js';
 import { Outcome as OutcomeAttribute, Phase } from '../lib/model/search-attributes.js';
 
 const iso = (ms: number) => new Date(ms).toISOString();
+
+/** What names a step in the report and the Web UI (a declared Step is one). */
+export interface StepLabel {
+  id: string;
+  name: StepName;
+  node?: string;
+  role?: string;
+  title?: string;
+}
+
+/**
+ * Runs `fn` as the step `rec` records: running, then done (`done` adds what it returned), failed or,
+ * cancelled, interrupted; when it started and ended, how long it took, and the failure at the bottom
+ * of its cause chain. The one step recorder: the runbooks' steps (Recorder.step) and the drill's.
+ */
+export async function timed<T>(rec: StepTiming, fn: () => Promise<T>, done?: (r: T) => void, settled?: () => void): Promise<T> {
+  rec.state = 'running';
+  rec.startedAt = iso(Date.now());
+  const t0 = Date.now();
+  try {
+    const r = await fn();
+    rec.state = 'done';
+    done?.(r);
+    return r;
+  } catch (err) {
+    rec.state = isCancellation(err) ? 'interrupted' : 'failed';
+    const root = rootFailure(err);
+    rec.error = root.message;
+    if (root.type) rec.errorType = root.type;
+    throw err;
+  } finally {
+    rec.endedAt = iso(Date.now());
+    rec.durationMs = Date.now() - t0;
+    settled?.();
+  }
+}
+/** The label of a step on a node (`startNode:pb1`), or of a step of the whole run. */
+export const at = (name: StepName, node?: string, role?: string): StepLabel => ({
+  id: node ? `${name}:${node}` : name,
+  name,
+  node,
+  role,
+});
 
 export class Recorder {
   readonly progress: Progress;
@@ -43,7 +87,7 @@ export class Recorder {
 
   /** The Web UI's "current details": the phase and what runs now. */
   details(): void {
-    const running = this.progress.steps.filter((s) => s.state === 'running').map((s) => s.id);
+    const running = this.progress.steps.filter((s) => s.state === 'running').map((s) => s.title ?? s.id);
     const done = this.progress.steps.filter((s) => s.state === 'done').length;
     const waiting = this.progress.waitingFor ? `\n\n**waiting for approval** at ${this.progress.waitingFor.gate}` : '';
     setCurrentDetails(
@@ -57,51 +101,38 @@ export class Recorder {
    * Runs one step unless the recovery was aborted; its record is live in `progress`. `fn` gets the
    * activity options that name the step in the Web UI (`startNode pb1 (primary)`).
    */
-  async step(
-    step: StepName,
-    node: string | undefined,
-    fn: (o: ActivityOptions) => Promise<StepResult>,
-    role?: string,
-  ): Promise<StepResult> {
+  step<R extends StepOutcome & { details?: unknown }>(s: StepLabel, fn: (o: ActivityOptions) => Promise<R>): Promise<R> {
     // Aborted or cancelled: nothing new starts (and is not recorded as if it had).
-    if (CancellationScope.current().consideredCancelled) throw new CancelledFailure('the recovery was aborted');
+    if (CancellationScope.current().consideredCancelled) return Promise.reject(new CancelledFailure('the recovery was aborted'));
     const rec: StepRecord = {
-      id: node ? `${step}:${node}` : step,
-      step,
-      node,
+      id: s.id,
+      step: s.name,
+      node: s.node,
+      ...(s.title ? { title: s.title } : {}),
       state: 'running',
-      startedAt: iso(Date.now()),
       commands: [],
       skipped: [],
       verified: [],
     };
     this.progress.steps.push(rec);
-    this.details();
-    const t0 = Date.now();
-    try {
-      const r = await this.track(fn({ summary: `${step}${node ? ` ${node}` : ''}${role ? ` (${role})` : ''}` } as ActivityOptions));
-      Object.assign(rec, {
-        state: 'done',
-        attempts: r.attempt,
-        changed: r.changed,
-        commands: r.commands,
-        skipped: r.skipped,
-        verified: r.verified,
-        ...(r.warnings ? { warnings: r.warnings } : {}),
-        details: r.details,
-      });
-      return r;
-    } catch (err) {
-      rec.state = isCancellation(err) ? 'interrupted' : 'failed';
-      const root = rootFailure(err);
-      rec.error = root.message;
-      if (root.type) rec.errorType = root.type;
-      throw err;
-    } finally {
-      rec.endedAt = iso(Date.now());
-      rec.durationMs = Date.now() - t0;
-      this.details();
-    }
+    return timed(
+      rec,
+      () => {
+        this.details();
+        return this.track(fn({ summary: `${s.id.replace(':', ' ')}${s.role ? ` (${s.role})` : ''}` } as ActivityOptions));
+      },
+      (r) =>
+        Object.assign(rec, {
+          attempts: r.attempt,
+          changed: r.changed,
+          commands: r.commands,
+          skipped: r.skipped,
+          verified: r.verified,
+          ...(r.warnings ? { warnings: r.warnings } : {}),
+          details: r.details as StepRecord['details'],
+        }),
+      () => this.details(),
+    );
   }
 
   /** The end of the run, in progress and in its search attributes (histories recorded before them replay without). */

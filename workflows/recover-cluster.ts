@@ -1,17 +1,20 @@
 // recoverCluster: the runbook. Brings a shared-storage cluster back when every compute host is
-// gone and only the storage survives: fence -> attach storage -> storage daemon -> binaries ->
-// primary -> slots -> standbys and replicas (in parallel) -> verify -> report.
-import { ApplicationFailure, executeChild, patched, upsertSearchAttributes, workflowInfo } from '@temporalio/workflow';
-import { detailIn } from '../lib/model/failures.js';
-import { recoveryWorkflowId, WORKFLOW_TASK_TIMEOUT, type RecoverInput } from '../lib/model/input.js';
-import { type Outcome, type RecoveryReport, type StepRecord, type StepResult } from '../lib/model/report.js';
+// gone and only the storage survives: it runs the declared recovery (lib/model/steps.ts: fence ->
+// storage beside the binaries -> primary -> slots -> standbys and replicas -> verify), deciding
+// at the gates, then reports.
+import { ApplicationFailure, patched, upsertSearchAttributes, workflowInfo } from '@temporalio/workflow';
+import { recoveryWorkflowId, type RecoverInput } from '../lib/model/input.js';
+import type { FenceDetails, Outcome, RecoveryReport, StepOutcome } from '../lib/model/report.js';
 import { ClusterName, Trigger } from '../lib/model/search-attributes.js';
-import { buildNeedsPrimary, nodesOf, primaryOf, sharedNodes, type ClusterSpec } from '../lib/model/spec.js';
-import { long, quick } from './options.js';
-import { Recorder } from './recorder.js';
+import { primaryOf, type ClusterSpec } from '../lib/model/spec.js';
+import { recoverySteps } from '../lib/model/steps.js';
+import { activityOf } from './options.js';
+import { at, Recorder } from './recorder.js';
+import { legacyRunbook } from './recover-legacy.js';
+import { replicaChild } from './replica-child.js';
+import { call, runSteps } from './run-steps.js';
 import { gates, inScope, teller, type Gate } from './runbook.js';
 import { specFrom } from './spec-input.js';
-import { rebuildReplica } from './rebuild-replica.js';
 
 export async function recoverCluster(input: RecoverInput): Promise<RecoveryReport> {
   const spec = await specFrom(input);
@@ -42,231 +45,68 @@ export async function recoverCluster(input: RecoverInput): Promise<RecoveryRepor
 }
 
 async function runbook(spec: ClusterSpec, input: RecoverInput, rec: Recorder, gate: Gate): Promise<RecoveryReport> {
-  const primary = primaryOf(spec);
-
   if (input.requireApproval) await gate('start', ['the cluster policy asks for approval before a recovery starts']);
+  // Recoveries started before the steps were declared replay the commands they ran.
+  if (!patched('step-model')) return legacyRunbook(spec, input, rec, gate);
 
-  // Never beside a failover of the cluster (which refuses to run beside a recovery in turn).
-  if (patched('refuse-beside-failover')) {
-    const { workflowId, runId } = workflowInfo();
-    rec.phase('check');
-    await rec.step('checkRunbooks', undefined, (o) =>
-      quick.checkRunbooks.executeWithOptions(o, [spec.cluster, { workflowId, runId }, 'recovery']),
-    );
-  }
-
-  rec.phase('fence');
-  const fence = await rec.step('fence', undefined, (o) => quick.fence.executeWithOptions(o, [spec]));
-  if (!fence.details?.proven) {
-    const evidence = fence.details?.evidence as string[];
-    if (spec.fencing.onUnprovable === 'fail')
-      throw ApplicationFailure.nonRetryable(`cannot prove the old primary is down: ${evidence.join('; ')}`, 'SplitBrainRisk');
-    await gate('fence', evidence);
-  }
-
-  // Seed steps 1-2: the hosts whose containers are gone are created again. After the fence: a
-  // replacement must never start while the old node may still run.
-  const provisioned = spec.nodes.filter((n) => n.host.transport === 'docker' && n.host.provision);
-  if (provisioned.length && patched('provision-hosts')) {
-    rec.phase('provision');
-    await each(provisioned, (n) =>
-      rec.step('provisionHost', n, (o) => quick.provisionHost.executeWithOptions(o, [spec, n]), roleIn(spec, n)),
-    );
-  }
-
-  // Read-only checks first: a missing disk, a disk given twice, a foreign local dir stop the run
-  // before any disk is attached or mounted.
-  rec.phase('preflight');
-  await rec.step('preflight', undefined, (o) => quick.preflight.executeWithOptions(o, [spec]));
-
-  // Each step starts as soon as what it needs is there (recorded histories from before replay the
-  // old order, step after step).
-  const primaryStart = patched('critical-path') ? await criticalPath(spec, input, rec, gate) : await inOrder(spec, input, rec, gate);
-
-  rec.phase('verify');
-  // The fingerprint is compared when this run brought the primary back: it did not answer when the
-  // run began (fence looked). startNode's `changed` alone is not enough: a retry after a worker
-  // crash mid-start finds the primary the dead worker started already serving, and changes nothing.
-  const primaryWasDown = !((fence.details?.answering as string[] | undefined) ?? []).includes(primary.name);
-  await rec.step('verifyData', undefined, (o) =>
-    long.verifyData.executeWithOptions(o, [
-      spec,
-      `${workflowInfo().workflowId}@${workflowInfo().runId}`,
-      primaryStart.changed || primaryWasDown,
-    ]),
-  );
+  const primary = primaryOf(spec);
+  const { workflowId, runId } = workflowInfo();
+  let fence: FenceDetails | undefined;
+  let primaryStart: StepOutcome | undefined;
+  const onNode = (s: { node?: string }) => s.node!;
+  await runSteps(recoverySteps(spec), rec, {
+    steps: {
+      checkRunbooks: call((s, o) =>
+        activityOf(s, 'checkRunbooks').executeWithOptions(o, [spec.cluster, { workflowId, runId }, 'recovery']),
+      ),
+      fence: call(
+        (s, o) => activityOf(s, 'fence').executeWithOptions(o, [spec]),
+        async ({ details }) => {
+          fence = details;
+          if (details.proven) return;
+          if (spec.fencing.onUnprovable === 'fail')
+            throw ApplicationFailure.nonRetryable(`cannot prove the old primary is down: ${details.evidence.join('; ')}`, 'SplitBrainRisk');
+          await gate('fence', details.evidence);
+        },
+      ),
+      provisionHost: call((s, o) => activityOf(s, 'provisionHost').executeWithOptions(o, [spec, onNode(s)])),
+      preflight: call((s, o) => activityOf(s, 'preflight').executeWithOptions(o, [spec])),
+      attachStorage: call((s, o) => activityOf(s, 'attachStorage').executeWithOptions(o, [spec, onNode(s), s.disk!])),
+      startStorageDaemon: call((s, o) => activityOf(s, 'startStorageDaemon').executeWithOptions(o, [spec, onNode(s), s.disk!])),
+      prepareBinaries: call((s, o) => activityOf(s, 'prepareBinaries').executeWithOptions(o, [spec, onNode(s)])),
+      buildNode: call((s, o) => activityOf(s, 'buildNode').executeWithOptions(o, [spec, onNode(s)])),
+      startNode: call(
+        (s, o) => activityOf(s, 'startNode').executeWithOptions(o, [spec, onNode(s)]),
+        (r, s) => void (s.node === primary.name && (primaryStart = r)),
+      ),
+      // Missing slots stop at a gate, then are created empty.
+      validateSlots: call(
+        (s, o) => activityOf(s, 'validateSlots').executeWithOptions(o, [spec, spec.slots.onMissing === 'create']),
+        async ({ details }, s) => {
+          if (!details.missing.length) return;
+          await gate('slots', [`replication slots missing on the primary: ${details.missing.join(', ')}; approving creates them empty`]);
+          await rec.step(at('validateSlots', 'create'), (o) => activityOf(s, 'validateSlots').executeWithOptions(o, [spec, true]));
+        },
+      ),
+      waitStreaming: call((s, o) => activityOf(s, 'waitStreaming').executeWithOptions(o, [spec, onNode(s)])),
+      // The fingerprint is compared when this run brought the primary back: it did not answer when
+      // the run began (fence looked). startNode's `changed` alone is not enough: a retry after a
+      // worker crash mid-start finds the primary the dead worker started already serving.
+      verifyData: call((s, o) =>
+        activityOf(s, 'verifyData').executeWithOptions(o, [
+          spec,
+          `${workflowId}@${runId}`,
+          !!primaryStart?.changed || !fence?.answering.includes(primary.name),
+        ]),
+      ),
+    },
+    // A replica whose build needs no primary was built beside it: its child only starts it.
+    child: (n, steps) => replicaChild(spec, input, rec, n, !steps.some((s) => s.name === 'buildNode')),
+  });
 
   const endedAt = Date.now();
   const outcome: Outcome = rec.progress.steps.some((s) => s.changed) ? 'recovered' : 'already-healthy';
   rec.phase('done');
   rec.end(outcome);
   return rec.report(outcome, endedAt);
-}
-
-const each = <T>(nodes: { name: string }[], fn: (name: string) => Promise<T>) => Promise.all(nodes.map((n) => fn(n.name)));
-const roleIn = (spec: ClusterSpec, n: string) => spec.nodes.find((x) => x.name === n)!.role;
-
-/** Slots after the primary serves: the missing ones stop at a gate, then are created. */
-async function slotsStep(spec: ClusterSpec, rec: Recorder, gate: Gate): Promise<void> {
-  rec.phase('slots');
-  const slots = await rec.step('validateSlots', undefined, (o) =>
-    quick.validateSlots.executeWithOptions(o, [spec, spec.slots.onMissing === 'create']),
-  );
-  const missing = (slots.details?.missing as string[] | undefined) ?? [];
-  if (missing.length) {
-    await gate('slots', [`replication slots missing on the primary: ${missing.join(', ')}; approving creates them empty`]);
-    await rec.step('validateSlots', 'create', (o) => quick.validateSlots.executeWithOptions(o, [spec, true]));
-  }
-}
-
-/** One child workflow per replica: start (and build, unless `built`), then streaming. */
-async function replicaChild(spec: ClusterSpec, input: RecoverInput, rec: Recorder, n: string, built?: boolean): Promise<void> {
-  const childSearch = patched('child-search-attributes');
-  try {
-    const steps = await rec.track(
-      executeChild(rebuildReplica, {
-        args: built ? [spec, n, { built }] : [spec, n],
-        workflowId: `${workflowInfo().workflowId}/replica/${n}`,
-        workflowTaskTimeout: WORKFLOW_TASK_TIMEOUT,
-        ...(childSearch
-          ? {
-              typedSearchAttributes: [
-                { key: ClusterName, value: spec.cluster },
-                { key: Trigger, value: input.trigger ?? 'ui' },
-              ],
-              staticSummary: `rebuild replica ${n} of ${spec.cluster}`,
-            }
-          : {}),
-      }),
-    );
-    rec.adopt(steps);
-  } catch (err) {
-    // The child's steps travel in its failure's details: the report shows where it stopped.
-    rec.adopt(detailIn<StepRecord[]>(err, 'steps') ?? []);
-    throw err;
-  }
-}
-
-/** The per-node steps both schedules run, each named with its node and role in the Web UI. */
-function nodeSteps(spec: ClusterSpec, rec: Recorder) {
-  const role = (n: string) => roleIn(spec, n);
-  return {
-    attach: (n: string, which: 'shared' | 'own') =>
-      rec.step('attachStorage', n, (o) => quick.attachStorage.executeWithOptions(o, [spec, n, which]), role(n)),
-    daemon: (n: string, which: 'shared' | 'own') =>
-      rec.step('startStorageDaemon', n, (o) => quick.startStorageDaemon.executeWithOptions(o, [spec, n, which]), role(n)),
-    binaries: (n: string) => rec.step('prepareBinaries', n, (o) => quick.prepareBinaries.executeWithOptions(o, [spec, n]), role(n)),
-    build: (n: string) => rec.step('buildNode', n, (o) => long.buildNode.executeWithOptions(o, [spec, n]), role(n)),
-    start: (n: string) => rec.step('startNode', n, (o) => long.startNode.executeWithOptions(o, [spec, n]), role(n)),
-    streaming: (n: string) => rec.step('waitStreaming', n, (o) => long.waitStreaming.executeWithOptions(o, [spec, n]), role(n)),
-  };
-}
-
-/** The order before critical-path scheduling: storage, binaries, primary, slots, then the rest. */
-async function inOrder(spec: ClusterSpec, input: RecoverInput, rec: Recorder, gate: Gate): Promise<StepResult> {
-  const primary = primaryOf(spec);
-  const shared = sharedNodes(spec);
-  const step = nodeSteps(spec, rec);
-  rec.phase('storage');
-  // The first host binds the disk; hosts sharing the device then find it bound and only link it.
-  await step.attach(primary.name, 'shared');
-  await each(shared.slice(1), (n) => step.attach(n, 'shared'));
-  await each(shared, (n) => step.daemon(n, 'shared'));
-  await each(spec.nodes, (n) => step.binaries(n));
-
-  rec.phase('primary');
-  await step.build(primary.name);
-  const primaryStart = await step.start(primary.name);
-
-  await slotsStep(spec, rec, gate);
-
-  rec.phase('standbys-and-replicas');
-  const standbys = each(nodesOf(spec, 'standby'), async (n) => {
-    await step.attach(n, 'own');
-    await step.daemon(n, 'own');
-    await step.build(n);
-    await step.start(n);
-    await step.streaming(n);
-  });
-  const replicas = each(nodesOf(spec, 'replica'), (n) => replicaChild(spec, input, rec, n));
-  await settleAll([standbys, replicas]);
-  return primaryStart;
-}
-
-/** Waits for every branch, then fails with the first failure: the report then holds every step of all. */
-async function settleAll(branches: Promise<unknown>[]): Promise<void> {
-  const settled = await Promise.allSettled(branches);
-  for (const r of settled) if (r.status === 'rejected') throw r.reason;
-}
-
-/** Settles later, but a failure meanwhile is not an unhandled rejection (it is awaited later). */
-function later<T>(p: Promise<T>): Promise<T> {
-  p.catch(() => {});
-  return p;
-}
-
-/**
- * Critical-path scheduling: every step starts once what it needs is done. Binaries (and their
- * config templates) beside the storage; each host's storage daemon once its own link is there;
- * the standby's own disk and pfsd once the shared disk is bound; a build that does not read from
- * the primary (the profile says: a polardb replica's skeleton comes from PFS; a standby's from its
- * own disk) while the primary builds and starts.
- * Only starts wait for the primary and its slots; a postgres replica's build (a clone) too.
- */
-async function criticalPath(spec: ClusterSpec, input: RecoverInput, rec: Recorder, gate: Gate): Promise<StepResult> {
-  const primary = primaryOf(spec);
-  const step = nodeSteps(spec, rec);
-  rec.phase('storage');
-  const binaries = new Map(spec.nodes.map((n) => [n.name, later(step.binaries(n.name))]));
-  // The first host binds the disk; hosts sharing the device then find it bound and only link it.
-  const bound = later(step.attach(primary.name, 'shared'));
-  // Each host's pfsd once its own link is there: the primary's does not wait for the others' attach.
-  // A standby's own disk after the shared one is bound (two `losetup -f` at once may pick the same device).
-  const storageReady = new Map<string, Promise<unknown>>();
-  const disks = [
-    ...sharedNodes(spec).map((n) => ({ n: n.name, which: 'shared' as const })),
-    ...nodesOf(spec, 'standby').map((n) => ({ n: n.name, which: 'own' as const })),
-  ];
-  for (const { n, which } of disks)
-    storageReady.set(
-      n,
-      later(
-        (async () => {
-          await bound;
-          if (n !== primary.name) await step.attach(n, which);
-          await step.daemon(n, which);
-        })(),
-      ),
-    );
-  const storageOf = (n: string) => storageReady.get(n);
-  const build = async (n: string) => {
-    await storageOf(n);
-    await binaries.get(n);
-    return step.build(n);
-  };
-  const early = new Map(
-    spec.nodes.filter((n) => n.role !== 'primary' && !buildNeedsPrimary(spec, n)).map((n) => [n.name, later(build(n.name))]),
-  );
-
-  await storageOf(primary.name);
-  rec.phase('primary');
-  await build(primary.name);
-  const primaryStart = await step.start(primary.name);
-  await slotsStep(spec, rec, gate);
-
-  rec.phase('standbys-and-replicas');
-  const standbys = each(nodesOf(spec, 'standby'), async (n) => {
-    if (early.has(n)) await early.get(n);
-    else await build(n);
-    await step.start(n);
-    await step.streaming(n);
-  });
-  const replicas = each(nodesOf(spec, 'replica'), async (n) => {
-    if (early.has(n)) await early.get(n);
-    else await Promise.all([storageOf(n), binaries.get(n)]);
-    await replicaChild(spec, input, rec, n, early.has(n));
-  });
-  // Every step started is awaited: binaries of nodes no build waited for included.
-  await settleAll([standbys, replicas, ...binaries.values(), ...storageReady.values()]);
-  return primaryStart;
 }

@@ -1,6 +1,6 @@
 // DR drills: what starts one, what it proves, and how it is recorded. Pure (the drill workflow,
 // the activities, the CLI and the schedules all import it).
-import type { FailoverReport, RecoveryReport } from './report.js';
+import type { FailoverReport, RecoveryReport, StepTiming } from './report.js';
 import type { ClusterSpecInput } from './spec.js';
 import type { Trigger } from './input.js';
 
@@ -41,7 +41,7 @@ export function isDrillWorkflowIdOf(cluster: string, workflowId: string): boolea
 export const isScheduledDrillId = (cluster: string, workflowId: string): boolean =>
   workflowId !== drillWorkflowId(cluster) && isDrillWorkflowIdOf(cluster, workflowId);
 
-export interface DrillStep {
+export interface DrillStep extends StepTiming {
   name:
     | 'checkIdle'
     | 'reserveSandbox'
@@ -51,10 +51,6 @@ export interface DrillStep {
     | 'failoverSandbox'
     | 'teardownSandbox'
     | 'recordDrill';
-  state: 'done' | 'failed';
-  startedAt: string;
-  durationMs: number;
-  error?: string;
   details?: Record<string, unknown>;
 }
 

@@ -19,37 +19,70 @@ export type StepName =
   | 'verifyFailover'
   | 'writeSpec';
 
-/** What an activity hands back: the report's raw material. Never holds a secret. */
-export interface StepResult {
+/** What every step hands back: the report's raw material. Never holds a secret. */
+export interface StepOutcome {
   changed: boolean;
   commands: string[];
   skipped: string[];
   verified: string[];
   warnings?: string[];
   attempt: number;
-  details?: Record<string, unknown>;
 }
+
+/** A step that reports nothing beyond its outcome. */
+export interface StepResult extends StepOutcome {
+  details?: undefined;
+}
+
+/** A step that reports what the runbook decides on next: `details` typed per step. */
+export interface Detailed<D> extends StepOutcome {
+  details: D;
+}
+
+/** fence: proven, or the evidence an operator decides on; the nodes that answered (their data may be newer). */
+export type FenceDetails = { proven: boolean; evidence: string[]; answering: string[] };
+/** fenceForFailover: proven, or the evidence. */
+export type FailoverFenceDetails = { proven: boolean; evidence: string[] };
+/** validateSlots: the expected slots missing on the primary, and those it created. */
+export type SlotDetails = { missing: string[]; created: string[] };
+export type AttachDetails = { device: string };
+export type ProvisionDetails = { container: string; did: 'created' | 'started' | 'running' };
+export type StreamingDetails = { waitedMs: number };
+/** Row count and checksum per table (activities/db.ts computes it). */
+export type Fingerprint = Record<string, { rows: number; checksum: string }>;
+/** recordPosition: where the standby stood, and what it held, before the promote. */
+export type PositionDetails = { position: StandbyPosition; fingerprint: Fingerprint; alreadyPromoted: boolean };
+export type PromoteDetails = { timeline: number; lsn: string };
+export type SpecFileDetails = { file: string };
+/** verifyData / verifyFailover: what the checks measured (fingerprint, amcheck, invariants, probe delays). */
+export type VerifyDetails = Record<string, unknown>;
 
 /** `interrupted`: an abort or a cancellation stopped it while it ran. */
 export type StepState = 'running' | 'done' | 'failed' | 'interrupted';
 
-export interface StepRecord {
-  id: string; // e.g. "startNode:pb1"
-  step: StepName;
-  node?: string;
+/** What every recorded step has, a runbook's or a drill's: its state, when, how long, why it failed. */
+export interface StepTiming {
   state: StepState;
   startedAt?: string;
   endedAt?: string;
   durationMs?: number;
+  error?: string;
+  /** The failure type (the catalogue's, lib/model/failures.ts) when the step failed. */
+  errorType?: string;
+}
+
+export interface StepRecord extends StepTiming {
+  id: string; // e.g. "startNode:pb1"
+  step: StepName;
+  node?: string;
+  /** The declared step's title (lib/model/steps.ts). */
+  title?: string;
   attempts?: number;
   changed?: boolean;
   commands: string[];
   skipped: string[];
   verified: string[];
   warnings?: string[];
-  error?: string;
-  /** The failure type (the catalogue's, lib/model/failures.ts) when the step failed. */
-  errorType?: string;
   details?: Record<string, unknown>;
 }
 

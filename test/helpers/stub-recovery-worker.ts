@@ -7,7 +7,7 @@ import { Worker } from '@temporalio/worker';
 import type { Activities } from '../../activities/index.js';
 import { TASK_QUEUE } from '../../lib/model/input.js';
 import type { ClusterSpecInput } from '../../lib/model/spec.js';
-import type { StepResult } from '../../lib/model/report.js';
+import type { Detailed } from '../../lib/model/report.js';
 import { workflowsPath } from '../../workers/create-worker.js';
 
 export interface StubWorker {
@@ -40,7 +40,8 @@ export const stubSpec = (cluster: string): ClusterSpecInput => ({
   ],
 });
 
-const done = (details?: Record<string, unknown>): StepResult => ({
+/** Any step's result (`any`: a stub stands for steps of every detail type). */
+const done = (details?: Record<string, unknown>): Detailed<any> => ({
   changed: true,
   commands: [],
   skipped: [],

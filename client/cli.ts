@@ -435,7 +435,6 @@ const commands: Record<string, Command> = {
 const top = ['recover', 'plan', 'status', 'follow', 'report', 'approve', 'abort', 'drill', 'schedule'];
 const USAGE = `usage: polar-runbook <command> [options]      (polar-runbook <command> --help)
 ${top.map((c) => `  ${commands[c]!.usage.split('\n')[0]!.replace(/^usage: polar-runbook /, '')}`).join('\n')}
-  schedule create|list|pause|unpause|trigger|delete
 ${EXIT_HELP}
 ${TEMPORAL_HELP}`;
 

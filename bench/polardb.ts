@@ -19,6 +19,7 @@ import { nodeNamed, parseSpec, type ClusterSpec } from '../lib/model/spec.js';
 import { freePort } from '../scripts/ports.js';
 import { makePfsDisk, realPgSetupSql, standinSpecInput, writeStandins } from '../test/helpers/polardb-standins.js';
 import { sec, sleep } from './stats.js';
+import { timeline } from './steps.js';
 
 export const PG_BIN = '/usr/lib/postgresql/15/bin';
 
@@ -28,6 +29,8 @@ export interface PolardbRun {
   rtoMs: number;
   /** raw: each seed command's time; workflow: each step's. */
   steps: [string, number][];
+  /** workflow: [step, start offset from the run's start, duration] (the critical path, read off). */
+  timeline?: [string, number, number][];
 }
 
 interface Cluster {
@@ -275,7 +278,12 @@ export async function recoverPolardbViaWorkflow(client: Client, c: Cluster, mode
   try {
     const report = (await handle.result()) as RecoveryReport;
     if (report.outcome !== 'recovered') throw new Error(`the polardb recovery ended ${report.outcome}`);
-    return { mode, rtoMs: report.rtoMs, steps: report.steps.map((s) => [s.id, s.durationMs ?? NaN]) };
+    return {
+      mode,
+      rtoMs: report.rtoMs,
+      steps: report.steps.map((s) => [s.id, s.durationMs ?? NaN]),
+      timeline: timeline(report.steps, Date.parse(report.startedAt)),
+    };
   } catch (err) {
     await handle.terminate('benchmark: failed').catch(() => {});
     throw err;

@@ -1,10 +1,10 @@
-// npm run bench [-- --quick] [-- --only overhead,breakdown,fanout,concurrency,polardb,resume,datasize,burst] [-- --runs N] [-- --serial-a] [-- --out F]
+// npm run bench [-- --quick] [-- --only overhead,breakdown,fanout,concurrency,polardb,resume,coldstart,datasize,burst] [-- --runs N] [-- --serial-a] [-- --out F]
 //
 // Measures, on real lab clusters and a real Temporal dev server, in one run: the orchestration
 // overhead of recoverCluster against the same activities called by a plain script, the step
 // breakdown, replica fan-out, concurrent recoveries on one worker, the polardb profile on the
 // PolarDB stand-ins against the seed's commands run raw, resume latency after the worker process
-// is SIGKILLed, the effect of the data size, and a burst of alerts at the webhook receiver
+// is SIGKILLed, the compiled worker's cold start, the effect of the data size, and a burst of alerts at the webhook receiver
 // (`--only burst` runs it alone: no lab, a minute). Progress goes to stderr; a
 // markdown summary (with targets, PASS/MISS) to stdout; everything to bench/results.json.
 // Cleans up on exit, failure and Ctrl-C: its labs, its worker processes (by PID), its dev server.
@@ -15,7 +15,7 @@ import { liveLabs, dropAllLabs, runTag } from './labs.js';
 import { commandLine, load, machine } from './machine.js';
 import { render, type Results } from './render.js';
 import { burst } from './burst.js';
-import { concurrency, dataSize, fanout, overhead, resume, type Ctx } from './sections.js';
+import { coldStart, concurrency, dataSize, fanout, overhead, resume, type Ctx } from './sections.js';
 import { dropLivePolardbClusters, polardbSection } from './polardb.js';
 import { sec } from './stats.js';
 import {
@@ -29,7 +29,7 @@ import {
   type InProcessWorker,
 } from './temporal.js';
 
-const SECTIONS = ['overhead', 'breakdown', 'fanout', 'concurrency', 'polardb', 'resume', 'datasize', 'burst'] as const;
+const SECTIONS = ['overhead', 'breakdown', 'fanout', 'concurrency', 'polardb', 'resume', 'coldstart', 'datasize', 'burst'] as const;
 type Section = (typeof SECTIONS)[number];
 
 const { values } = parseArgs({
@@ -70,6 +70,7 @@ const cfg = {
   dataReps: quick ? 1 : 3,
   resumePoints: [{ point: 'primary-start' as const }, { point: 'replica-clone' as const, dataMb: 256 }],
   resumeReps: quick ? 1 : 3,
+  coldStarts: quick ? 3 : 5,
   burstAlerts: 1000,
   polardbReps: quick ? 2 : 3,
 };
@@ -171,11 +172,12 @@ async function main(): Promise<Results> {
   results.dataSize = await section('datasize', () => dataSize(ctx, cfg.dataSizes, cfg.dataReps));
   results.polardb = await section('polardb', () => polardbSection(ctx.client, cfg.polardbReps, say));
   // Last: the in-process worker must not poll while the worker process is the one under test.
-  if (only.has('resume') && inProcess) {
+  if ((only.has('resume') || only.has('coldstart')) && inProcess) {
     await inProcess.stop();
     inProcess = undefined;
   }
   results.resume = await section('resume', () => resume(ctx, cfg.resumePoints, cfg.resumeReps));
+  results.coldStart = await section('coldstart', () => coldStart(ctx, cfg.coldStarts));
   results.loadAtEnd = load();
   results.durationSeconds = Math.round((Date.now() - t0) / 1000);
   return results;

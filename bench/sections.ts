@@ -9,6 +9,7 @@ import { executionsAsSteps, histories, recoveryWorkflowIds } from './history.js'
 import { recoverRaw } from './raw.js';
 import { resumeOnce, type KillPoint, type ResumeMode, type ResumeResult } from './resume.js';
 import { analyse, durations, timeline, type StepAnalysis } from './steps.js';
+import { load as loadNow } from './machine.js';
 import { sec } from './stats.js';
 import { recoverViaWorkflow, spawnWorkerProcess, stopWorkerProcess, type Recovered, type WorkerProcess } from './temporal.js';
 
@@ -288,6 +289,40 @@ export async function resume(
     }
   } finally {
     for (const w of workers) await stopWorkerProcess(w);
+  }
+  return out;
+}
+
+// ---- 7: worker cold start ----
+
+export interface ColdStart {
+  /** Spawn (`node dist/workers/worker.js`) -> its line saying the pollers started (state RUNNING), seen by the bench. */
+  wallMs: number;
+  /** The same as the worker itself measures it: from its process's start (node's own included). */
+  selfReportedMs?: number;
+  /** CPU the process had used by then (user + system, every thread): what a quiet core must spend at least. */
+  cpuMs?: number;
+  load: string;
+}
+
+/**
+ * The compiled worker with its prebuilt workflow bundle, started `n` times one after the other
+ * against the bench's dev server, nothing else running: spawn -> polling, then stopped again.
+ */
+export async function coldStart(ctx: Ctx, n: number): Promise<ColdStart[]> {
+  const out: ColdStart[] = [];
+  for (let i = 1; i <= n; i++) {
+    const load = loadNow();
+    const w = spawnWorkerProcess(ctx.address);
+    try {
+      const at = await w.ready;
+      out.push({ wallMs: at - w.spawnedAt, selfReportedMs: w.selfReportedMs, cpuMs: w.cpuMs, load });
+      ctx.say(
+        `  cold start #${i}: ${sec(at - w.spawnedAt)} (the worker says ${w.selfReportedMs ?? '?'} ms; CPU ${w.cpuMs ?? '?'} ms; load ${load})`,
+      );
+    } finally {
+      await stopWorkerProcess(w);
+    }
   }
   return out;
 }

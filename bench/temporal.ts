@@ -2,7 +2,7 @@
 // for the overhead, fan-out, concurrency and data-size sections), worker processes for the resume
 // section (spawned and killed by PID), and a recovery through recoverCluster.
 import { spawn, type ChildProcess } from 'node:child_process';
-import { createWriteStream, existsSync, mkdtempSync, type WriteStream } from 'node:fs';
+import { createWriteStream, existsSync, mkdtempSync, readFileSync, type WriteStream } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -88,8 +88,12 @@ export async function recoverViaWorkflow(client: Client, lab: Lab): Promise<Reco
 export interface WorkerProcess {
   pid: number;
   spawnedAt: number;
-  /** Resolves with the time the process printed that it polls the task queue. */
+  /** Resolves with the time the process printed that it polls the task queue (its pollers started: state RUNNING). */
   ready: Promise<number>;
+  /** Once ready: what the worker itself says, from its process's start (node's own) to polling. */
+  selfReportedMs?: number;
+  /** Once ready: CPU time (user + system, all threads) the process had used. */
+  cpuMs?: number;
   exited: Promise<number | null>;
   child: ChildProcess;
 }
@@ -126,7 +130,13 @@ export function spawnWorkerProcess(address: string): WorkerProcess {
     child.stdout!.on('data', (d: Buffer) => {
       logStream!.write(`[${pid}] ${d}`);
       buf += d.toString();
-      if (/polling task queue/.test(buf)) resolve(Date.now());
+      const polling = /polling task queue.*?(?:\((\d+) ms after the process started\))?\n/.exec(buf);
+      if (polling && wp.cpuMs === undefined) {
+        const at = Date.now();
+        wp.cpuMs = cpuMsOf(pid);
+        wp.selfReportedMs = polling[1] === undefined ? undefined : Number(polling[1]);
+        resolve(at);
+      }
     });
     child.stderr!.on('data', (d: Buffer) => logStream!.write(`[${pid} err] ${d}`));
     void exited.then((code) => reject(new Error(`worker process ${pid} exited (${code}) before polling; see ${workerLogFile()}`)));
@@ -136,6 +146,16 @@ export function spawnWorkerProcess(address: string): WorkerProcess {
   procs.set(pid, wp);
   void exited.then(() => procs.delete(pid));
   return wp;
+}
+
+/** utime + stime of a process (all its threads), from /proc; clock ticks are 100 Hz on Linux. */
+function cpuMsOf(pid: number): number | undefined {
+  try {
+    const f = readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1]!.split(' ');
+    return (Number(f[11]) + Number(f[12])) * 10;
+  } catch {
+    return undefined;
+  }
 }
 
 export function sigkill(wp: WorkerProcess): number {

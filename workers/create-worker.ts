@@ -60,5 +60,15 @@ export async function createWorker(o: WorkerOptions): Promise<Worker> {
     maxHeartbeatThrottleInterval: '1s',
     // Nodes are rebuilt in parallel; every activity mostly waits on a host or a database.
     maxConcurrentActivityTaskExecutions: 64,
+    // Workflows run in this thread's reusable V8 context rather than in a worker thread of their
+    // own, which loads the SDK and the protos a second time: about 0.5 s of CPU at every start,
+    // before the worker can poll (the cold start a killed worker's replacement pays). The runbook's
+    // workflow code is a few milliseconds per task beside activities that wait on hosts, so
+    // sharing the event loop costs nothing measurable. The SDK calls this debugMode, which also
+    // lifts the deadlock guard (a workflow task stuck in a loop would now stall the activities
+    // too): the guard is set back to the threaded default, through an option the SDK applies but
+    // does not type.
+    debugMode: true,
+    ...({ isolateExecutionTimeout: '5s' } as object),
   });
 }

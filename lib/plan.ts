@@ -161,17 +161,25 @@ export function renderPlan(spec: ClusterSpec, profile: Profile): string {
   const onNodes = (steps: Step[], binder?: (s: Step) => NodeSpec | undefined) =>
     steps.map((s) => nodeStepLines(spec, profile, s, binder?.(s)));
 
-  // The declared recovery (lib/model/steps.ts), section by section in its order. checkRunbooks and
-  // preflight only read, and have no section.
+  // The declared recovery (lib/model/steps.ts), section by section in its order.
   const runbook = recoverySteps(spec);
   const sections: Record<string, (steps: Step[]) => void> = {
+    check: () =>
+      section('no other runbook acts on the cluster', [
+        `  - failover/${spec.cluster} is not running (a second recovery is refused by its workflow id, recover/${spec.cluster})`,
+      ]),
     fence: () =>
       section(
         'fence: prove no old node still writes to the shared storage',
         ...shared.map((node) => [
           `${where(node)}:`,
-          `  - nothing answers on ${node.address}:${node.port}, or it answers as this node (config_file ${profile.configFile(spec, node)}; a non-primary must be in recovery)`,
-          `  - no process runs in ${profile.postmasterDir(spec, node)} (the cwd of every process in /proc)${node.host.transport === 'docker' ? '; or its container is gone or stopped' : ''}`,
+          `  - it answers as this node (config_file ${profile.configFile(spec, node)}; a non-primary must be in recovery)`,
+          ...(spec.fencing.agent
+            ? [`  - else the fencing agent confirms it is off (exit 0): ${words(agentArgv(spec, node, profile.postmasterDir(spec, node)))}`]
+            : [
+                `  - else nothing answers on ${node.address}:${node.port}`,
+                `    and no process runs in ${profile.postmasterDir(spec, node)} (the cwd of every process in /proc)${node.host.transport === 'docker' ? '; or its container is gone or stopped' : ''}`,
+              ]),
         ]),
         [
           `What cannot be proven: ${spec.fencing.onUnprovable === 'approve' ? "wait for an operator's approve" : 'stop the recovery (SplitBrainRisk)'}.`,
@@ -193,6 +201,24 @@ export function renderPlan(spec: ClusterSpec, profile: Profile): string {
             `  - check: worker$ ${words(['docker', 'exec', h.container, 'true'])}`,
           ];
         }),
+      );
+    },
+    preflight: () => {
+      const disks = [
+        { field: 'storage', node: primary, disk: spec.storage },
+        ...spec.nodes.flatMap((n) => (n.storage ? [{ field: `nodes.${n.name}.storage`, node: n, disk: n.storage }] : [])),
+      ];
+      section(
+        'preflight: read-only checks before anything is touched (a cause no retry can fix stops here)',
+        ...disks.map(({ field, node, disk }) => [
+          `on ${node.name}, ${field}:`,
+          disk.image
+            ? `  - ${disk.image} is a regular file (StorageMissing), not the same file as another disk (WrongCluster), can be written (opened to append nothing: StorageReadOnly), and when sparse its filesystem has 64 MiB free (StorageFull)`
+            : `  - ${disk.device} is a block device (StorageMissing), not the same device as another disk (WrongCluster), not read-only (StorageReadOnly)`,
+        ]),
+        ...spec.nodes
+          .filter((n) => n.role !== 'standby')
+          .map((n) => [`on ${n.name}: ${n.localDir} is absent, empty or built by polar-runbook (ForeignDataDir)`]),
       );
     },
     attach: (steps) =>

@@ -40,3 +40,19 @@ test('nothing in the plan creates or removes data on the shared or standby disks
   for (const line of plan.split('\n').filter((l) => /\brm -rf\b/.test(l)))
     assert.match(line, new RegExp(`rm -rf -- ${LAB}/hosts/pb2/replica1/data$`), `an rm outside the replica's own local dir: ${line}`);
 });
+
+test('the plan names the checks before anything is touched, and a fencing agent where one is configured', () => {
+  const spec = readSpecFile('examples/lab-cluster.yaml');
+  assert.match(plan, /## 1\. no other runbook acts on the cluster\n {2}- failover\/prlexample is not running/);
+  assert.match(
+    plan,
+    new RegExp(`## 3\\. preflight: read-only checks[^\\n]*\\non pb1, storage:\\n {2}- ${LAB}/images/shared\\.img is a regular file`),
+  );
+  assert.match(plan, new RegExp(`on pb2: ${LAB}/hosts/pb2/replica1 is absent, empty or built by polar-runbook \\(ForeignDataDir\\)`));
+  const fenced = renderPlan(
+    { ...spec, fencing: { ...spec.fencing, agent: { command: ['/usr/local/bin/fence-node', '{node}', '{address}'], timeoutSeconds: 60 } } },
+    postgresProfile,
+  );
+  assert.ok(fenced.includes('  - else the fencing agent confirms it is off (exit 0): /usr/local/bin/fence-node pb1 127.0.0.1'), fenced);
+  assert.ok(!fenced.includes('else nothing answers on'), 'with an agent, the agent is the proof');
+});

@@ -89,8 +89,9 @@ test('provision: what could become an option or a shell word is refused, naming 
 test('the plan provisions right after the fence, and makes the loop device nodes in the containers', () => {
   const plan = renderPlan(parseSpec(seedWith(PROVISION)), postgresProfile);
   const sections = plan.split('\n').filter((l) => l.startsWith('## '));
-  assert.match(sections[0]!, /^## 1\. fence/);
-  assert.match(sections[1]!, /^## 2\. provision: the hosts whose containers are gone/);
+  assert.match(sections[0]!, /^## 1\. no other runbook acts on the cluster/);
+  assert.match(sections[1]!, /^## 2\. fence/);
+  assert.match(sections[2]!, /^## 3\. provision: the hosts whose containers are gone/);
   assert.ok(plan.includes('worker$ docker run -d --name pb1 --hostname pb1 --network seed-net --ip 10.213.5.2'), plan);
   assert.ok(plan.includes('never replaced'));
   assert.ok(plan.includes("the kernel's loop devices get their nodes in the container's own /dev"));

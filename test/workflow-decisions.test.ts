@@ -4,37 +4,18 @@
 // with nothing started after it.
 import assert from 'node:assert/strict';
 import { randomBytes } from 'node:crypto';
-import { readFileSync } from 'node:fs';
-import { after, before, test } from 'node:test';
+import { test } from 'node:test';
 import { CancelledFailure, Context } from '@temporalio/activity';
-import type { TestWorkflowEnvironment } from '@temporalio/testing';
-import { Worker } from '@temporalio/worker';
-import YAML from 'yaml';
 import type { Activities } from '../activities/index.js';
 import type { Detailed, Progress, RecoveryReport } from '../lib/model/report.js';
-import type { ClusterSpecInput } from '../lib/model/spec.js';
-import { workflowsPath } from '../workers/create-worker.js';
-import { startTemporal } from './helpers/temporal.js';
+import { labSpecAs as specOf, stepResult as ok, stubRunbooks } from './helpers/stub-runbooks.js';
 import { failureType } from './helpers/worker.js';
 
-const queue = `decisions-${randomBytes(3).toString('hex')}`;
-let env: TestWorkflowEnvironment;
-let worker: Worker;
-let running: Promise<void>;
 /** Every stub call: `<cluster> <activity> <node or argument>`. */
 const calls: string[] = [];
 /** Clusters whose primary build hangs until cancelled, and what the cancellation did. */
 const hang = new Map<string, { started: () => void; cancelled?: string }>();
 
-/** Any step's result (`any`: a stub stands for steps of every detail type). */
-const ok = (details?: Record<string, unknown>): Detailed<any> => ({
-  changed: true,
-  commands: [],
-  skipped: [],
-  verified: [],
-  attempt: 1,
-  details,
-});
 const log =
   (name: string) =>
   async (spec: { cluster: string }, arg?: unknown): Promise<Detailed<any>> => {
@@ -83,28 +64,7 @@ const stubs: Partial<Activities> = {
   async notifyOperators() {},
 };
 
-before(async () => {
-  env = await startTemporal();
-  worker = await Worker.create({ connection: env.nativeConnection, taskQueue: queue, workflowsPath, activities: stubs });
-  running = worker.run();
-});
-after(async () => {
-  worker?.shutdown();
-  await running;
-  await env?.teardown();
-});
-
-const specOf = (cluster: string, more: Partial<ClusterSpecInput> = {}): ClusterSpecInput => ({
-  ...(YAML.parse(readFileSync('examples/lab-cluster.yaml', 'utf8')) as ClusterSpecInput),
-  cluster,
-  ...more,
-});
-const run = (spec: ClusterSpecInput) =>
-  env.client.workflow.start('recoverCluster', {
-    taskQueue: queue,
-    workflowId: `recover/${spec.cluster}`,
-    args: [{ spec, trigger: 'test' }],
-  });
+const run = stubRunbooks('decisions', stubs).recover;
 const of = (cluster: string) => calls.filter((c) => c.startsWith(`${cluster} `)).map((c) => c.slice(cluster.length + 1));
 
 async function until(what: string, ok: () => Promise<boolean> | boolean): Promise<void> {

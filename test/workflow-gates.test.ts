@@ -5,36 +5,19 @@
 // a recovery refuses to start beside a running failover of its cluster (the real check activity).
 import assert from 'node:assert/strict';
 import { randomBytes } from 'node:crypto';
-import { readFileSync } from 'node:fs';
-import { after, before, test } from 'node:test';
+import { test } from 'node:test';
 import { ApplicationFailure } from '@temporalio/common';
-import type { TestWorkflowEnvironment } from '@temporalio/testing';
-import { Worker } from '@temporalio/worker';
-import YAML from 'yaml';
 import { createFailoverActivities } from '../activities/failover.js';
 import { hostFor } from '../lib/hosts/index.js';
 import type { Activities } from '../activities/index.js';
-import type { Detailed, Progress } from '../lib/model/report.js';
+import type { Progress } from '../lib/model/report.js';
 import type { ClusterSpecInput } from '../lib/model/spec.js';
-import { workflowsPath } from '../workers/create-worker.js';
-import { startTemporal } from './helpers/temporal.js';
+import { labSpecAs as specOf, stepResult, stubRunbooks } from './helpers/stub-runbooks.js';
 import { failureType } from './helpers/worker.js';
 
-const queue = `gates-${randomBytes(3).toString('hex')}`;
-let env: TestWorkflowEnvironment;
-let worker: Worker;
-let running: Promise<void>;
 const told: string[] = [];
 
-/** Any step's result (`any`: a stub stands for steps of every detail type). */
-const ok = (details?: Record<string, unknown>): Detailed<any> => ({
-  changed: false,
-  commands: [],
-  skipped: [],
-  verified: [],
-  attempt: 1,
-  details,
-});
+const ok = (details?: Record<string, unknown>) => stepResult(details, false);
 
 /** Stubs: the fence cannot prove the old primary down; preflight fails when told to. */
 const stubs: Partial<Activities> = {
@@ -61,29 +44,8 @@ const stubs: Partial<Activities> = {
   },
 };
 
-before(async () => {
-  env = await startTemporal();
-  worker = await Worker.create({ connection: env.nativeConnection, taskQueue: queue, workflowsPath, activities: stubs });
-  running = worker.run();
-});
-after(async () => {
-  worker?.shutdown();
-  await running;
-  await env?.teardown();
-});
-
-const specOf = (cluster: string, more: Partial<ClusterSpecInput> = {}): ClusterSpecInput => ({
-  ...(YAML.parse(readFileSync('examples/lab-cluster.yaml', 'utf8')) as ClusterSpecInput),
-  cluster,
-  ...more,
-});
-
-const run = (spec: ClusterSpecInput) =>
-  env.client.workflow.start('recoverCluster', {
-    taskQueue: queue,
-    workflowId: `recover/${spec.cluster}`,
-    args: [{ spec, trigger: 'test' }],
-  });
+const runbooks = stubRunbooks('gates', stubs);
+const run = runbooks.recover;
 
 test('an unprovable fence waits, reminds, and gives up at the deadline: ApprovalTimeout', { timeout: 120_000 }, async (t) => {
   const cluster = `g${randomBytes(3).toString('hex')}`;
@@ -143,8 +105,8 @@ test('a recovery refuses to run beside a running failover of its cluster: Runboo
     failover: { replicasAfter: [{ ...pb2, localDir: `${pb2.localDir}-after-failover` }] },
   };
   // A failover parked at its start gate: running, touching nothing.
-  const failover = await env.client.workflow.start('failoverToStandby', {
-    taskQueue: queue,
+  const failover = await runbooks.client().workflow.start('failoverToStandby', {
+    taskQueue: runbooks.queue,
     workflowId: `failover/${cluster}`,
     args: [{ spec, trigger: 'test', requireApproval: true }],
   });

@@ -7,8 +7,8 @@ import { Worker } from '@temporalio/worker';
 import type { Activities } from '../../activities/index.js';
 import { TASK_QUEUE } from '../../lib/model/input.js';
 import type { ClusterSpecInput } from '../../lib/model/spec.js';
-import type { Detailed } from '../../lib/model/report.js';
 import { workflowsPath } from '../../workers/create-worker.js';
+import { stepResult } from './stub-runbooks.js';
 
 export interface StubWorker {
   /** Every notifyOperators call the workflows made: [kind, cluster]. */
@@ -40,15 +40,7 @@ export const stubSpec = (cluster: string): ClusterSpecInput => ({
   ],
 });
 
-/** Any step's result (`any`: a stub stands for steps of every detail type). */
-const done = (details?: Record<string, unknown>): Detailed<any> => ({
-  changed: true,
-  commands: [],
-  skipped: [],
-  verified: [],
-  attempt: 1,
-  details,
-});
+const done = (details?: Record<string, unknown>) => stepResult(details);
 
 /**
  * `registered`: the clusters the worker knows. A cluster in `failPreflight` fails its preflight step

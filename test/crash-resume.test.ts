@@ -313,8 +313,10 @@ async function crashRun(t: TestContext, lab: Lab, name: string, sc: Scenario): P
     }
     for (const ef of EFFECTS) {
       const n = entries.filter((e) => e.host === ef.host && ef.re.test(e.command)).length;
-      const asked = ef.askedAgain ? entries.filter((e) => e.host === ef.host && ef.askedAgain!.test(e.command)).length : 0;
-      const want = (sc.effects?.[ef.name] ?? ef.n) + Math.max(0, asked - 1);
+      // Asked again by the same worker: the step's own retry (a new worker asking is the interrupted step's repeat).
+      const askedBy = (pid: number) => entries.filter((e) => e.pid === pid && e.host === ef.host && ef.askedAgain?.test(e.command)).length;
+      const again = [a.pid, b.pid].reduce((sum, pid) => sum + Math.max(0, askedBy(pid) - 1), 0);
+      const want = (sc.effects?.[ef.name] ?? ef.n) + again;
       if (sc.effects?.[ef.name] !== undefined || !inFlight.has(ef.step)) assert.equal(n, want, `${ef.name}: issued ${n} times`);
       else assert.ok(n === want || n === want + 1, `${ef.name} (interrupted step ${ef.step}): issued ${n} times`);
     }

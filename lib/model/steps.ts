@@ -43,25 +43,11 @@ export type Timeouts = keyof typeof STEP_OPTIONS;
 /** How long waitStreaming waits for a node to stream before it fails (the activity's own limit). */
 export const STREAMING_WAIT_SECONDS = 300;
 
-/** The activities the runbooks' steps run (their names in the worker). */
-export type ActivityName =
-  | 'checkRunbooks'
-  | 'fence'
-  | 'fenceForFailover'
-  | 'provisionHost'
-  | 'preflight'
-  | 'attachStorage'
-  | 'startStorageDaemon'
-  | 'prepareBinaries'
-  | 'buildNode'
-  | 'startNode'
-  | 'validateSlots'
-  | 'waitStreaming'
-  | 'verifyData'
-  | 'recordPosition'
-  | 'promote'
-  | 'verifyFailover'
-  | 'writeFailoverSpec';
+/**
+ * The activities the runbooks' steps run (their names in the worker): a step's own name, but the
+ * failover's fence and spec steps, which run activities of their own.
+ */
+export type ActivityName = Exclude<StepName, 'writeSpec'> | 'fenceForFailover' | 'writeFailoverSpec';
 
 export interface Step {
   /** The report's id: `startNode:pb1`, `checkRunbooks:promote`. */

@@ -38,7 +38,8 @@ export async function recoverRaw(spec: ClusterSpec, probeId: string, serial = fa
     preflight: () => run((e) => A.preflight(e, spec)),
     attachStorage: (s) => run((e) => A.attachStorage(e, spec, node(s), s.disk!)),
     startStorageDaemon: (s) => run((e) => A.startStorageDaemon(e, spec, node(s), s.disk!)),
-    prepareBinaries: (s) => run((e) => A.prepareBinaries(e, spec, node(s))),
+    prepareBinaries: (s) => run((e) => A.prepareBinaries(e, spec, node(s), !declared.some((d) => d.id === `prepareTemplates:${node(s)}`))),
+    prepareTemplates: (s) => run((e) => A.prepareTemplates(e, spec, node(s))),
     buildNode: (s) => run((e) => A.buildNode(e, spec, node(s))),
     startNode: async (s) => {
       const r = await run((e) => A.startNode(e, spec, node(s)));

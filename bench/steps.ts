@@ -9,6 +9,7 @@ export const KIND_ORDER = [
   'attachStorage shared',
   'startStorageDaemon shared',
   'prepareBinaries',
+  'prepareTemplates',
   'buildNode primary',
   'startNode primary',
   'validateSlots',

@@ -41,6 +41,18 @@ export class Journal {
   }
 }
 
+/**
+ * A read started beside others, settled: calling the result gives its value or throws what it
+ * threw, so the caller names causes in its own order, not in the order they came back.
+ */
+export const settle = <T>(p: Promise<T>): Promise<() => T> =>
+  p.then(
+    (v) => () => v,
+    (err: unknown) => () => {
+      throw err;
+    },
+  );
+
 export async function probe(host: Host, p: Probe): Promise<boolean> {
   return (await host.run({ ...p, timeoutMs: 30_000 })).exitCode === 0;
 }

@@ -230,16 +230,19 @@ export function renderPlan(spec: ClusterSpec, profile: Profile): string {
     binaries: (steps) =>
       section(
         'binaries (on each host in parallel)',
-        ...steps.map((s) => {
-          const node = nodeNamed(spec, s.node!);
-          const { ops, check, then } = profile.binaries(spec, node);
-          return [
-            `${where(node)}:`,
-            ...ops.flatMap((o) => opLines(o, node)),
-            ...checkLines(check, node),
-            ...(then ?? []).flatMap((o) => opLines(o, node)),
-          ];
-        }),
+        // A node's config templates (prepareTemplates, when a step of their own) are listed with its binaries.
+        ...steps
+          .filter((s) => s.name === 'prepareBinaries')
+          .map((s) => {
+            const node = nodeNamed(spec, s.node!);
+            const { ops, check, then } = profile.binaries(spec, node);
+            return [
+              `${where(node)}:`,
+              ...ops.flatMap((o) => opLines(o, node)),
+              ...checkLines(check, node),
+              ...(then ?? []).flatMap((o) => opLines(o, node)),
+            ];
+          }),
       ),
     primary: (steps) => section(`the primary ${primary.name}`, ...onNodes(steps)),
     slots: () => {

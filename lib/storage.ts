@@ -2,8 +2,8 @@
 // stable name. Reuses what is there, never overwrites a link that points elsewhere.
 import type { ClusterSpec, Disk, NodeSpec } from './model/spec.js';
 import { failure } from './failures.js';
-import { renderCmd, type Host } from './hosts/types.js';
-import { must, type Journal } from './ops.js';
+import { renderCmd, type CmdResult, type Host } from './hosts/types.js';
+import { must, settle, type Journal } from './ops.js';
 import * as S from './profiles/storage.js';
 
 export type Which = 'shared' | 'own';
@@ -23,10 +23,14 @@ async function findDevice(host: Host, disk: Disk, j: Journal, ownDev: boolean): 
     return disk.device;
   }
   const image = disk.image!;
-  if ((await host.run(S.imageExists(image))).exitCode !== 0)
-    throw failure('StorageMissing', `on ${host.name}: disk image ${image} is not there`);
   if (ownDev) await loopNodes(host, j);
-  const bound = S.parseBoundLoop((await must(host, S.findBoundLoop(image))).stdout);
+  // Both questions at once (reads only); a missing image is the cause named first.
+  const boundAsked = settle(must(host, S.findBoundLoop(image)));
+  if ((await host.run(S.imageExists(image))).exitCode !== 0) {
+    await boundAsked;
+    throw failure('StorageMissing', `on ${host.name}: disk image ${image} is not there`);
+  }
+  const bound = S.parseBoundLoop((await boundAsked)().stdout);
   if (bound) {
     j.skipped.push(`${host.name}: ${image} is already bound to ${bound}`);
     return bound;
@@ -48,10 +52,10 @@ async function findDevice(host: Host, disk: Disk, j: Journal, ownDev: boolean): 
   }
 }
 
-async function ensureLink(host: Host, device: string, link: string, j: Journal): Promise<void> {
-  const r = await host.run(S.readLink(link));
-  if (r.exitCode === 0) {
-    const target = r.stdout.trim();
+/** `current`: what `readlink` said of the link before anything was done (asked beside the device). */
+async function ensureLink(host: Host, device: string, link: string, current: CmdResult, j: Journal): Promise<void> {
+  if (current.exitCode === 0) {
+    const target = current.stdout.trim();
     if (target === device) {
       j.skipped.push(`${host.name}: ${link} already points to ${device}`);
       return;
@@ -66,12 +70,13 @@ async function ensureLink(host: Host, device: string, link: string, j: Journal):
 
 /**
  * Idempotent: finds or makes the loop device and the link; returns the device. `ownDev`: the host
- * is a container with a /dev of its own, where the loop device nodes are made first.
+ * is a container with a /dev of its own, where the loop device nodes are made first. The link is
+ * read beside the device's questions: binding a device never touches it.
  */
 export async function attach(host: Host, disk: Disk, j: Journal, ownDev = false): Promise<string> {
-  const device = await findDevice(host, disk, j, ownDev);
   const link = S.diskLink(disk);
-  await ensureLink(host, device, link, j);
+  const [device, current] = await Promise.all([findDevice(host, disk, j, ownDev), host.run(S.readLink(link))]);
+  await ensureLink(host, device, link, current, j);
   if ((await host.run({ argv: ['test', '-b', link], as: 'root' })).exitCode !== 0)
     throw failure('StorageMissing', `on ${host.name}: ${link} does not lead to a block device`, true);
   j.verified.push(`${host.name}: ${link} -> ${device} is a block device`);

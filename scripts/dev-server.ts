@@ -2,6 +2,7 @@
 import { execa, type ResultPromise } from 'execa';
 import { Connection } from '@temporalio/client';
 import { devServerSearchAttributeArgs } from '../lib/model/search-attributes.js';
+import { devServerTuningArgs } from '../lib/model/server-tuning.js';
 import { temporalCliPath } from './temporal-cli.js';
 import { freePort } from './ports.js';
 
@@ -14,6 +15,8 @@ export interface DevServer {
 export interface DevServerOptions {
   /** Register the project's search attributes at start (default); false: a plain `start-dev`. */
   searchAttributes?: boolean;
+  /** The runbook's latency settings (lib/model/server-tuning.ts; default); false: the server's defaults. */
+  tuned?: boolean;
   extraArgs?: string[];
 }
 
@@ -34,6 +37,7 @@ export async function startDevServer(o: DevServerOptions = {}): Promise<DevServe
       '--log-level',
       'error',
       ...(o.searchAttributes === false ? [] : devServerSearchAttributeArgs),
+      ...(o.tuned === false ? [] : devServerTuningArgs),
       ...(o.extraArgs ?? []),
     ],
     { reject: false, stdio: 'ignore', cleanup: true },

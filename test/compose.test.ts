@@ -12,6 +12,7 @@ import { parseConfig } from '../client/webhook/config.js';
 import { readSpecFile } from '../lib/spec-file.js';
 import { TEMPORAL_ENV_VARS } from '../client/temporal-config.js';
 import { searchAttributeKeys } from '../lib/model/search-attributes.js';
+import { devServerTuningArgs, SERVER_TUNING } from '../lib/model/server-tuning.js';
 
 const ROOT = resolve(import.meta.dirname, '..');
 const read = (p: string): string => readFileSync(join(ROOT, p), 'utf8');
@@ -270,6 +271,21 @@ function specFiles(): string[] {
 }
 
 describe('deploy/', () => {
+  test("Temporal gets polar-runbook's latency settings: the dynamic config file, the dev server unit, the README", () => {
+    const temporal = service('temporal');
+    const mount = mountsOf(temporal).find((m) => m.source === './deploy/temporal/dynamicconfig.yaml');
+    assert.ok(mount, 'the dynamic config file is mounted into temporal');
+    // auto-setup reads DYNAMIC_CONFIG_FILE_PATH relative to /etc/temporal.
+    assert.equal(`/etc/temporal/${envOf(temporal).DYNAMIC_CONFIG_FILE_PATH}`, mount.target);
+    const file = parse(read('deploy/temporal/dynamicconfig.yaml')) as Record<string, { value: unknown }[]>;
+    assert.deepEqual(Object.fromEntries(Object.entries(file).map(([k, v]) => [k, v[0]!.value])), SERVER_TUNING);
+    const flags = devServerTuningArgs.filter((a) => a !== '--dynamic-config-value');
+    for (const f of flags) {
+      assert.ok(read('deploy/systemd/temporal-dev.service').includes(`--dynamic-config-value ${f}`), `temporal-dev.service sets ${f}`);
+      assert.ok(read('README.md').includes(`--dynamic-config-value ${f}`), `the README's dev server sets ${f}`);
+    }
+  });
+
   test('the webhook config is valid and matches the compose service', () => {
     const webhook = service('webhook');
     const env = envOf(webhook);

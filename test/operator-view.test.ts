@@ -46,7 +46,7 @@ let report: RecoveryReport | undefined;
 let address = '';
 
 test('a plain dev server: the worker registers the search attributes; a 256 MB recovery completes, its clone followed live', async () => {
-  const server = await startDevServer({ searchAttributes: false });
+  const server = await startDevServer({ searchAttributes: false, tuned: false });
   servers.push(server);
   address = server.address;
   const worker = spawnWorker({ address, commandLog: join(out, 'commands.jsonl'), outputFile: join(out, 'worker.log') });
@@ -82,7 +82,7 @@ test('a plain dev server: the worker registers the search attributes; a 256 MB r
 test('registration refused: the worker exits with the exact command to run', async () => {
   // SQL visibility (the dev server's) has 10 Keyword slots per namespace: taken, the server refuses ours for real.
   const taken = Array.from({ length: 10 }, (_, i) => ['--search-attribute', `Other${i}=Keyword`]).flat();
-  const server = await startDevServer({ searchAttributes: false, extraArgs: taken });
+  const server = await startDevServer({ searchAttributes: false, tuned: false, extraArgs: taken });
   servers.push(server);
   const log = join(out, 'worker-refused.log');
   const worker = spawnWorker({ address: server.address, commandLog: join(out, 'commands-refused.jsonl'), outputFile: log });

@@ -26,10 +26,9 @@ interface Ran {
 }
 
 /** What a history ran, as step ids: activities by their summary (v1, before summaries: by type and node), children by their steps. */
-function stepsRan(events: any[], runbook: Runbook): { ran: Ran[]; patches: Set<string>; completed: boolean } {
+function stepsRan(events: any[], runbook: Runbook): { ran: Ran[]; completed: boolean } {
   const ran: Ran[] = [];
   const byEvent = new Map<number, Ran[]>();
-  const patches = new Set<string>();
   for (const e of events) {
     const id = Number(String(e.eventId));
     const a = e.activityTaskScheduledEventAttributes;
@@ -53,10 +52,18 @@ function stepsRan(events: any[], runbook: Runbook): { ran: Ran[]; patches: Set<s
     }
     const done = e.activityTaskCompletedEventAttributes ?? e.childWorkflowExecutionCompletedEventAttributes;
     if (done) for (const r of byEvent.get(Number(String(done.scheduledEventId ?? done.initiatedEventId))) ?? []) r.completed = id;
+  }
+  return { ran, completed: events.some((e) => e.workflowExecutionCompletedEventAttributes) };
+}
+
+/** The patches a history's code had. */
+function patchesOf(events: any[]): Set<string> {
+  const patches = new Set<string>();
+  for (const e of events) {
     const marker = e.markerRecordedEventAttributes;
     if (marker?.markerName === 'core_patch') patches.add((decode(marker.details['patch-data'].payloads[0]) as { id: string }).id);
   }
-  return { ran, patches, completed: events.some((e) => e.workflowExecutionCompletedEventAttributes) };
+  return patches;
 }
 
 /** The declaration without the steps a history's code did not have yet (its patches say): their needs pass on. */
@@ -103,8 +110,9 @@ for (const file of files.sort())
     const started = events[0].workflowExecutionStartedEventAttributes;
     const failover = started.workflowType.name === 'failoverToStandby';
     const spec = parseSpec((decode(started.input.payloads[0]) as { spec: ClusterSpecInput }).spec);
-    const runbook = failover ? failoverSteps(spec) : recoverySteps(spec);
-    const { ran, patches, completed } = stepsRan(events, runbook);
+    const patches = patchesOf(events);
+    const runbook = failover ? failoverSteps(spec) : recoverySteps(spec, { templatesApart: patches.has('templates-apart') });
+    const { ran, completed } = stepsRan(events, runbook);
 
     // The steps its code had (recoveries recorded before these patches did not run them; the
     // declared steps, `step-model`, all).
@@ -155,15 +163,16 @@ for (const file of files.sort())
         `${file}: every declared step ran`,
       );
 
-    // The plan lists the steps each after what it needs...
+    // Today's plan (today's declaration) lists the steps each after what it needs...
     // The plan renders section by section (lib/plan.ts).
-    const planned = runbook.sections.flatMap((name) => stepsIn(runbook, name)).filter((s) => byId.has(s.id));
+    const today = failover ? runbook : recoverySteps(spec);
+    const planned = today.sections.flatMap((name) => stepsIn(today, name));
     const seen = new Set<string>();
     for (const s of planned) {
-      for (const need of byId.get(s.id)!.needs) assert.ok(seen.has(need), `${file}: the plan lists ${s.id} after ${need}`);
+      for (const need of s.needs) assert.ok(seen.has(need), `${file}: the plan lists ${s.id} after ${need}`);
       seen.add(s.id);
     }
-    assert.deepEqual([...seen].sort(), [...byId.keys()].sort(), `${file}: the plan lists every step`);
+    assert.deepEqual([...seen].sort(), today.steps.map((s) => s.id).sort(), `${file}: the plan lists every step`);
     // ... and its text shows them in that order.
     const text = (failover ? renderFailoverPlan : renderPlan)(spec, postgresProfile);
     assertLinesInOrder(

@@ -6,6 +6,7 @@ import { renderPlan } from '../lib/plan.js';
 import { polardbProfile } from '../lib/profiles/polardb.js';
 import { readSpecFile } from '../lib/spec-file.js';
 import { parseSpec } from '../lib/model/spec.js';
+import { recoverySteps } from '../lib/model/steps.js';
 import { assertGolden } from './helpers/golden.js';
 
 const SPEC = 'examples/seed-cluster.yaml';
@@ -153,4 +154,27 @@ test('a spec asking polar-initdb.sh for primary mode is refused, not planned', (
     () => renderPlan(parseSpec(doc), polardbProfile),
     (e: Error) => /primary mode/.test(e.message),
   );
+});
+
+test('the config templates are a step of their own that no build waits for; recoveries started before fill them with the binaries', () => {
+  const spec = readSpecFile(SPEC);
+  const steps = recoverySteps(spec).steps;
+  const byId = new Map(steps.map((s) => [s.id, s]));
+  // The rebuilt nodes copy templates; the standby keeps its local dir.
+  assert.deepEqual(
+    steps.filter((s) => s.name === 'prepareTemplates').map((s) => [s.id, s.needs]),
+    [
+      ['prepareTemplates:pb1', ['prepareBinaries:pb1']],
+      ['prepareTemplates:pb2', ['prepareBinaries:pb2']],
+    ],
+  );
+  /** Everything a step waits for, transitively. */
+  const before = (id: string): Set<string> => new Set(byId.get(id)!.needs.flatMap((n) => [n, ...before(n)]));
+  for (const id of ['buildNode:pb1', 'buildNode:pb2', 'startNode:pb1', 'startNode:pb2', 'validateSlots'])
+    assert.ok(![...before(id)].some((n) => n.startsWith('prepareTemplates:')), `${id} does not wait for the templates`);
+  assert.ok(before('verifyData').has('prepareTemplates:pb1'), 'the verification waits for every step');
+  assert.ok(!recoverySteps(spec, { templatesApart: false }).steps.some((s) => s.name === 'prepareTemplates'));
+  // The plan lists them where it always did: with each node's binaries.
+  const binaries = plan.slice(plan.indexOf('binaries (on each host in parallel)'), plan.indexOf('## 8.'));
+  assert.equal(binaries.match(/config templates for these binaries, from a throwaway initdb/g)?.length, 2);
 });

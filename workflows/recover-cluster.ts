@@ -54,7 +54,10 @@ async function runbook(spec: ClusterSpec, input: RecoverInput, rec: Recorder, ga
   let fence: FenceDetails | undefined;
   let primaryStart: StepOutcome | undefined;
   const onNode = (s: { node?: string }) => s.node!;
-  await runSteps(recoverySteps(spec), rec, {
+  // Recoveries started before the config templates became a step of their own keep their steps.
+  const runbook = recoverySteps(spec, { templatesApart: patched('templates-apart') });
+  const templatesApart = (node: string) => runbook.steps.some((s) => s.id === `prepareTemplates:${node}`);
+  await runSteps(runbook, rec, {
     steps: {
       checkRunbooks: call((s, o) =>
         activityOf(s, 'checkRunbooks').executeWithOptions(o, [spec.cluster, { workflowId, runId }, 'recovery']),
@@ -73,7 +76,10 @@ async function runbook(spec: ClusterSpec, input: RecoverInput, rec: Recorder, ga
       preflight: call((s, o) => activityOf(s, 'preflight').executeWithOptions(o, [spec])),
       attachStorage: call((s, o) => activityOf(s, 'attachStorage').executeWithOptions(o, [spec, onNode(s), s.disk!])),
       startStorageDaemon: call((s, o) => activityOf(s, 'startStorageDaemon').executeWithOptions(o, [spec, onNode(s), s.disk!])),
-      prepareBinaries: call((s, o) => activityOf(s, 'prepareBinaries').executeWithOptions(o, [spec, onNode(s)])),
+      prepareBinaries: call((s, o) =>
+        activityOf(s, 'prepareBinaries').executeWithOptions(o, templatesApart(onNode(s)) ? [spec, onNode(s), false] : [spec, onNode(s)]),
+      ),
+      prepareTemplates: call((s, o) => activityOf(s, 'prepareTemplates').executeWithOptions(o, [spec, onNode(s)])),
       buildNode: call((s, o) => activityOf(s, 'buildNode').executeWithOptions(o, [spec, onNode(s)])),
       startNode: call(
         (s, o) => activityOf(s, 'startNode').executeWithOptions(o, [spec, onNode(s)]),

@@ -7,6 +7,7 @@ export type StepName =
   | 'attachStorage'
   | 'startStorageDaemon'
   | 'prepareBinaries'
+  | 'prepareTemplates'
   | 'buildNode'
   | 'startNode'
   | 'validateSlots'

@@ -483,3 +483,4 @@ export const nodeNamed = (spec: ClusterSpec, name: string): NodeSpec => {
 export const sharedNodes = (spec: ClusterSpec): NodeSpec[] => modelOf(spec).sharedNodes(spec);
 /** Whether the node's build reads from the primary, as the profile says (see ProfileModel). */
 export const buildNeedsPrimary = (spec: ClusterSpec, node: NodeSpec): boolean => modelOf(spec).buildNeedsPrimary(spec, node);
+export const buildUsesTemplates = (spec: ClusterSpec, node: NodeSpec): boolean => modelOf(spec).buildUsesTemplates(spec, node);

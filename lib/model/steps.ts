@@ -5,7 +5,7 @@
 import { ActivityCancellationType, type ActivityOptions } from '@temporalio/common';
 import { failoverStandby, specAfterFailover } from './failover.js';
 import type { StepName } from './report.js';
-import { buildNeedsPrimary, nodesOf, primaryOf, sharedNodes, type ClusterSpec, type NodeSpec } from './spec.js';
+import { buildNeedsPrimary, buildUsesTemplates, nodesOf, primaryOf, sharedNodes, type ClusterSpec, type NodeSpec } from './spec.js';
 
 const retry: ActivityOptions['retry'] = {
   initialInterval: '200ms',
@@ -105,6 +105,7 @@ function nodeStep(spec: ClusterSpec, name: StepName, n: NodeSpec, more: Partial<
     attachStorage: `attach${disk} on ${n.name}`,
     startStorageDaemon: `start the storage daemon${disk} on ${n.name}`,
     prepareBinaries: `binaries on ${n.name}`,
+    prepareTemplates: `config templates on ${n.name}`,
     buildNode: `build ${n.name} (${n.role})`,
     startNode: `start ${n.name} (${n.role})`,
     waitStreaming: `wait until ${n.name} streams`,
@@ -121,15 +122,24 @@ function nodeStep(spec: ClusterSpec, name: StepName, n: NodeSpec, more: Partial<
   };
 }
 
+export interface RecoveryOptions {
+  /**
+   * The config templates as a step of their own, beside everything else, that no build waits for
+   * (default). False: the binaries step fills them too, as in the recoveries started before.
+   */
+  templatesApart?: boolean;
+}
+
 /**
  * recoverCluster: check -> fence -> hosts -> preflight -> storage beside the binaries -> the
  * primary -> slots -> standbys and replicas (in parallel) -> verify. Each step needs only what
- * it uses (critical-path scheduling): the binaries beside the storage; each host's storage daemon
- * once its own link is there; the standby's own disk once the shared one is bound (two
- * `losetup -f` at once may pick the same device); a build that does not read from the primary
- * (the profile says) beside the primary; only starts wait for the primary and its slots.
+ * it uses (critical-path scheduling): the binaries beside the storage, their config templates
+ * beside everything (a build copies them once made); each host's storage daemon once its own link
+ * is there; the standby's own disk once the shared one is bound (two `losetup -f` at once may pick
+ * the same device); a build that does not read from the primary (the profile says) beside the
+ * primary; only starts wait for the primary and its slots.
  */
-export function recoverySteps(spec: ClusterSpec): Runbook {
+export function recoverySteps(spec: ClusterSpec, o: RecoveryOptions = {}): Runbook {
   const d = new Declaration();
   const primary = primaryOf(spec);
   const onNode = (n: NodeSpec, name: StepName, more: Partial<Decl> & Pick<Decl, 'phase' | 'section'>) =>
@@ -153,6 +163,7 @@ export function recoverySteps(spec: ClusterSpec): Runbook {
   // After the fence: a replacement host must never start while the old node may still run.
   const provisioned = spec.nodes.filter((n) => n.host.transport === 'docker' && n.host.provision);
   const hosts = provisioned.map((n) => onNode(n, 'provisionHost', { needs: [fence.id], phase: 'provision', section: 'provision' }));
+  const templatesApart = o.templatesApart ?? true;
   // Read-only checks before any disk is attached or mounted.
   const preflight = d.add({
     name: 'preflight',
@@ -178,6 +189,11 @@ export function recoverySteps(spec: ClusterSpec): Runbook {
   const binaries = new Map(
     spec.nodes.map((n) => [n.name, onNode(n, 'prepareBinaries', { needs: [preflight.id], phase: 'storage', section: 'binaries' })]),
   );
+  // The config templates (a throwaway initdb: seconds) beside everything else: a build waits for
+  // its binaries only, and its copy of the templates waits for a fill under way (lib/profiles).
+  if (templatesApart)
+    for (const n of spec.nodes.filter((n) => buildUsesTemplates(spec, n)))
+      onNode(n, 'prepareTemplates', { needs: [binaries.get(n.name)!.id], phase: 'storage', section: 'binaries' });
   const buildNeeds = (n: NodeSpec) => [...(storage.has(n.name) ? [storage.get(n.name)!.id] : []), binaries.get(n.name)!.id];
 
   onNode(primary, 'buildNode', { needs: buildNeeds(primary), phase: 'primary', section: 'primary' });

@@ -2,7 +2,7 @@
 // journal and returns its typed details. activities/ runs them as Temporal activities; the raw
 // benchmark and the tests run them directly (runStep).
 export { runStep, stepResult, type ResultOf, type StepEnv } from './env.js';
-export { prepareBinaries } from './binaries.js';
+export { prepareBinaries, prepareTemplates } from './binaries.js';
 export { recordDrill, reserveSandbox, snapshotStorage, teardownSandbox } from './drill.js';
 export { fenceForFailover, promote, recordPosition, verifyFailover, writeFailoverSpec } from './failover.js';
 export { fence } from './fence.js';

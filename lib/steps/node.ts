@@ -7,7 +7,7 @@ import { withCloneProgress } from '../clone-progress.js';
 import { whoAnswers } from '../db.js';
 import { failure, isTyped, rawMessage } from '../failures.js';
 import type { Host } from '../hosts/types.js';
-import { runOps, type Journal } from '../ops.js';
+import { runOps, settle, type Journal } from '../ops.js';
 import { MARKER_FILE } from '../profiles/common.js';
 import { profileOf } from '../profiles/index.js';
 import type { Profile } from '../profiles/types.js';
@@ -100,8 +100,10 @@ async function waitForEarlierBuild(host: Host, spec: ClusterSpec, node: NodeSpec
 export async function buildNode({ hostFor, j, sinceMs }: StepEnv, spec: ClusterSpec, nodeName: string): Promise<void> {
   const node = nodeNamed(spec, nodeName);
   const host = hostFor(node);
+  // Both asked at once (reads only); a node that serves already needs no build, whatever its dir holds.
+  const foreign = settle(node.role !== 'standby' ? refuseForeignDir(host, node) : Promise.resolve());
   if (await alreadyServing(spec, node, j)) return;
-  if (node.role !== 'standby') await refuseForeignDir(host, node);
+  (await foreign)();
   const profile = profileOf(spec);
   await waitForEarlierBuild(host, spec, node, profile, j);
   try {

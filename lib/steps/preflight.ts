@@ -8,7 +8,7 @@ import type { ClusterSpec, Disk, NodeSpec } from '../model/spec.js';
 import { primaryOf } from '../model/spec.js';
 import { failure } from '../failures.js';
 import type { Host } from '../hosts/types.js';
-import type { Journal } from '../ops.js';
+import { settle } from '../ops.js';
 import { permanentCause } from '../model/failures.js';
 import type { StepEnv } from './env.js';
 import { refuseForeignDir } from './node.js';
@@ -18,15 +18,15 @@ const MIN_ROOM_BYTES = 64 * 1024 * 1024;
 
 /**
  * The disk can be written (not immutable, not on a read-only filesystem or LUN) and, for a sparse
- * image, its filesystem has room: opened for appending nothing, so nothing changes.
+ * image, its filesystem has room: opened for appending nothing, so nothing changes. Says what it found.
  */
-async function writable(host: Host, disk: Disk, field: string, j: Journal): Promise<void> {
+async function writable(host: Host, disk: Disk, field: string): Promise<string | undefined> {
   const path = disk.image ?? disk.device!;
   if (disk.device) {
     const ro = await host.run({ argv: ['blockdev', '--getro', disk.device], as: 'root', timeoutMs: 30_000 });
     if (ro.exitCode === 0 && ro.stdout.trim() === '1')
       throw failure('StorageReadOnly', `on ${host.name}: block device ${path} is read-only (${field})`);
-    return;
+    return undefined;
   }
   const w = await host.run({ argv: ['sh', '-c', ': >>"$0"', path], as: 'root', timeoutMs: 30_000 });
   if (w.exitCode !== 0) {
@@ -49,7 +49,7 @@ async function writable(host: Host, disk: Disk, field: string, j: Journal): Prom
       'StorageFull',
       `on ${host.name}: the filesystem holding the sparse image ${path} has ${avail} bytes free (${field}): No space left on device`,
     );
-  j.verified.push(`${host.name}: ${field}: ${path} is writable${sparse ? `, ${Math.floor(avail / 1048576)} MiB free for it` : ''}`);
+  return `${host.name}: ${field}: ${path} is writable${sparse ? `, ${Math.floor(avail / 1048576)} MiB free for it` : ''}`;
 }
 
 export async function preflight({ hostFor, j }: StepEnv, spec: ClusterSpec): Promise<void> {
@@ -57,14 +57,31 @@ export async function preflight({ hostFor, j }: StepEnv, spec: ClusterSpec): Pro
     { field: 'storage', node: primaryOf(spec), disk: spec.storage },
     ...spec.nodes.flatMap((n) => (n.storage ? [{ field: `nodes.${n.name}.storage`, node: n, disk: n.storage }] : [])),
   ];
+  const dirs = spec.nodes.filter((n) => n.role !== 'standby');
+  // Every disk and local dir is looked at at once (reads only); the causes are named in the order
+  // the checks are listed: each disk (there, not twice, writable), then the local dirs.
+  const isThere = (disk: Disk, kind: string | undefined) =>
+    disk.image ? kind === 'regular file' || kind === 'regular empty file' : kind === 'block special file';
+  const [diskReads, dirReads] = await Promise.all([
+    Promise.all(
+      disks.map(async ({ field, node, disk }) => {
+        const path = disk.image ?? disk.device!;
+        // %F: regular file or block special file; a file is itself by device:inode, a block device by major:minor.
+        const st = await hostFor(node).run({ argv: ['stat', '-L', '-c', '%F|%d:%i|%t:%T', '--', path], as: 'root', timeoutMs: 30_000 });
+        // Only a disk that is there is opened: appending nothing to a missing path would create it.
+        const there = st.exitCode === 0 && isThere(disk, st.stdout.trim().split('|')[0]);
+        return { st, room: there ? await settle(writable(hostFor(node), disk, field)) : undefined };
+      }),
+    ),
+    Promise.all(dirs.map((node) => settle(refuseForeignDir(hostFor(node), node)))),
+  ]);
   const seen = new Map<string, string>();
-  for (const { field, node, disk } of disks) {
+  for (const [i, { field, node, disk }] of disks.entries()) {
     const host = hostFor(node);
     const path = disk.image ?? disk.device!;
-    // %F: regular file or block special file; a file is itself by device:inode, a block device by major:minor.
-    const st = await host.run({ argv: ['stat', '-L', '-c', '%F|%d:%i|%t:%T', '--', path], as: 'root', timeoutMs: 30_000 });
+    const { st, room } = diskReads[i]!;
     const [kind, inode, numbers] = st.stdout.trim().split('|');
-    if (st.exitCode !== 0 || (disk.image ? kind !== 'regular file' && kind !== 'regular empty file' : kind !== 'block special file'))
+    if (!room)
       throw failure('StorageMissing', `on ${host.name}: ${disk.image ? 'disk image' : 'block device'} ${path} is not there (${field})`);
     // The same disk twice on one machine: the shared storage cannot be a standby's own copy too.
     const id = `${JSON.stringify(node.host)}|${disk.image ? inode : numbers}`;
@@ -73,10 +90,11 @@ export async function preflight({ hostFor, j }: StepEnv, spec: ClusterSpec): Pro
       throw failure('WrongCluster', `on ${host.name}: ${field} (${path}) is the same disk as ${other}; nothing was attached`);
     seen.set(id, `${field} (${path})`);
     j.verified.push(`${host.name}: ${field}: ${path} is there (${kind})`);
-    await writable(host, disk, field, j);
+    const said = room();
+    if (said) j.verified.push(said);
   }
-  for (const node of spec.nodes.filter((n) => n.role !== 'standby')) {
-    await refuseForeignDir(hostFor(node), node);
+  for (const [i, node] of dirs.entries()) {
+    dirReads[i]!();
     j.verified.push(`${node.name}: ${node.localDir} is absent, empty or built by polar-runbook`);
   }
 }

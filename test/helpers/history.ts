@@ -26,7 +26,15 @@ export function eventMs(e: HistoryEvent): number {
 const decode = (payloads: temporal.api.common.v1.IPayload[] | null | undefined): unknown[] =>
   (payloads ?? []).map((p) => defaultPayloadConverter.fromPayload(p as Parameters<typeof defaultPayloadConverter.fromPayload>[0]));
 
-const NODE_ARG = new Set(['attachStorage', 'startStorageDaemon', 'prepareBinaries', 'buildNode', 'startNode', 'waitStreaming']);
+const NODE_ARG = new Set([
+  'attachStorage',
+  'startStorageDaemon',
+  'prepareBinaries',
+  'prepareTemplates',
+  'buildNode',
+  'startNode',
+  'waitStreaming',
+]);
 
 /** The step id an activity call stands for, as the report names it (`buildNode:pb2`, `validateSlots`...). */
 export function stepKey(type: string, args: unknown[]): string {

@@ -68,6 +68,7 @@ export async function runStubWorker(
     attachStorage: ok,
     startStorageDaemon: ok,
     prepareBinaries: ok,
+    prepareTemplates: ok,
     buildNode: ok,
     startNode: ok,
     validateSlots: async () => done({ missing: [] }),

@@ -3,6 +3,7 @@ import { existsSync } from 'node:fs';
 import { TestWorkflowEnvironment } from '@temporalio/testing';
 import { DefaultLogger, Runtime } from '@temporalio/worker';
 import { searchAttributeKeys } from '../../lib/model/search-attributes.js';
+import { devServerTuningArgs } from '../../lib/model/server-tuning.js';
 import { temporalCliPath } from '../../scripts/temporal-cli.js';
 
 let quiet = false;
@@ -17,7 +18,7 @@ export async function startTemporal(): Promise<TestWorkflowEnvironment> {
   return TestWorkflowEnvironment.createLocal({
     server: {
       executable: { type: 'existing-path', path },
-      extraArgs: ['--ui-disable-news-fetch'],
+      extraArgs: ['--ui-disable-news-fetch', ...devServerTuningArgs],
       log: { format: 'pretty', level: 'error' },
       searchAttributes: searchAttributeKeys,
     },

@@ -17,6 +17,11 @@ export interface ProfileModel<N extends ProfileName = ProfileName> {
    * not, the build runs while the primary builds and starts; only the node's start waits.
    */
   buildNeedsPrimary(spec: SpecShape, node: NodeSpec): boolean;
+  /**
+   * Whether the node's build copies config templates that a host cache holds (made from a
+   * throwaway initdb): they are made beside the storage steps, and the build waits only for them.
+   */
+  buildUsesTemplates(spec: SpecShape, node: NodeSpec): boolean;
   /** The nodes whose data is the shared device (the standby has its own disk). */
   sharedNodes(spec: SpecShape): NodeSpec[];
   /** A drill's copy method when the spec names none (undefined: the spec must choose). */

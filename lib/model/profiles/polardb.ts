@@ -34,6 +34,8 @@ export const polardbModel: ProfileModel<'polardb'> = {
   // Every node's local skeleton comes from PFS (`polar-initdb.sh ... replica`): a replica builds
   // while the primary builds and starts; only its start waits. A standby rebuilds from its own disk.
   buildNeedsPrimary: () => false,
+  // The standby keeps its local dir: only the nodes rebuilt copy templates.
+  buildUsesTemplates: (_spec, node) => node.role !== 'standby',
   // The read-write and read-only nodes all mount the one PFS disk.
   sharedNodes: (spec) => spec.nodes.filter((n) => n.role !== 'standby'),
   // No default copy method: PFS cannot be frozen by the host.

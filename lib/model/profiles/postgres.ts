@@ -22,6 +22,7 @@ export const postgresModel: ProfileModel<'postgres'> = {
   specRules,
   // A replica is a clone of the recovered primary: its build waits until the primary serves.
   buildNeedsPrimary: (_spec, node) => node.role === 'replica',
+  buildUsesTemplates: () => false,
   // Only the primary's data is on the shared disk; replicas are clones in their local dirs.
   sharedNodes: (spec) => spec.nodes.filter((n) => n.role === 'primary'),
   defaultCopyMethod: 'fsfreeze',

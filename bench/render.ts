@@ -3,6 +3,7 @@ import type { BurstResult } from './burst.js';
 import type { Machine } from './machine.js';
 import type { ResumeResult } from './resume.js';
 import type { PolardbRun } from './polardb.js';
+import type { HopsRun } from './hops.js';
 import type { ColdStart, ConcurrencyRun, DataRun, FanoutRun, OverheadRun } from './sections.js';
 import { KIND_ORDER } from './steps.js';
 import { max, median, min, pct, ratio, sec, verdict, type Verdict } from './stats.js';
@@ -26,6 +27,7 @@ export interface Results {
   coldStart?: ColdStart[];
   burst?: BurstResult;
   polardb?: { runs: PolardbRun[] };
+  hops?: HopsRun[];
   errors: Record<string, string>;
   cleanupProblems?: string[];
 }
@@ -177,8 +179,22 @@ function figures(r: Results): Row[] {
       verdict(b.accepted === b.alerts && b.maxMs <= b.requestTimeoutSeconds * 1000),
     ]);
   } else failed('burst');
+
+  if (r.hops) {
+    for (const h of r.hops) {
+      const later = h.runs.slice(1).flat();
+      rows.push([
+        `Temporal's own cost of a step (empty activities, ${h.runs[0]?.length ?? 0} in a row, ${h.runs.length} runs), dev server ${h.tuned ? 'with lib/model/server-tuning.ts' : 'with its defaults'}: first run / the runs after it, median (max)`,
+        `${ms(median(h.runs[0] ?? []))} / ${ms(median(later))} (${ms(max(later))})`,
+        '',
+        '',
+      ]);
+    }
+  } else failed('hops');
   return rows;
 }
+
+const ms = (x: number): string => `${Math.round(x)} ms`;
 
 function breakdown(r: Results): string[] {
   if (!r.overhead) return [];

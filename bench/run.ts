@@ -1,11 +1,12 @@
-// npm run bench [-- --quick] [-- --only overhead,breakdown,fanout,concurrency,polardb,resume,coldstart,datasize,burst] [-- --runs N] [-- --serial-a] [-- --out F]
+// npm run bench [-- --quick] [-- --only overhead,breakdown,fanout,concurrency,polardb,resume,coldstart,datasize,burst,hops] [-- --runs N] [-- --serial-a] [-- --out F]
 //
 // Measures, on real lab clusters and a real Temporal dev server, in one run: the orchestration
 // overhead of recoverCluster against the same activities called by a plain script, the step
 // breakdown, replica fan-out, concurrent recoveries on one worker, the polardb profile on the
 // PolarDB stand-ins against the seed's commands run raw, resume latency after the worker process
 // is SIGKILLed, the compiled worker's cold start, the effect of the data size, and a burst of alerts at the webhook receiver
-// (`--only burst` runs it alone: no lab, a minute). Progress goes to stderr; a
+// (`--only burst` runs it alone: no lab, a minute), and what one step costs Temporal itself with
+// its default history queue poll rate and with polar-runbook's settings (`--only hops`: no lab). Progress goes to stderr; a
 // markdown summary (with targets, PASS/MISS) to stdout; everything to bench/results.json.
 // Cleans up on exit, failure and Ctrl-C: its labs, its worker processes (by PID), its dev server.
 import { writeFileSync } from 'node:fs';
@@ -17,6 +18,7 @@ import { render, type Results } from './render.js';
 import { burst } from './burst.js';
 import { coldStart, concurrency, dataSize, fanout, overhead, resume, type Ctx } from './sections.js';
 import { dropLivePolardbClusters, polardbSection } from './polardb.js';
+import { hopsSection } from './hops.js';
 import { sec } from './stats.js';
 import {
   liveWorkerPids,
@@ -29,7 +31,7 @@ import {
   type InProcessWorker,
 } from './temporal.js';
 
-const SECTIONS = ['overhead', 'breakdown', 'fanout', 'concurrency', 'polardb', 'resume', 'coldstart', 'datasize', 'burst'] as const;
+const SECTIONS = ['overhead', 'breakdown', 'fanout', 'concurrency', 'polardb', 'resume', 'coldstart', 'datasize', 'burst', 'hops'] as const;
 type Section = (typeof SECTIONS)[number];
 
 const { values } = parseArgs({
@@ -73,6 +75,7 @@ const cfg = {
   coldStarts: quick ? 3 : 5,
   burstAlerts: 1000,
   polardbReps: quick ? 2 : 3,
+  hopsRuns: quick ? 3 : 5,
 };
 if (!Number.isInteger(cfg.overheadRuns) || cfg.overheadRuns < 1) throw new Error('--runs must be a positive integer');
 
@@ -158,6 +161,8 @@ async function main(): Promise<Results> {
 
   // First, before any worker polls: the burst's recovery must stay waiting at its gate.
   results.burst = await section('burst', () => burst(ctx, cfg.burstAlerts, runTag));
+  // Its own two dev servers, each with one worker: nothing else polls them.
+  results.hops = await section('hops', () => hopsSection(cfg.hopsRuns, say));
 
   const needsInProcess = (['overhead', 'fanout', 'concurrency', 'datasize', 'polardb'] as const).some((s) => only.has(s));
   if (needsInProcess) {

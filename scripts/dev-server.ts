@@ -21,6 +21,16 @@ export interface DevServerOptions {
 }
 
 export async function startDevServer(o: DevServerOptions = {}): Promise<DevServer> {
+  // The ports are free when picked, not when the server binds them: on a busy machine another
+  // process may take one first, and the server exits at once. Then again, with new ports.
+  for (let attempt = 1; ; attempt++) {
+    const r = await startOnce(o);
+    if (r.server) return r.server;
+    if (!r.exited || attempt >= 3) throw r.error;
+  }
+}
+
+async function startOnce(o: DevServerOptions): Promise<{ server?: DevServer; exited?: boolean; error?: Error }> {
   const [port, uiPort] = [await freePort(), await freePort()];
   const child: ResultPromise = execa(
     temporalCliPath(),
@@ -51,14 +61,15 @@ export async function startDevServer(o: DevServerOptions = {}): Promise<DevServe
     try {
       const c = await Connection.connect({ address, connectTimeout: 1000 });
       await c.close();
-      break;
+      return { server: { address, uiUrl: `http://127.0.0.1:${uiPort}`, stop } };
     } catch (err) {
-      if (child.exitCode !== null || Date.now() - started > 30_000) {
+      const exited = child.exitCode !== null;
+      if (exited || Date.now() - started > 30_000) {
         await stop();
-        throw new Error(`the Temporal dev server did not come up on ${address}: ${(err as Error).message}`);
+        const why = `the Temporal dev server did not come up on ${address}${exited ? ` (it exited with ${child.exitCode})` : ''}: ${(err as Error).message}`;
+        return { exited, error: new Error(why) };
       }
       await new Promise((r) => setTimeout(r, 200));
     }
   }
-  return { address, uiUrl: `http://127.0.0.1:${uiPort}`, stop };
 }

@@ -1,5 +1,5 @@
 // The hops section: what one step costs Temporal itself, on a dev server with its default history
-// queue poll rate (20 polls a second per shard) and with lib/model/server-tuning.ts. A workflow of
+// queue poll rate (20 polls a second per shard) and with lib/server-tuning.ts. A workflow of
 // empty activities runs several times in a row on each; once the queues' burst is spent (a few
 // seconds of steps) the defaults cost a 50 ms tick per step.
 import { fileURLToPath } from 'node:url';

@@ -7,7 +7,7 @@
 import { hostFor } from '../lib/hosts/index.js';
 import type { StepOutcome, StepRecord } from '../lib/model/report.js';
 import { primaryOf, type ClusterSpec } from '../lib/model/spec.js';
-import { recoverySteps, runInOrder, type ActivityName, type Step } from '../lib/model/steps.js';
+import { hasTemplatesStep, recoverySteps, runInOrder, type ActivityName, type Step } from '../lib/model/steps.js';
 import * as A from '../lib/steps/index.js';
 
 const run = <D>(step: (e: A.StepEnv) => Promise<D>) => A.runStep(hostFor, step);
@@ -38,7 +38,7 @@ export async function recoverRaw(spec: ClusterSpec, probeId: string, serial = fa
     preflight: () => run((e) => A.preflight(e, spec)),
     attachStorage: (s) => run((e) => A.attachStorage(e, spec, node(s), s.disk!)),
     startStorageDaemon: (s) => run((e) => A.startStorageDaemon(e, spec, node(s), s.disk!)),
-    prepareBinaries: (s) => run((e) => A.prepareBinaries(e, spec, node(s), !declared.some((d) => d.id === `prepareTemplates:${node(s)}`))),
+    prepareBinaries: (s) => run((e) => A.prepareBinaries(e, spec, node(s), !hasTemplatesStep(runbook, node(s)))),
     prepareTemplates: (s) => run((e) => A.prepareTemplates(e, spec, node(s))),
     buildNode: (s) => run((e) => A.buildNode(e, spec, node(s))),
     startNode: async (s) => {
@@ -55,7 +55,8 @@ export async function recoverRaw(spec: ClusterSpec, probeId: string, serial = fa
     verifyData: () => run((e) => A.verifyData(e, spec, probeId, primaryStarted || !answering.includes(primary.name))),
   };
   // The check that no failover runs asks the Temporal server: there is none here.
-  const declared = recoverySteps(spec).steps.filter((s) => s.activity !== 'checkRunbooks');
+  const runbook = recoverySteps(spec);
+  const declared = runbook.steps.filter((s) => s.activity !== 'checkRunbooks');
   const plan = declared.map((s) => ({ ...s, needs: s.needs.filter((n) => declared.some((d) => d.id === n)) }));
 
   const startedAt = Date.now();

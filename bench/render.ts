@@ -184,7 +184,7 @@ function figures(r: Results): Row[] {
     for (const h of r.hops) {
       const later = h.runs.slice(1).flat();
       rows.push([
-        `Temporal's own cost of a step (empty activities, ${h.runs[0]?.length ?? 0} in a row, ${h.runs.length} runs), dev server ${h.tuned ? 'with lib/model/server-tuning.ts' : 'with its defaults'}: first run / the runs after it, median (max)`,
+        `Temporal's own cost of a step (empty activities, ${h.runs[0]?.length ?? 0} in a row, ${h.runs.length} runs), dev server ${h.tuned ? 'with lib/server-tuning.ts' : 'with its defaults'}: first run / the runs after it, median (max)`,
         `${ms(median(h.runs[0] ?? []))} / ${ms(median(later))} (${ms(max(later))})`,
         '',
         '',

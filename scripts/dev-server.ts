@@ -2,7 +2,7 @@
 import { execa, type ResultPromise } from 'execa';
 import { Connection } from '@temporalio/client';
 import { devServerSearchAttributeArgs } from '../lib/model/search-attributes.js';
-import { devServerTuningArgs } from '../lib/model/server-tuning.js';
+import { devServerTuningArgs } from '../lib/server-tuning.js';
 import { temporalCliPath } from './temporal-cli.js';
 import { freePort } from './ports.js';
 
@@ -15,7 +15,7 @@ export interface DevServer {
 export interface DevServerOptions {
   /** Register the project's search attributes at start (default); false: a plain `start-dev`. */
   searchAttributes?: boolean;
-  /** The runbook's latency settings (lib/model/server-tuning.ts; default); false: the server's defaults. */
+  /** The runbook's latency settings (lib/server-tuning.ts; default); false: the server's defaults. */
   tuned?: boolean;
   extraArgs?: string[];
 }

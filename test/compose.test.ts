@@ -12,7 +12,7 @@ import { parseConfig } from '../client/webhook/config.js';
 import { readSpecFile } from '../lib/spec-file.js';
 import { TEMPORAL_ENV_VARS } from '../client/temporal-config.js';
 import { searchAttributeKeys } from '../lib/model/search-attributes.js';
-import { devServerTuningArgs, SERVER_TUNING } from '../lib/model/server-tuning.js';
+import { devServerTuningArgs, SERVER_TUNING } from '../lib/server-tuning.js';
 
 const ROOT = resolve(import.meta.dirname, '..');
 const read = (p: string): string => readFileSync(join(ROOT, p), 'utf8');

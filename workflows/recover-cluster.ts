@@ -7,7 +7,7 @@ import { recoveryWorkflowId, type RecoverInput } from '../lib/model/input.js';
 import type { FenceDetails, Outcome, RecoveryReport, StepOutcome } from '../lib/model/report.js';
 import { ClusterName, Trigger } from '../lib/model/search-attributes.js';
 import { primaryOf, type ClusterSpec } from '../lib/model/spec.js';
-import { recoverySteps } from '../lib/model/steps.js';
+import { hasTemplatesStep, recoverySteps } from '../lib/model/steps.js';
 import { activityOf } from './options.js';
 import { at, Recorder } from './recorder.js';
 import { legacyRunbook } from './recover-legacy.js';
@@ -56,7 +56,6 @@ async function runbook(spec: ClusterSpec, input: RecoverInput, rec: Recorder, ga
   const onNode = (s: { node?: string }) => s.node!;
   // Recoveries started before the config templates became a step of their own keep their steps.
   const runbook = recoverySteps(spec, { templatesApart: patched('templates-apart') });
-  const templatesApart = (node: string) => runbook.steps.some((s) => s.id === `prepareTemplates:${node}`);
   await runSteps(runbook, rec, {
     steps: {
       checkRunbooks: call((s, o) =>
@@ -77,7 +76,10 @@ async function runbook(spec: ClusterSpec, input: RecoverInput, rec: Recorder, ga
       attachStorage: call((s, o) => activityOf(s, 'attachStorage').executeWithOptions(o, [spec, onNode(s), s.disk!])),
       startStorageDaemon: call((s, o) => activityOf(s, 'startStorageDaemon').executeWithOptions(o, [spec, onNode(s), s.disk!])),
       prepareBinaries: call((s, o) =>
-        activityOf(s, 'prepareBinaries').executeWithOptions(o, templatesApart(onNode(s)) ? [spec, onNode(s), false] : [spec, onNode(s)]),
+        activityOf(s, 'prepareBinaries').executeWithOptions(
+          o,
+          hasTemplatesStep(runbook, onNode(s)) ? [spec, onNode(s), false] : [spec, onNode(s)],
+        ),
       ),
       prepareTemplates: call((s, o) => activityOf(s, 'prepareTemplates').executeWithOptions(o, [spec, onNode(s)])),
       buildNode: call((s, o) => activityOf(s, 'buildNode').executeWithOptions(o, [spec, onNode(s)])),

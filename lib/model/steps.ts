@@ -385,6 +385,9 @@ export function failoverSteps(spec: ClusterSpec, after: ClusterSpec = specAfterF
   };
 }
 
+/** Whether the runbook fills the node's config templates in a step of their own (not its binaries step). */
+export const hasTemplatesStep = (runbook: Runbook, node: string): boolean => runbook.steps.some((s) => s.id === `prepareTemplates:${node}`);
+
 /** The steps of one plan section, in their order. */
 export const stepsIn = (runbook: Runbook, section: string): Step[] => runbook.steps.filter((s) => s.section === section);
 

@@ -3,7 +3,7 @@ import { existsSync } from 'node:fs';
 import { TestWorkflowEnvironment } from '@temporalio/testing';
 import { DefaultLogger, Runtime } from '@temporalio/worker';
 import { searchAttributeKeys } from '../../lib/model/search-attributes.js';
-import { devServerTuningArgs } from '../../lib/model/server-tuning.js';
+import { devServerTuningArgs } from '../../lib/server-tuning.js';
 import { temporalCliPath } from '../../scripts/temporal-cli.js';
 
 let quiet = false;

@@ -59,17 +59,19 @@ export async function probe(host: Host, p: Probe): Promise<boolean> {
 
 /** Runs a command that must succeed; the error names the host, the command and its stderr. */
 export async function must(host: Host, cmd: Cmd, journal?: Journal): Promise<CmdResult> {
+  journal?.ran(host.name, renderCmd(cmd, host.dbUser));
+  return mustHaveWorked(host, cmd, await host.run(cmd));
+}
+
+/** The command's result when it exited 0; else the typed failure naming the host, the command and its output. */
+function mustHaveWorked(host: Host, cmd: Cmd, r: CmdResult): CmdResult {
+  if (r.exitCode === 0) return r;
   const line = renderCmd(cmd, host.dbUser);
-  journal?.ran(host.name, line);
-  const r = await host.run(cmd);
-  if (r.exitCode !== 0) {
-    const out = (r.stderr || r.stdout).trim().slice(-800);
-    const why = r.timedOut ? `timed out after ${cmd.timeoutMs} ms` : `exit ${r.exitCode}: ${out}`;
-    // The OS's own words say when no retry can help (no space, read-only, a missing binary).
-    const type = r.timedOut ? undefined : (permanentCause(out) ?? (r.exitCode === 127 ? 'BinariesMissing' : undefined));
-    throw failure(type ?? 'CommandFailed', `on ${host.name}: ${line} failed (${why})`);
-  }
-  return r;
+  const out = (r.stderr || r.stdout).trim().slice(-800);
+  const why = r.timedOut ? `timed out after ${cmd.timeoutMs} ms` : `exit ${r.exitCode}: ${out}`;
+  // The OS's own words say when no retry can help (no space, read-only, a missing binary).
+  const type = r.timedOut ? undefined : (permanentCause(out) ?? (r.exitCode === 127 ? 'BinariesMissing' : undefined));
+  throw failure(type ?? 'CommandFailed', `on ${host.name}: ${line} failed (${why})`);
 }
 
 /** Text of our block as it appears in a file. */
@@ -97,41 +99,136 @@ async function writeFile(host: Host, path: string, content: string, as: Cmd['as'
   await must(host, { argv: ['tee', '--', path], as, input: content, timeoutMs: 30_000 }, journal);
 }
 
-export async function runOps(host: Host, ops: Op[], journal: Journal): Promise<void> {
+/** What the skip-or-run shell prints when the op's probe found the effect there (and ran nothing). */
+const SKIPPED = 'polar-runbook: effect already there, command not run';
+
+/**
+ * `sh -c SKIP_OR_RUN <n> <probe argv (n words)> <command argv>`: runs the probe, and the command
+ * only when the probe fails: an op in one round trip to its host instead of two. A constant: the
+ * words are positional parameters, only their indices are spliced into what `eval` reads.
+ */
+const SKIP_OR_RUN =
+  'n=$0; p=; i=1; while [ "$i" -le "$n" ]; do p="$p \\"\\${$i}\\""; i=$((i + 1)); done; ' +
+  `if eval "$p" </dev/null >/dev/null 2>&1; then echo '${SKIPPED}'; exit 0; fi; shift "$n"; exec "$@"`;
+
+/**
+ * The op's probe and command as one command, when both run as the same user and the command's
+ * output comes back to us (an output file would swallow the skip). Undefined otherwise.
+ */
+function skipOrRun(op: Extract<Op, { kind: 'run' }>): Cmd | undefined {
+  const p = op.skipIf;
+  if (!p || p.as !== op.cmd.as || op.cmd.outputFile !== undefined) return undefined;
+  return { ...op.cmd, argv: ['sh', '-c', SKIP_OR_RUN, String(p.argv.length), ...p.argv, ...op.cmd.argv] };
+}
+
+/**
+ * Probes asked before runOps, beside other reads (`askEarly`): runOps takes the answer instead of
+ * asking again. Only for an op nothing the caller does in between can make or undo.
+ */
+export type AskedEarly = Map<Op, Promise<boolean>>;
+
+export function askEarly(host: Host, ops: Op[]): AskedEarly {
+  const asked: AskedEarly = new Map();
   for (const op of ops) {
+    if (op.kind !== 'run' || !op.skipIf) continue;
+    const answer = probe(host, op.skipIf);
+    answer.catch(() => {}); // thrown where runOps awaits it, or never when the caller stops first
+    asked.set(op, answer);
+  }
+  return asked;
+}
+
+async function runOp(host: Host, op: Extract<Op, { kind: 'run' }>, journal: Journal, asked?: Promise<boolean>): Promise<void> {
+  const skip = (): void => void journal.skipped.push(`${host.name}: ${op.title} (already done)`);
+  const fused = asked ? undefined : skipOrRun(op);
+  try {
+    if (fused) {
+      const r = await host.run(fused);
+      if (r.exitCode === 0 && r.stdout.trim() === SKIPPED) return skip();
+      journal.ran(host.name, renderCmd(op.cmd, host.dbUser));
+      mustHaveWorked(host, op.cmd, r);
+    } else {
+      if (op.skipIf && (await (asked ?? probe(host, op.skipIf)))) return skip();
+      await must(host, op.cmd, journal);
+    }
+  } catch (err) {
+    // Lost a race, or a retry after a crash: if the effect is there now, it is done.
+    if (op.skipIf && (await probe(host, op.skipIf))) return;
+    throw err;
+  }
+  journal.changed = true;
+}
+
+type FileOp = Extract<Op, { kind: 'file' | 'block' }>;
+
+/** The file's text as the op wants it; undefined when it already is. */
+function wantedText(host: Host, op: FileOp, current: string | undefined): string | undefined {
+  if (op.kind === 'block' && current === undefined)
+    throw failure('CommandFailed', `on ${host.name}: ${op.path} does not exist, cannot add our settings to it`);
+  const wanted = op.kind === 'file' ? op.content : withBlock(current!, op.block);
+  return current !== undefined && normalise(current) === normalise(wanted) ? undefined : wanted;
+}
+
+/**
+ * Files of consecutive ops, each a different path: all read at once, then those that differ all
+ * written at once (one file's op never reads another's). Outcomes are taken in the ops' order.
+ */
+async function writeFiles(host: Host, ops: FileOp[], journal: Journal): Promise<void> {
+  const read = await Promise.all(ops.map((op) => settle(readFile(host, op.path, op.owner))));
+  const wanted = ops.map((op, i) => wantedText(host, op, read[i]!()));
+  const written = await Promise.all(
+    ops.map((op, i) =>
+      settle(
+        (async () => {
+          if (wanted[i] === undefined) return;
+          const inner = journal.inner();
+          await writeFile(host, op.path, wanted[i], op.owner, inner);
+          if (op.kind === 'file') await must(host, { argv: ['chmod', op.mode, op.path], as: op.owner, timeoutMs: 30_000 }, inner);
+          return inner;
+        })(),
+      ),
+    ),
+  );
+  for (const [i, op] of ops.entries()) {
+    const inner = written[i]!();
+    if (!inner) {
+      journal.skipped.push(`${host.name}: ${op.title} (already as rendered)`);
+      continue;
+    }
+    journal.commands.push(...inner.commands);
+    journal.changed = true;
+  }
+}
+
+/** Consecutive file ops on different paths, from `i` on (at least the op at `i`). */
+function fileGroup(ops: Op[], i: number): FileOp[] {
+  const group: FileOp[] = [];
+  for (const op of ops.slice(i)) {
+    if ((op.kind !== 'file' && op.kind !== 'block') || group.some((g) => g.path === op.path)) break;
+    group.push(op);
+  }
+  return group;
+}
+
+/** `asked`: probes the caller asked early (askEarly), for ops nothing did anything to since. */
+export async function runOps(host: Host, ops: Op[], journal: Journal, asked?: AskedEarly): Promise<void> {
+  for (let i = 0; i < ops.length;) {
+    const op = ops[i]!;
     switch (op.kind) {
-      case 'run': {
-        if (op.skipIf && (await probe(host, op.skipIf))) {
-          journal.skipped.push(`${host.name}: ${op.title} (already done)`);
-          break;
-        }
-        try {
-          await must(host, op.cmd, journal);
-        } catch (err) {
-          // Lost a race, or a retry after a crash: if the effect is there now, it is done.
-          if (op.skipIf && (await probe(host, op.skipIf))) break;
-          throw err;
-        }
-        journal.changed = true;
+      case 'run':
+        await runOp(host, op, journal, asked?.get(op));
+        i++;
         break;
-      }
       case 'require':
-        if (!(await probe(host, op.probe))) throw failure(op.failure, `on ${host.name}: ${op.message}`);
+        if (!(await (asked?.get(op) ?? probe(host, op.probe)))) throw failure(op.failure, `on ${host.name}: ${op.message}`);
         journal.verified.push(`${host.name}: ${op.title}`);
+        i++;
         break;
       case 'file':
       case 'block': {
-        const current = await readFile(host, op.path, op.owner);
-        if (op.kind === 'block' && current === undefined)
-          throw failure('CommandFailed', `on ${host.name}: ${op.path} does not exist, cannot add our settings to it`);
-        const wanted = op.kind === 'file' ? op.content : withBlock(current!, op.block);
-        if (current !== undefined && normalise(current) === normalise(wanted)) {
-          journal.skipped.push(`${host.name}: ${op.title} (already as rendered)`);
-          break;
-        }
-        await writeFile(host, op.path, wanted, op.owner, journal);
-        if (op.kind === 'file') await must(host, { argv: ['chmod', op.mode, op.path], as: op.owner, timeoutMs: 30_000 }, journal);
-        journal.changed = true;
+        const group = fileGroup(ops, i);
+        await writeFiles(host, group, journal);
+        i += group.length;
         break;
       }
     }

@@ -37,9 +37,11 @@ const out = fileURLToPath(new URL('../test/histories/', import.meta.url));
  * The workflow code's generation: v2 has the cancellation scope, gate timeouts, Outcome and the
  * children's search attributes; v3 adds the check for a running failover, host provisioning and
  * critical-path scheduling; v4 runs the declared steps (lib/model/steps.ts, the `step-model` patch);
- * v5 makes the config templates a step of their own, beside everything else (the `templates-apart` patch).
+ * v5 makes the config templates a step of their own, beside everything else (the `templates-apart` patch);
+ * v6 starts the primary's storage daemon first and the binaries once the shared disk is bound
+ * (the `primary-storage-first` patch).
  */
-const VERSION = 'v5';
+const VERSION = 'v6';
 const log = (line: string) => console.log(`[record-histories] ${line}`);
 
 async function save(client: Client, name: string, handle: WorkflowHandle): Promise<void> {

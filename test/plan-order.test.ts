@@ -111,7 +111,9 @@ for (const file of files.sort())
     const failover = started.workflowType.name === 'failoverToStandby';
     const spec = parseSpec((decode(started.input.payloads[0]) as { spec: ClusterSpecInput }).spec);
     const patches = patchesOf(events);
-    const runbook = failover ? failoverSteps(spec) : recoverySteps(spec, { templatesApart: patches.has('templates-apart') });
+    const runbook = failover
+      ? failoverSteps(spec)
+      : recoverySteps(spec, { templatesApart: patches.has('templates-apart'), primaryStorageFirst: patches.has('primary-storage-first') });
     const { ran, completed } = stepsRan(events, runbook);
 
     // The steps its code had (recoveries recorded before these patches did not run them; the

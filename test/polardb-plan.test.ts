@@ -178,3 +178,28 @@ test('the config templates are a step of their own that no build waits for; reco
   const binaries = plan.slice(plan.indexOf('binaries (on each host in parallel)'), plan.indexOf('## 8.'));
   assert.equal(binaries.match(/config templates for these binaries, from a throwaway initdb/g)?.length, 2);
 });
+
+test("the primary's storage first: its daemon starts before anything else once the shared disk is bound; the binaries wait for that bind", () => {
+  const spec = readSpecFile(SPEC);
+  /** The steps that start together once `id` is done, in the order the workflow starts them (declared). */
+  const startingAfter = (steps: ReturnType<typeof recoverySteps>['steps'], id: string) =>
+    steps.filter((s) => s.needs.length === 1 && s.needs[0] === id).map((s) => s.id);
+  const today = recoverySteps(spec).steps;
+  assert.deepEqual(startingAfter(today, 'attachStorage:pb1'), [
+    'startStorageDaemon:pb1',
+    'attachStorage:pb2',
+    'prepareBinaries:pb1',
+    'prepareBinaries:pb2',
+    'prepareBinaries:pb3',
+    'attachStorage:pb3',
+  ]);
+  // Recoveries started before: the binaries beside the attach, the other attaches first.
+  const before = recoverySteps(spec, { primaryStorageFirst: false }).steps;
+  assert.deepEqual(startingAfter(before, 'preflight'), [
+    'attachStorage:pb1',
+    'prepareBinaries:pb1',
+    'prepareBinaries:pb2',
+    'prepareBinaries:pb3',
+  ]);
+  assert.deepEqual(startingAfter(before, 'attachStorage:pb1'), ['attachStorage:pb2', 'startStorageDaemon:pb1', 'attachStorage:pb3']);
+});

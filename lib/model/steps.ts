@@ -128,12 +128,20 @@ export interface RecoveryOptions {
    * (default). False: the binaries step fills them too, as in the recoveries started before.
    */
   templatesApart?: boolean;
+  /**
+   * The primary's storage first (default): its storage daemon is the first step started once the
+   * shared disk is bound, and the binaries (with their templates) wait for that bind instead of
+   * running beside it. The attach and the daemon's start are the head of the critical path; on
+   * hosts that share a machine the copies beside them slowed them threefold, and the copies still
+   * end within pfsd's start. False: as in the recoveries started before.
+   */
+  primaryStorageFirst?: boolean;
 }
 
 /**
  * recoverCluster: check -> fence -> hosts -> preflight -> storage beside the binaries -> the
  * primary -> slots -> standbys and replicas (in parallel) -> verify. Each step needs only what
- * it uses (critical-path scheduling): the binaries beside the storage, their config templates
+ * it uses (critical-path scheduling): the primary's storage first, the binaries once it is bound, their config templates
  * beside everything (a build copies them once made); each host's storage daemon once its own link
  * is there; the standby's own disk once the shared one is bound (two `losetup -f` at once may pick
  * the same device); a build that does not read from the primary (the profile says) beside the
@@ -177,17 +185,21 @@ export function recoverySteps(spec: ClusterSpec, o: RecoveryOptions = {}): Runbo
   const shared = sharedNodes(spec);
   const storage = new Map<string, Step>(); // each node's last storage step
   // The first host binds the disk; hosts sharing the device then find it bound and only link it.
+  const primaryFirst = o.primaryStorageFirst ?? true;
   const bound = onNode(primary, 'attachStorage', { disk: 'shared', needs: [preflight.id], phase: 'storage', section: 'attach' });
+  const daemon = (n: NodeSpec, attach: Step) =>
+    storage.set(n.name, onNode(n, 'startStorageDaemon', { disk: 'shared', needs: [attach.id], phase: 'storage', section: 'daemon' }));
+  // Steps ready at once start in the order declared: the primary's daemon before the other attaches.
+  if (primaryFirst) daemon(primary, bound);
   const attached = new Map([[primary.name, bound]]);
   for (const n of shared.slice(1))
     attached.set(n.name, onNode(n, 'attachStorage', { disk: 'shared', needs: [bound.id], phase: 'storage', section: 'attach' }));
-  for (const n of shared)
-    storage.set(
-      n.name,
-      onNode(n, 'startStorageDaemon', { disk: 'shared', needs: [attached.get(n.name)!.id], phase: 'storage', section: 'daemon' }),
-    );
+  for (const n of shared) if (!(primaryFirst && n === primary)) daemon(n, attached.get(n.name)!);
   const binaries = new Map(
-    spec.nodes.map((n) => [n.name, onNode(n, 'prepareBinaries', { needs: [preflight.id], phase: 'storage', section: 'binaries' })]),
+    spec.nodes.map((n) => [
+      n.name,
+      onNode(n, 'prepareBinaries', { needs: [primaryFirst ? bound.id : preflight.id], phase: 'storage', section: 'binaries' }),
+    ]),
   );
   // The config templates (a throwaway initdb: seconds) beside everything else: a build waits for
   // its binaries only, and its copy of the templates waits for a fill under way (lib/profiles).

@@ -7,13 +7,18 @@ const T = 30_000;
 export const MARKER_FILE = '.polar-runbook';
 
 export const test = (...args: string[]): Probe => ({ argv: ['test', ...args], as: 'root' });
+/**
+ * The same, as the database user: for an op whose command runs as that user in paths of its
+ * own, so probe and command go to the host as one command (runOps).
+ */
+export const testAsDb = (...args: string[]): Probe => ({ argv: ['test', ...args], as: 'db' });
 
 /** The first op on a local dir: create it, owned by the database user, 0700. */
 export const makeLocalDir = (node: NodeSpec): Op => ({
   kind: 'run',
   title: `create local dir ${node.localDir}`,
   cmd: { argv: ['mkdir', '-m', '0700', node.localDir], as: 'db', timeoutMs: T },
-  skipIf: test('-d', node.localDir),
+  skipIf: testAsDb('-d', node.localDir),
 });
 
 /** Creates an empty marker file (replica.signal, standby.signal) unless it is there. */
@@ -21,7 +26,7 @@ export const touchOnce = (title: string, path: string): Op => ({
   kind: 'run',
   title,
   cmd: { argv: ['touch', path], as: 'db', timeoutMs: T },
-  skipIf: test('-f', path),
+  skipIf: testAsDb('-f', path),
 });
 
 /** Our mark on a local dir: a later run may continue in it; a dir without it is not ours. */
@@ -44,7 +49,7 @@ export function binariesOps(spec: ClusterSpec): Op[] {
         kind: 'run',
         title: 'link the binaries',
         cmd: { argv: ['ln', '-s', source, dir], as: 'db', timeoutMs: T },
-        skipIf: test('-e', dir),
+        skipIf: testAsDb('-e', dir),
       },
     ];
   return [
@@ -52,13 +57,13 @@ export function binariesOps(spec: ClusterSpec): Op[] {
       kind: 'run',
       title: 'copy the binaries',
       cmd: { argv: ['cp', '-r', source, `${dir}.partial`], as: 'db', timeoutMs: 30 * 60_000 },
-      skipIf: test('-e', dir),
+      skipIf: testAsDb('-e', dir),
     },
     {
       kind: 'run',
       title: 'put the copy in place',
       cmd: { argv: ['mv', `${dir}.partial`, dir], as: 'db', timeoutMs: T },
-      skipIf: test('-e', dir),
+      skipIf: testAsDb('-e', dir),
     },
   ];
 }

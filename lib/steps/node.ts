@@ -7,10 +7,10 @@ import { withCloneProgress } from '../clone-progress.js';
 import { whoAnswers } from '../db.js';
 import { failure, isTyped, rawMessage } from '../failures.js';
 import type { Host } from '../hosts/types.js';
-import { runOps, settle, type Journal } from '../ops.js';
+import { askEarly, runOps, settle, type AskedEarly, type Journal } from '../ops.js';
 import { MARKER_FILE } from '../profiles/common.js';
 import { profileOf } from '../profiles/index.js';
-import type { Profile } from '../profiles/types.js';
+import type { Op, Profile } from '../profiles/types.js';
 import { checkPrimary } from '../primary.js';
 import type { StepEnv } from './env.js';
 
@@ -44,10 +44,21 @@ async function serverLogCause(host: Host, files: string[]): Promise<string[]> {
   return [...new Set(r.stdout.split('\n').filter((l) => /\b(FATAL|PANIC):/.test(l)))].slice(-5).map((l) => l.trim().slice(0, 400));
 }
 
-/** Starts the node; when the start fails, the failure carries the server log's own words and their type. */
-async function start(host: Host, spec: ClusterSpec, node: NodeSpec, profile: Profile, j: Journal): Promise<void> {
+/**
+ * Starts the node; when the start fails, the failure carries the server log's own words and their
+ * type. `asked`: whether it runs already, asked early (askEarly).
+ */
+async function start(
+  host: Host,
+  spec: ClusterSpec,
+  node: NodeSpec,
+  profile: Profile,
+  j: Journal,
+  op: Op,
+  asked: AskedEarly,
+): Promise<void> {
   try {
-    await runOps(host, [profile.startNode(spec, node)], j);
+    await runOps(host, [op], j, asked);
   } catch (err) {
     const lines = await serverLogCause(host, profile.serverLogs(spec, node)).catch(() => []);
     if (!lines.length || !isTyped(err)) throw err;
@@ -121,8 +132,12 @@ export async function buildNode({ hostFor, j, sinceMs }: StepEnv, spec: ClusterS
 export async function startNode({ hostFor, j }: StepEnv, spec: ClusterSpec, nodeName: string): Promise<void> {
   const node = nodeNamed(spec, nodeName);
   const host = hostFor(node);
+  const profile = profileOf(spec);
+  const op = profile.startNode(spec, node);
+  // Whether a postmaster runs in its dir, asked beside whether it answers (both read only).
+  const asked = askEarly(host, [op]);
   if (!(await alreadyServing(spec, node, j))) {
-    await start(host, spec, node, profileOf(spec), j);
+    await start(host, spec, node, profile, j, op, asked);
     await waitServing(spec, node, j);
   }
 }

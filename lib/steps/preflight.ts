@@ -28,7 +28,11 @@ async function writable(host: Host, disk: Disk, field: string): Promise<string |
       throw failure('StorageReadOnly', `on ${host.name}: block device ${path} is read-only (${field})`);
     return undefined;
   }
-  const w = await host.run({ argv: ['sh', '-c', ': >>"$0"', path], as: 'root', timeoutMs: 30_000 });
+  // The room is asked beside the write test (a read; the image is there).
+  const [w, st] = await Promise.all([
+    host.run({ argv: ['sh', '-c', ': >>"$0"', path], as: 'root', timeoutMs: 30_000 }),
+    host.run({ argv: ['sh', '-c', 'stat -c "%s %b %B" -- "$0" && df -P -B1 -- "$0" | tail -n 1', path], as: 'root', timeoutMs: 30_000 }),
+  ]);
   if (w.exitCode !== 0) {
     const said = (w.stderr || w.stdout).trim();
     const type = /Operation not permitted|Read-only file system/i.test(said)
@@ -36,11 +40,6 @@ async function writable(host: Host, disk: Disk, field: string): Promise<string |
       : (permanentCause(said) ?? 'PermissionDenied');
     throw failure(type, `on ${host.name}: disk image ${path} cannot be written (${field}): ${said}`);
   }
-  const st = await host.run({
-    argv: ['sh', '-c', 'stat -c "%s %b %B" -- "$0" && df -P -B1 -- "$0" | tail -n 1', path],
-    as: 'root',
-    timeoutMs: 30_000,
-  });
   const [size, blocks, blockSize] = (st.stdout.split('\n')[0] ?? '').split(' ').map(Number);
   const avail = Number((st.stdout.split('\n')[1] ?? '').trim().split(/\s+/)[3]);
   const sparse = size! > blocks! * blockSize!;

@@ -167,3 +167,34 @@ test('a block for a file that is not there stops with a clear failure, the other
   await assert.rejects(runOps(host, ops, new Journal()), /missing\.conf does not exist, cannot add our settings to it/);
   assert.equal(readFileSync(there, 'utf8'), 'own\n');
 });
+
+test('the local transport starts commands from its small helper process: not from the worker, with none of its environment', async () => {
+  process.env.PRB_OPS_TEST_SECRET = 'hunter2';
+  try {
+    const host = new LocalHost('h');
+    const r = await host.run({ argv: ['sh', '-c', 'echo $PPID; env'], as: 'root' });
+    const [ppid, ...env] = r.stdout.split('\n');
+    assert.notEqual(Number(ppid), process.pid, 'the helper started it');
+    assert.ok(!env.some((l) => l.includes('hunter2')), 'the command sees none of the worker environment');
+    const helperEnv = readFileSync(`/proc/${ppid}/environ`, 'utf8');
+    assert.ok(!helperEnv.includes('hunter2'), 'nor does the helper');
+    assert.match(readFileSync(`/proc/${ppid}/cmdline`, 'utf8'), /execa/);
+  } finally {
+    delete process.env.PRB_OPS_TEST_SECRET;
+  }
+});
+
+test('the local transport: input on stdin, exit codes and output, a deadline reported as timed out, a cancel ends the command', async () => {
+  const host = new LocalHost('h');
+  assert.deepEqual(await host.run({ argv: ['cat'], as: 'root', input: 'in\n' }).then((r) => [r.exitCode, r.stdout]), [0, 'in']);
+  const r = await host.run({ argv: ['sh', '-c', 'echo out; echo err >&2; exit 3'], as: 'root' });
+  assert.deepEqual([r.exitCode, r.stdout, r.stderr, r.timedOut], [3, 'out', 'err', false]);
+  const slow = await host.run({ argv: ['sleep', '30'], as: 'root', timeoutMs: 1000 });
+  assert.deepEqual([slow.exitCode, slow.timedOut], [124, true]);
+  assert.ok(slow.durationMs < 10_000);
+  const abort = new AbortController();
+  const started = Date.now();
+  setTimeout(() => abort.abort(), 200);
+  await assert.rejects(host.run({ argv: ['sleep', '30'], as: 'root', signal: abort.signal }), /was cancelled/);
+  assert.ok(Date.now() - started < 5000);
+});

@@ -1,6 +1,6 @@
 // The docker transport: `docker exec` into a running container, argv passed through as is.
-import { execa } from 'execa';
-import { COMMAND_ENV, workerVars } from './local.js';
+import { workerVars } from './local.js';
+import { COMMAND_ENV, startProcess } from './process.js';
 import { cancellableRemote, farSideArgv, killedAtDeadline, remoteTimeoutSeconds } from './quote.js';
 import { CommandCancelled, HostGone, HostUnreachable, type Cmd, type CmdResult, type Host } from './types.js';
 
@@ -25,18 +25,12 @@ const clientEnv = () => ({ ...COMMAND_ENV, ...workerVars(['HOME', 'DOCKER_HOST',
 
 /** Runs the docker client itself on the worker (inspect, run, start): its exit code and output. */
 export async function dockerClient(args: string[], timeoutMs: number): Promise<{ exitCode: number; stdout: string; stderr: string }> {
-  const r = await execa('docker', args, {
-    reject: false,
-    stdin: 'ignore',
-    timeout: timeoutMs,
-    killSignal: 'SIGKILL',
-    extendEnv: false,
-    env: clientEnv(),
-  });
-  if (r.exitCode === undefined) throw new HostUnreachable('docker', r.originalMessage ?? r.message ?? 'the docker client did not run');
-  if (r.exitCode !== 0 && /Cannot connect to the Docker daemon|error during connect: /.test(r.stderr))
-    throw new HostUnreachable('docker', r.stderr.trim());
-  return { exitCode: r.exitCode, stdout: String(r.stdout), stderr: String(r.stderr) };
+  const r = await startProcess('docker', args, { timeoutMs, env: clientEnv() }).result;
+  if (r.exitCode === undefined) throw new HostUnreachable('docker', r.failure ?? 'the docker client did not run');
+  const stderr = r.stderr ?? '';
+  if (r.exitCode !== 0 && /Cannot connect to the Docker daemon|error during connect: /.test(stderr))
+    throw new HostUnreachable('docker', stderr.trim());
+  return { exitCode: r.exitCode, stdout: r.stdout, stderr };
 }
 
 /** The container is not there, or not running: nothing of the node can run in it. */
@@ -55,26 +49,22 @@ export class DockerHost implements Host {
       cmd,
       (runId) => {
         const [file, ...args] = dockerArgv(cmd, this.dbUser, this.container, runId);
-        const child = execa(file!, args, {
-          reject: false,
+        const child = startProcess(file!, args, {
           input: cmd.input,
-          stdin: cmd.input === undefined ? 'ignore' : undefined,
           // A backstop: killing the client leaves the exec'd process running, the in-container timeout ends it.
-          timeout: cmd.timeoutMs === undefined ? undefined : (remoteTimeoutSeconds(cmd.timeoutMs) + 5) * 1000,
-          killSignal: 'SIGKILL',
-          extendEnv: false,
+          timeoutMs: cmd.timeoutMs === undefined ? undefined : (remoteTimeoutSeconds(cmd.timeoutMs) + 5) * 1000,
           env: clientEnv(),
         });
-        return { result: child, stop: () => child.kill('SIGKILL') };
+        return { result: child.result, stop: () => child.kill('SIGKILL') };
       },
       (killCmd) => this.run(killCmd),
     );
     if (cancelled) throw new CommandCancelled(this.name, cmd.argv);
     const durationMs = Date.now() - started;
-    const stdout = typeof r.stdout === 'string' ? r.stdout : '';
-    const stderr = typeof r.stderr === 'string' ? r.stderr : '';
+    const { stdout } = r;
+    const stderr = r.stderr ?? '';
     if (r.timedOut) return { exitCode: 124, stdout, stderr, durationMs, timedOut: true };
-    if (r.exitCode === undefined) throw new Error(`docker exec on ${this.name} failed: ${r.originalMessage ?? r.message}`);
+    if (r.exitCode === undefined) throw new Error(`docker exec on ${this.name} failed: ${r.failure}`);
     if (r.exitCode === 1 && CONTAINER_GONE.test(stderr)) throw new HostGone(this.name, stderr.trim());
     if (r.exitCode === 1 && DOCKER_ERROR.test(stderr)) throw new HostUnreachable(this.name, stderr.trim());
     const timedOut = killedAtDeadline(cmd, r.exitCode, durationMs);

@@ -1,17 +1,13 @@
-// The local transport: commands run on the worker's own machine through execa, with an explicit
-// minimal environment (never the worker's: its variables may hold secrets) and in a process group
-// of their own, so a cancel ends the whole tree.
-import { execa } from 'execa';
+// The local transport: commands run on the worker's own machine (started by the command helper,
+// lib/hosts/process.ts), with an explicit minimal environment (never the worker's: its variables
+// may hold secrets) and in a process group of their own, so a cancel ends the whole tree.
+import { COMMAND_ENV, startProcess, type Started } from './process.js';
 import { farSideArgv, KILL_MARKED_SCRIPT, killedAtDeadline, RUN_MARK } from './quote.js';
 import { CommandCancelled, type Cmd, type CmdResult, type Host } from './types.js';
 
-const isRoot = process.getuid?.() === 0;
+export { COMMAND_ENV };
 
-/** Everything a command we start sees of an environment. */
-export const COMMAND_ENV: Readonly<Record<string, string>> = {
-  PATH: '/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin',
-  LC_ALL: 'C',
-};
+const isRoot = process.getuid?.() === 0;
 
 /** The few of the worker's own variables a client program needs (ssh, docker), by name. */
 export const workerVars = (keys: string[]): Record<string, string> =>
@@ -36,40 +32,34 @@ export class LocalHost implements Host {
     if (cmd.signal?.aborted) throw new CommandCancelled(this.name, cmd.argv);
     const [file, ...args] = localArgv(cmd, this.dbUser);
     const runId = `${process.pid}-${++runs}`;
-    // With an output file the command's own shell redirects: no pipe of ours stays open for a
-    // daemon it leaves behind to hold (execa would wait for that pipe's EOF).
-    const stdio = cmd.outputFile ? ('ignore' as const) : ('pipe' as const);
     const started = Date.now();
-    const child = execa(file!, args, {
-      reject: false,
-      ...(cmd.input === undefined ? { stdin: 'ignore' as const } : { input: cmd.input }),
-      stdout: stdio,
-      stderr: stdio,
+    const child = startProcess(file!, args, {
+      input: cmd.input,
+      // With an output file the command's own shell redirects: no pipe of ours stays open for a
+      // daemon it leaves behind to hold.
+      discardOutput: cmd.outputFile !== undefined,
       // `timeout -s KILL` inside kills the command (and its process group) at the deadline; this is the backstop.
-      timeout: cmd.timeoutMs === undefined ? undefined : cmd.timeoutMs + 5000,
-      killSignal: 'SIGKILL',
-      // Daemons we start must outlive the worker: no cleanup of children on exit.
-      cleanup: false,
-      // A process group of its own: a cancel signals the group, not the worker.
+      timeoutMs: cmd.timeoutMs === undefined ? undefined : cmd.timeoutMs + 5000,
+      // A process group of its own: a cancel signals the group, not the worker; daemons we start outlive the worker.
       detached: true,
-      extendEnv: false,
       env: { ...COMMAND_ENV, [RUN_MARK]: runId },
     });
     let cancelled = false;
     const onAbort = () => {
       cancelled = true;
-      cancelTree(child.pid, runId);
+      cancelTree(child, runId);
     };
     cmd.signal?.addEventListener('abort', onAbort, { once: true });
-    const r = await child.finally(() => cmd.signal?.removeEventListener('abort', onAbort));
+    const r = await child.result.finally(() => cmd.signal?.removeEventListener('abort', onAbort));
     if (cancelled) throw new CommandCancelled(this.name, cmd.argv);
     const durationMs = Date.now() - started;
-    const exitCode = r.exitCode ?? (r.timedOut ? 124 : 1);
+    // `timeout -s KILL` kills its own process group, itself included: a death by SIGKILL is 137, as through a shell.
+    const exitCode = r.exitCode ?? (r.timedOut ? 124 : r.signal === 'SIGKILL' ? 137 : 1);
     const timedOut = r.timedOut || killedAtDeadline(cmd, exitCode, durationMs);
     return {
       exitCode: timedOut ? 124 : exitCode,
-      stdout: typeof r.stdout === 'string' ? r.stdout : '',
-      stderr: typeof r.stderr === 'string' ? r.stderr : timedOut ? '' : (r.originalMessage ?? ''),
+      stdout: r.stdout,
+      stderr: r.stderr ?? (timedOut ? '' : (r.failure ?? '')),
       durationMs,
       timedOut,
     };
@@ -77,15 +67,8 @@ export class LocalHost implements Host {
 }
 
 /** TERM to the command's group and to everything that carries its mark (`timeout` makes a group of its own), KILL 2 s later. */
-function cancelTree(pid: number | undefined, runId: string): void {
-  const signalGroup = (sig: NodeJS.Signals) => {
-    try {
-      if (pid) process.kill(-pid, sig);
-    } catch {
-      // already gone
-    }
-  };
-  signalGroup('SIGTERM');
-  void execa('sh', ['-c', KILL_MARKED_SCRIPT, runId], { reject: false, extendEnv: false, env: COMMAND_ENV });
-  setTimeout(() => signalGroup('SIGKILL'), 2000).unref();
+function cancelTree(child: Started, runId: string): void {
+  child.kill('SIGTERM', true);
+  void startProcess('sh', ['-c', KILL_MARKED_SCRIPT, runId], { env: { ...COMMAND_ENV } }).result.catch(() => {});
+  setTimeout(() => child.kill('SIGKILL', true), 2000).unref();
 }

@@ -1,7 +1,7 @@
 // The ssh transport: the system OpenSSH client with host key checking on. The remote command is
 // one string, built only by quoteForShell, which the login user's shell splits back into argv.
-import { execa } from 'execa';
-import { COMMAND_ENV, workerVars } from './local.js';
+import { workerVars } from './local.js';
+import { COMMAND_ENV, startProcess } from './process.js';
 import { cancellableRemote, farSideArgv, killedAtDeadline, quoteForShell, remoteTimeoutSeconds } from './quote.js';
 import { CommandCancelled, HostKeyRejected, HostUnreachable, type Cmd, type CmdResult, type Host } from './types.js';
 
@@ -63,30 +63,26 @@ export class SshHost implements Host {
       cmd,
       (runId) => {
         const [file, ...args] = sshArgv(cmd, this.dbUser, this.t, runId);
-        const child = execa(file!, args, {
-          reject: false,
+        const child = startProcess(file!, args, {
           input: cmd.input,
-          stdin: cmd.input === undefined ? 'ignore' : undefined,
           // A backstop for a stuck connection: the far-side timeout normally ends the command first,
           // after the connection is set up (which may take up to ConnectTimeout).
-          timeout:
+          timeoutMs:
             cmd.timeoutMs === undefined ? undefined : (remoteTimeoutSeconds(cmd.timeoutMs) + this.t.connectTimeoutSeconds + 2) * 1000,
-          killSignal: 'SIGKILL',
           // Forwarded where the server accepts LC_* (Debian's default), so output parses the same as
           // local. ssh finds its config, known hosts and agent through these; nothing else of the worker's.
-          extendEnv: false,
           env: { ...COMMAND_ENV, ...workerVars(['HOME', 'SSH_AUTH_SOCK']) },
         });
-        return { result: child, stop: () => child.kill('SIGKILL') };
+        return { result: child.result, stop: () => child.kill('SIGKILL') };
       },
       (killCmd) => this.run(killCmd),
     );
     if (cancelled) throw new CommandCancelled(this.name, cmd.argv);
     const durationMs = Date.now() - started;
-    const stdout = typeof r.stdout === 'string' ? r.stdout : '';
-    const stderr = typeof r.stderr === 'string' ? r.stderr : '';
+    const { stdout } = r;
+    const stderr = r.stderr ?? '';
     if (r.timedOut) return { exitCode: 124, stdout, stderr, durationMs, timedOut: true };
-    if (r.exitCode === undefined) throw new Error(`ssh to ${this.name} failed: ${r.originalMessage ?? r.message}`);
+    if (r.exitCode === undefined) throw new Error(`ssh to ${this.name} failed: ${r.failure}`);
     throwIfSshFailed(this.name, r.exitCode, stderr);
     const timedOut = killedAtDeadline(cmd, r.exitCode, durationMs);
     return { exitCode: timedOut ? 124 : r.exitCode, stdout, stderr, durationMs, timedOut };

@@ -59,14 +59,10 @@ export async function probe(host: Host, p: Probe): Promise<boolean> {
 
 /** Runs a command that must succeed; the error names the host, the command and its stderr. */
 export async function must(host: Host, cmd: Cmd, journal?: Journal): Promise<CmdResult> {
-  journal?.ran(host.name, renderCmd(cmd, host.dbUser));
-  return mustHaveWorked(host, cmd, await host.run(cmd));
-}
-
-/** The command's result when it exited 0; else the typed failure naming the host, the command and its output. */
-function mustHaveWorked(host: Host, cmd: Cmd, r: CmdResult): CmdResult {
-  if (r.exitCode === 0) return r;
   const line = renderCmd(cmd, host.dbUser);
+  journal?.ran(host.name, line);
+  const r = await host.run(cmd);
+  if (r.exitCode === 0) return r;
   const out = (r.stderr || r.stdout).trim().slice(-800);
   const why = r.timedOut ? `timed out after ${cmd.timeoutMs} ms` : `exit ${r.exitCode}: ${out}`;
   // The OS's own words say when no retry can help (no space, read-only, a missing binary).
@@ -99,28 +95,6 @@ async function writeFile(host: Host, path: string, content: string, as: Cmd['as'
   await must(host, { argv: ['tee', '--', path], as, input: content, timeoutMs: 30_000 }, journal);
 }
 
-/** What the skip-or-run shell prints when the op's probe found the effect there (and ran nothing). */
-const SKIPPED = 'polar-runbook: effect already there, command not run';
-
-/**
- * `sh -c SKIP_OR_RUN <n> <probe argv (n words)> <command argv>`: runs the probe, and the command
- * only when the probe fails: an op in one round trip to its host instead of two. A constant: the
- * words are positional parameters, only their indices are spliced into what `eval` reads.
- */
-const SKIP_OR_RUN =
-  'n=$0; p=; i=1; while [ "$i" -le "$n" ]; do p="$p \\"\\${$i}\\""; i=$((i + 1)); done; ' +
-  `if eval "$p" </dev/null >/dev/null 2>&1; then echo '${SKIPPED}'; exit 0; fi; shift "$n"; exec "$@"`;
-
-/**
- * The op's probe and command as one command, when both run as the same user and the command's
- * output comes back to us (an output file would swallow the skip). Undefined otherwise.
- */
-function skipOrRun(op: Extract<Op, { kind: 'run' }>): Cmd | undefined {
-  const p = op.skipIf;
-  if (!p || p.as !== op.cmd.as || op.cmd.outputFile !== undefined) return undefined;
-  return { ...op.cmd, argv: ['sh', '-c', SKIP_OR_RUN, String(p.argv.length), ...p.argv, ...op.cmd.argv] };
-}
-
 /**
  * Probes asked before runOps, beside other reads (`askEarly`): runOps takes the answer instead of
  * asking again. Only for an op nothing the caller does in between can make or undo.
@@ -139,18 +113,13 @@ export function askEarly(host: Host, ops: Op[]): AskedEarly {
 }
 
 async function runOp(host: Host, op: Extract<Op, { kind: 'run' }>, journal: Journal, asked?: Promise<boolean>): Promise<void> {
-  const skip = (): void => void journal.skipped.push(`${host.name}: ${op.title} (already done)`);
-  const fused = asked ? undefined : skipOrRun(op);
+  if (op.skipIf && (await (asked ?? probe(host, op.skipIf)))) {
+    journal.skipped.push(`${host.name}: ${op.title} (already done)`);
+    return;
+  }
   try {
-    if (fused) {
-      const r = await host.run(fused);
-      if (r.exitCode === 0 && r.stdout.trim() === SKIPPED) return skip();
-      journal.ran(host.name, renderCmd(op.cmd, host.dbUser));
-      mustHaveWorked(host, op.cmd, r);
-    } else {
-      if (op.skipIf && (await (asked ?? probe(host, op.skipIf)))) return skip();
-      await must(host, op.cmd, journal);
-    }
+    // Journaled (and in the worker's command log) before it runs: a worker killed meanwhile leaves its trace.
+    await must(host, op.cmd, journal);
   } catch (err) {
     // Lost a race, or a retry after a crash: if the effect is there now, it is done.
     if (op.skipIf && (await probe(host, op.skipIf))) return;

@@ -1,6 +1,6 @@
-// The ops runner's round trips: an op's probe and command go to the host as one command when both
-// run as the same user; a probe asked early is not asked again; the files of consecutive ops are
-// read and written together. Each keeps what runOps promised before: check, act, verify.
+// The ops runner: check, act, verify, with fewer round trips where that changes nothing: a probe
+// asked early is not asked again; the files of consecutive ops are read and written together.
+// Every command that may act is journaled (and in the worker's command log) before it runs.
 import assert from 'node:assert/strict';
 import { mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -38,24 +38,27 @@ const makeDir: Op = {
   skipIf: { argv: ['test', '-d', odd], as: 'root' },
 };
 
-test('probe and command as one command: runs when the probe fails, skipped when it holds, the words intact', async () => {
+test('an op: its probe, then its command, journaled before it runs; skipped when the probe holds; the words intact', async () => {
   const host = counting();
-  const first = new Journal();
+  const logged: string[] = [];
+  const first = new Journal((_h, line) => logged.push(`${line} (${statSync(odd, { throwIfNoEntry: false }) ? 'after' : 'before'})`));
   await runOps(host, [makeDir], first);
-  assert.equal(host.argvs.length, 1, 'one command for probe and action');
-  assert.deepEqual(first.commands, [`h: root$ mkdir '${odd.replace(/'/g, `'\\''`)}'`], 'the journal names the op command');
+  const line = `root$ mkdir '${odd.replace(/'/g, `'\\''`)}'`;
+  assert.deepEqual(host.argvs, [makeDir.skipIf!.argv, (makeDir as { cmd: Cmd }).cmd.argv]);
+  assert.deepEqual(first.commands, [`h: ${line}`]);
+  assert.deepEqual(logged, [`${line} (before)`], 'in the command log before it ran');
   assert.equal(first.changed, true);
   assert.ok(statSync(odd).isDirectory(), 'the name arrived as it is: nothing in it was expanded by a shell');
 
   const again = new Journal();
   await runOps(host, [makeDir], again);
-  assert.equal(host.argvs.length, 2, 'the second run is one command too');
+  assert.equal(host.argvs.length, 3, 'the second run asks the probe only');
   assert.deepEqual(again.commands, [], 'the second run acts on nothing');
   assert.deepEqual(again.skipped, ['h: make the dir (already done)']);
   assert.equal(again.changed, false);
 });
 
-test('a command that fails in the joined form: the typed failure names the op command and its output', async () => {
+test('a command that fails: the typed failure names the command and its output, after the probe confirms the effect is not there', async () => {
   const host = counting();
   const missing = join(dir, 'no', 'such', 'parent');
   const op: Op = {
@@ -70,7 +73,6 @@ test('a command that fails in the joined form: the typed failure names the op co
     return true;
   });
   assert.deepEqual(j.commands, [`h: root$ mkdir ${missing}`]);
-  // The failure was followed by the probe alone: the effect is not there, so the failure stands.
   assert.deepEqual(host.argvs.at(-1), ['test', '-d', missing]);
 });
 
@@ -86,11 +88,11 @@ test('a command that fails because the effect appeared meanwhile (a lost race) c
   };
   const j = new Journal();
   await runOps(host, [op], j);
-  assert.equal(host.argvs.length, 2, 'the joined command, then the probe alone');
+  assert.equal(host.argvs.length, 3, 'the probe, the command, the probe again');
   assert.equal(j.changed, false);
 });
 
-test('probe and command of different users are asked apart; a probe asked early is not asked again', async () => {
+test('a probe asked early is not asked again', async () => {
   const host = counting();
   const file = join(dir, 'early');
   const op: Op = {
@@ -111,11 +113,6 @@ test('probe and command of different users are asked apart; a probe asked early 
     ],
     'the early answer used; the command alone',
   );
-
-  const mixed: Op = { ...op, cmd: { ...op.cmd, as: 'db' }, skipIf: { argv: ['test', '-f', file], as: 'root' } };
-  const before = host.argvs.length;
-  await runOps(host, [mixed], new Journal());
-  assert.deepEqual(host.argvs.slice(before), [['test', '-f', file]], 'the probe as root on its own; the effect is there');
 });
 
 test('the files of consecutive ops: read together, written together, journaled in the ops order; unchanged ones not written', async () => {

@@ -7,18 +7,13 @@ const T = 30_000;
 export const MARKER_FILE = '.polar-runbook';
 
 export const test = (...args: string[]): Probe => ({ argv: ['test', ...args], as: 'root' });
-/**
- * The same, as the database user: for an op whose command runs as that user in paths of its
- * own, so probe and command go to the host as one command (runOps).
- */
-export const testAsDb = (...args: string[]): Probe => ({ argv: ['test', ...args], as: 'db' });
 
 /** The first op on a local dir: create it, owned by the database user, 0700. */
 export const makeLocalDir = (node: NodeSpec): Op => ({
   kind: 'run',
   title: `create local dir ${node.localDir}`,
   cmd: { argv: ['mkdir', '-m', '0700', node.localDir], as: 'db', timeoutMs: T },
-  skipIf: testAsDb('-d', node.localDir),
+  skipIf: test('-d', node.localDir),
 });
 
 /** Creates an empty marker file (replica.signal, standby.signal) unless it is there. */
@@ -26,7 +21,7 @@ export const touchOnce = (title: string, path: string): Op => ({
   kind: 'run',
   title,
   cmd: { argv: ['touch', path], as: 'db', timeoutMs: T },
-  skipIf: testAsDb('-f', path),
+  skipIf: test('-f', path),
 });
 
 /** Our mark on a local dir: a later run may continue in it; a dir without it is not ours. */
@@ -49,7 +44,7 @@ export function binariesOps(spec: ClusterSpec): Op[] {
         kind: 'run',
         title: 'link the binaries',
         cmd: { argv: ['ln', '-s', source, dir], as: 'db', timeoutMs: T },
-        skipIf: testAsDb('-e', dir),
+        skipIf: test('-e', dir),
       },
     ];
   return [
@@ -57,13 +52,13 @@ export function binariesOps(spec: ClusterSpec): Op[] {
       kind: 'run',
       title: 'copy the binaries',
       cmd: { argv: ['cp', '-r', source, `${dir}.partial`], as: 'db', timeoutMs: 30 * 60_000 },
-      skipIf: testAsDb('-e', dir),
+      skipIf: test('-e', dir),
     },
     {
       kind: 'run',
       title: 'put the copy in place',
       cmd: { argv: ['mv', `${dir}.partial`, dir], as: 'db', timeoutMs: T },
-      skipIf: testAsDb('-e', dir),
+      skipIf: test('-e', dir),
     },
   ];
 }

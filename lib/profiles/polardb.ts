@@ -204,12 +204,11 @@ function templateOps(spec: ClusterSpec, node: NodeSpec): Op[] {
   const dir = node.localDir;
   const conf = `${dir}/postgresql.conf`;
   const done = test('-f', conf);
-  // Each asked as its command's user: probe and command go to the host as one (runOps).
   const run = (title: string, argv: string[], as: 'root' | 'db', timeoutMs = T): Op => ({
     kind: 'run',
     title,
     cmd: { argv, as, timeoutMs },
-    skipIf: { ...done, as },
+    skipIf: done,
   });
   return [
     run('make the local dir private', ['chmod', '-R', '700', dir], 'root'),

@@ -51,6 +51,7 @@ import {
   fetchAll,
   HistoryWatcher,
   pendingActivities,
+  type PendingActivity,
   type SourcedEvent,
 } from './helpers/history.js';
 import { recordedFingerprint, sameData, toDisaster, within } from './helpers/recovery.js';
@@ -211,27 +212,20 @@ async function crashRun(t: TestContext, lab: Lab, name: string, sc: Scenario): P
     await sc.afterKill?.(ctx);
 
     // What the dead worker left behind: completed steps, and what it was running. A completion it
-    // sent just before it died may land between reading the history and reading the pending
-    // activities: read both again until every step the history started is one or the other.
-    let snapshot: Awaited<ReturnType<typeof fetchAll>>;
-    let snapCalls: ReturnType<typeof activityCalls>;
-    const inFlight = new Set<string>();
-    for (let reads = 1; ; reads++) {
-      snapshot = await fetchAll(client, handle.workflowId, runId);
-      snapCalls = activityCalls(snapshot);
-      const pending = new Set<string>();
-      inFlight.clear();
-      for (const [wf, run] of executionsOf(snapshot)) {
-        for (const p of await pendingActivities(client, wf, run).catch(() => [])) {
-          const key = snapCalls.find((c) => c.workflowId === wf && c.activityId === p.activityId)?.key;
-          if (key) pending.add(key);
-          if (key && p.state === 2) inFlight.add(key); // PENDING_ACTIVITY_STATE_STARTED: on the dead worker
-        }
-      }
-      if (snapCalls.every((c) => c.outcome === 'completed' || pending.has(c.key)) || reads >= 20) break;
-      await new Promise((r) => setTimeout(r, 100));
-    }
+    // sent just before it died may land while these are read: the pending activities are read
+    // between two reads of the history (the first names the executions), and a step the second
+    // shows completed counts as done, whatever the pending list said.
+    const executions = executionsOf(await fetchAll(client, handle.workflowId, runId));
+    const pending: PendingActivity[] = [];
+    for (const [wf, run] of executions) pending.push(...(await pendingActivities(client, wf, run).catch(() => [])));
+    const snapshot = await fetchAll(client, handle.workflowId, runId);
+    const snapCalls = activityCalls(snapshot);
     const doneBefore = new Set(snapCalls.filter((c) => c.outcome === 'completed').map((c) => c.key));
+    const inFlight = new Set<string>();
+    for (const p of pending) {
+      const key = snapCalls.find((c) => c.workflowId === p.workflowId && c.activityId === p.activityId)?.key;
+      if (key && p.state === 2 && !doneBefore.has(key)) inFlight.add(key); // PENDING_ACTIVITY_STATE_STARTED: on the dead worker
+    }
     t.diagnostic(
       `${name}: killed worker ${a.pid} ${landing}; completed before: ${doneBefore.size} steps; running on the dead worker: ${[...inFlight].join(', ') || 'nothing'}`,
     );

@@ -189,7 +189,7 @@ export async function runOps(host: Host, ops: Op[], journal: Journal, asked?: As
         i++;
         break;
       case 'require':
-        if (!(await (asked?.get(op) ?? probe(host, op.probe)))) throw failure(op.failure, `on ${host.name}: ${op.message}`);
+        if (!(await probe(host, op.probe))) throw failure(op.failure, `on ${host.name}: ${op.message}`);
         journal.verified.push(`${host.name}: ${op.title}`);
         i++;
         break;

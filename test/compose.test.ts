@@ -281,8 +281,10 @@ describe('deploy/', () => {
     assert.deepEqual(Object.fromEntries(Object.entries(file).map(([k, v]) => [k, v[0]!.value])), SERVER_TUNING);
     const flags = devServerTuningArgs.filter((a) => a !== '--dynamic-config-value');
     for (const f of flags) {
-      assert.ok(read('deploy/systemd/temporal-dev.service').includes(`--dynamic-config-value ${f}`), `temporal-dev.service sets ${f}`);
-      assert.ok(read('README.md').includes(`--dynamic-config-value ${f}`), `the README's dev server sets ${f}`);
+      // As a shell and systemd take it: a JSON string value in single quotes, its double quotes kept.
+      const flag = f.includes('"') ? `--dynamic-config-value '${f}'` : `--dynamic-config-value ${f}`;
+      assert.ok(read('deploy/systemd/temporal-dev.service').includes(flag), `temporal-dev.service sets ${f}`);
+      assert.ok(read('README.md').includes(flag), `the README's dev server sets ${f}`);
     }
   });
 

@@ -3,6 +3,8 @@
 //   TEMPORAL_CONFIG_FILE (client/temporal-config.ts); POLAR_CLUSTERS_DIR (registered specs), POLAR_COMMAND_LOG,
 //   POLAR_NOTIFY_URLS_FILE (one URL a line: where recovery events are posted),
 //   POLAR_DRILL_HISTORY (drill results, JSONL), POLAR_DRILL_ROOT (where drill sandboxes go)
+// First: every CommonJS module loaded after it compiles from the code cache (workers/compile-cache.ts).
+import { compileCacheStats, saveCompileCache } from './compile-cache.js';
 import { existsSync, readFileSync } from 'node:fs';
 import { NativeConnection } from '@temporalio/worker';
 import { describeSettings, temporalSettings } from '../client/temporal-config.js';
@@ -62,9 +64,17 @@ const worker = await creating;
 // run() starts the pollers at once (state RUNNING): from here the worker takes tasks. The time is
 // since the process started (node's own start included): the bench's cold start reads it.
 const running = worker.run();
+const cache = compileCacheStats();
 console.log(
   `worker ${process.pid} polling task queue ${worker.options.taskQueue} on ${describeSettings(settings)} ` +
+    (cache.enabled ? `(compile cache: ${cache.fromCache} of ${cache.modules} modules) ` : '') +
     `(${Math.round(performance.now())} ms after the process started)`,
 );
+// A start that compiled modules the cache lacked (the first after a build that could not warm it)
+// writes it, once, after the first tasks had the thread.
+setTimeout(() => {
+  const saved = saveCompileCache();
+  if (saved.written) console.log(`compile cache written (${saved.modules} modules)`);
+}, 5000).unref();
 await running;
 await connection.close();

@@ -9,6 +9,7 @@ await import('../client/temporal-config.js');
 await import('../workers/search-attributes.js');
 await import('../workers/create-worker.js');
 await import('../lib/spec-file.js');
+await import('../activities/index.js'); // loaded once the worker polls (create-worker.ts)
 const r = saveCompileCache();
 if (!r.written) throw new Error(`compile cache ${compileCacheFile} not written: ${r.reason}`);
 console.log(`compile cache: ${compileCacheFile} (${r.modules} modules)`);

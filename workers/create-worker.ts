@@ -3,7 +3,7 @@
 import { appendFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { NativeConnection, Worker } from '@temporalio/worker';
-import { createActivities } from '../activities/index.js';
+import type { Activities } from '../activities/index.js';
 import { hostFor } from '../lib/hosts/index.js';
 import { TASK_QUEUE } from '../lib/model/input.js';
 import type { ClusterSpecInput } from '../lib/model/spec.js';
@@ -34,24 +34,47 @@ export const workflowBundleFile = fileURLToPath(
   new URL(compiled ? '../workflow-bundle.js' : '../dist/workflow-bundle.js', import.meta.url),
 );
 
+/** Every activity's name, checked against the activities themselves (a name missing or extra does not compile). */
+const ACTIVITY_NAMES = {
+  ...{ loadRegisteredSpec: 1, checkRunbooks: 1, fence: 1, provisionHost: 1, preflight: 1, attachStorage: 1 },
+  ...{ startStorageDaemon: 1, prepareBinaries: 1, prepareTemplates: 1, buildNode: 1, startNode: 1, validateSlots: 1 },
+  ...{ waitStreaming: 1, verifyData: 1, notifyOperators: 1, checkIdle: 1, reserveSandbox: 1, snapshotStorage: 1 },
+  ...{ teardownSandbox: 1, recordDrill: 1, fenceForFailover: 1, recordPosition: 1, promote: 1, verifyFailover: 1 },
+  ...{ writeFailoverSpec: 1 },
+} as const satisfies Record<keyof Activities, 1>;
+
 export async function createWorker(o: WorkerOptions): Promise<Worker> {
   const onCommand = o.commandLog
     ? (host: string, command: string) =>
         appendFileSync(o.commandLog!, JSON.stringify({ at: new Date().toISOString(), pid: process.pid, host, command }) + '\n')
     : undefined;
-  return Worker.create({
+  // The activities' code (every step, the profiles, pg, zod, yaml: about a fifth of a worker's
+  // start) loads once the worker polls: workflow tasks need none of it, and an activity task that
+  // comes first waits for the load already under way. A load that fails stops the worker.
+  let loading: Promise<Activities> | undefined;
+  const load = () =>
+    (loading ??= import('../activities/index.js').then(({ createActivities }) =>
+      createActivities({
+        hostFor,
+        onCommand,
+        registered: o.registered,
+        notifyUrls: o.notifyUrls,
+        drillHistoryFile: o.drillHistory,
+        drillRoot: o.drillRoot,
+      }),
+    ));
+  const activities = Object.fromEntries(
+    Object.keys(ACTIVITY_NAMES).map((name) => [
+      name,
+      async (...args: unknown[]) => ((await load())[name as keyof Activities] as (...a: unknown[]) => unknown)(...args),
+    ]),
+  );
+  const worker = await Worker.create({
     connection: o.connection,
     namespace: o.namespace ?? 'default',
     taskQueue: o.taskQueue ?? TASK_QUEUE,
     ...(o.workflowBundlePath ? { workflowBundle: { codePath: o.workflowBundlePath } } : { workflowsPath }),
-    activities: createActivities({
-      hostFor,
-      onCommand,
-      registered: o.registered,
-      notifyUrls: o.notifyUrls,
-      drillHistoryFile: o.drillHistory,
-      drillRoot: o.drillRoot,
-    }),
+    activities,
     interceptors: { activity: [(ctx) => ({ inbound: new HeartbeatInterceptor(ctx) })] },
     // A worker that died holds its sticky workflow tasks only this long before another takes them.
     stickyQueueScheduleToStartTimeout: '1s',
@@ -71,4 +94,12 @@ export async function createWorker(o: WorkerOptions): Promise<Worker> {
     debugMode: true,
     ...({ isolateExecutionTimeout: '5s' } as object),
   });
+  // After the caller's run() (it runs on resuming from this await; this, a turn of the loop later).
+  setImmediate(() =>
+    load().catch((err: Error) => {
+      console.error(`worker: the activities' code did not load, the worker stops: ${err.stack ?? err.message}`);
+      if (worker.getState() === 'RUNNING') worker.shutdown();
+    }),
+  );
+  return worker;
 }

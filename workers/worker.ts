@@ -21,9 +21,10 @@ const connecting = NativeConnection.connect({
 });
 connecting.catch(() => {}); // awaited below, after the imports
 const { createWorker, workflowBundleFile } = await import('./create-worker.js');
-const { readSpecDir } = await import('../lib/spec-file.js');
-
-const registered = process.env.POLAR_CLUSTERS_DIR ? readSpecDir(process.env.POLAR_CLUSTERS_DIR) : undefined;
+// Registered specs are read (and checked) before the worker polls: a bad one stops it here.
+const registered = process.env.POLAR_CLUSTERS_DIR
+  ? (await import('../lib/spec-file.js')).readSpecDir(process.env.POLAR_CLUSTERS_DIR)
+  : undefined;
 if (registered) console.log(`registered clusters: ${[...registered.keys()].join(', ') || 'none'}`);
 const notifyFile = process.env.POLAR_NOTIFY_URLS_FILE;
 const notifyUrls = notifyFile

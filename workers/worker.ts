@@ -2,7 +2,8 @@
 //   Temporal: TEMPORAL_ADDRESS, TEMPORAL_NAMESPACE, TEMPORAL_API_KEY, TEMPORAL_TLS_*, TEMPORAL_PROFILE,
 //   TEMPORAL_CONFIG_FILE (client/temporal-config.ts); POLAR_CLUSTERS_DIR (registered specs), POLAR_COMMAND_LOG,
 //   POLAR_NOTIFY_URLS_FILE (one URL a line: where recovery events are posted),
-//   POLAR_DRILL_HISTORY (drill results, JSONL), POLAR_DRILL_ROOT (where drill sandboxes go)
+//   POLAR_DRILL_HISTORY (drill results, JSONL), POLAR_DRILL_ROOT (where drill sandboxes go),
+//   POLAR_COMPILE_CACHE (off, or the code cache's file; workers/compile-cache.ts)
 // First: every CommonJS module loaded after it compiles from the code cache (workers/compile-cache.ts).
 import { compileCacheStats, saveCompileCache } from './compile-cache.js';
 import { existsSync, readFileSync } from 'node:fs';

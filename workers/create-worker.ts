@@ -94,7 +94,8 @@ export async function createWorker(o: WorkerOptions): Promise<Worker> {
     debugMode: true,
     ...({ isolateExecutionTimeout: '5s' } as object),
   });
-  // After the caller's run() (it runs on resuming from this await; this, a turn of the loop later).
+  // A turn of the event loop after this returns: the caller's run(), made as it resumes from its
+  // await, comes first, and the pollers start before the load takes the thread.
   setImmediate(() =>
     load().catch((err: Error) => {
       console.error(`worker: the activities' code did not load, the worker stops: ${err.stack ?? err.message}`);

@@ -222,9 +222,12 @@ async function crashRun(t: TestContext, lab: Lab, name: string, sc: Scenario): P
     const snapCalls = activityCalls(snapshot);
     const doneBefore = new Set(snapCalls.filter((c) => c.outcome === 'completed').map((c) => c.key));
     const inFlight = new Set<string>();
+    // Started on the dead worker: still STARTED, or already timed out there and waiting for its
+    // second attempt (the heartbeat timeout can pass before these reads: 2 s, the retry 200 ms later).
     for (const p of pending) {
       const key = snapCalls.find((c) => c.workflowId === p.workflowId && c.activityId === p.activityId)?.key;
-      if (key && p.state === 2 && !doneBefore.has(key)) inFlight.add(key); // PENDING_ACTIVITY_STATE_STARTED: on the dead worker
+      const ranOnDeadWorker = p.state === 2 /* PENDING_ACTIVITY_STATE_STARTED */ || p.attempt >= 2;
+      if (key && ranOnDeadWorker && !doneBefore.has(key)) inFlight.add(key);
     }
     t.diagnostic(
       `${name}: killed worker ${a.pid} ${landing}; completed before: ${doneBefore.size} steps; running on the dead worker: ${[...inFlight].join(', ') || 'nothing'}`,

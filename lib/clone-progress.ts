@@ -45,10 +45,21 @@ export async function withCloneProgress<T>(
     const r = await db.query<{ bytes: string }>('select sum(pg_database_size(datname))::bigint as bytes from pg_database');
     return Number(r.rows[0]!.bytes);
   }).catch(() => undefined);
+  // The build's end wakes the poller from its wait: the step ends with the clone, not up to
+  // `everyMs` later (half a second on every replica's critical path, 0.25 s on average).
+  let wake = () => {};
+  const nap = (ms: number) =>
+    new Promise<void>((r) => {
+      const t = setTimeout(r, ms);
+      wake = () => {
+        clearTimeout(t);
+        r();
+      };
+    });
   const poll = (async () => {
     // The first beat early: an activity's first heartbeat reaches the server at once, later ones each second.
     for (let first = true; !done; first = false) {
-      await new Promise((r) => setTimeout(r, first ? Math.min(200, everyMs) : everyMs));
+      await nap(first ? Math.min(200, everyMs) : everyMs);
       if (done) break;
       const bytesDone = await dirBytes(host, target).catch(() => undefined);
       if (bytesDone === undefined || done) continue;
@@ -62,6 +73,7 @@ export async function withCloneProgress<T>(
     return await fn();
   } finally {
     done = true;
+    wake();
     await poll;
   }
 }

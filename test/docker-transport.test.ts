@@ -12,7 +12,7 @@ import { DockerHost } from '../lib/hosts/docker.js';
 import { CommandCancelled, HostGone, HostUnreachable } from '../lib/hosts/types.js';
 import { Journal } from '../lib/ops.js';
 import { containerState, dockerRunArgv, provisionContainer } from '../lib/provision.js';
-import { DockerProvision } from '../lib/model/spec.js';
+import { specSchemas, type DockerProvision } from '../lib/model/spec.js';
 import { docker, removeEngine, startEngine, type Engine } from '../lab/containers/engine.js';
 import { ensureHostImage } from '../lab/containers/image.js';
 
@@ -41,7 +41,7 @@ before(async () => {
   engine = await startEngine(join(tmp, 'docker'));
   process.env.DOCKER_HOST = engine.dockerHost;
   const image = await ensureHostImage(engine);
-  provision = DockerProvision.parse({ image, volumes: [`${tmp}:/data`] });
+  provision = specSchemas().DockerProvision.parse({ image, volumes: [`${tmp}:/data`] });
   assert.equal(await provisionContainer('node-d', name, provision, new Journal()), 'created');
 });
 

@@ -3,7 +3,7 @@
 import { readFileSync } from 'node:fs';
 import { parse as parseYaml } from 'yaml';
 import { z } from 'zod';
-import { clusterName } from '../../lib/model/spec.js';
+import { specSchemas } from '../../lib/model/spec.js';
 import { temporalSettings } from '../temporal-config.js';
 import type { AuthConfig } from './auth.js';
 
@@ -63,7 +63,7 @@ const Schema = z
       .default('cluster'),
     clusters: z
       .record(
-        clusterName,
+        specSchemas().clusterName,
         z.union([policy, z.object({ policy, cooldownSeconds: cooldown.optional(), failover: policy.optional() }).strict()], {
           error: 'give a policy (auto, approve, notify-only) or {policy, cooldownSeconds?, failover?: a policy}',
         }),

@@ -19,10 +19,11 @@ const isNormal = (p: string): boolean =>
 /** A cluster's name: it becomes part of workflow ids, schedule ids and sandbox names (the webhook and the schedules check it too). */
 export const CLUSTER_NAME = /^[a-z0-9][a-z0-9_-]{0,62}$/;
 
-// The schemas are built on first use, then kept. A worker evaluates its workflow modules again for
-// every workflow it starts, except those it preloads (workers/create-worker.ts), and building these
-// took most of that: about 15 ms of every workflow's first task, a replica's child included. This
-// module is preloaded: built once per worker, by the first workflow that parses a spec.
+// The schemas are built on first use, then kept. A worker evaluates the workflow modules again for
+// every workflow it starts, and building these was most of it: about 15 ms of every workflow's
+// first task, a replica's child (which parses no spec) included. The SDK's preloadModules would
+// build them once per worker, but it freezes what it preloads, and zod writes into its schemas
+// and its global config as they are used.
 function baseSchemas() {
   /** Absolute, normalised path made of plain characters only: what it says is where it leads. */
   const absPath = z

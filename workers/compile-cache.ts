@@ -87,17 +87,19 @@ function enable(file: string): void {
   const compile = (mod: CjsModule, content: string, filename: string): unknown => {
     // A script made from cached data loses its import() hook in Node 20 (import() then throws
     // ERR_VM_DYNAMIC_IMPORT_CALLBACK_MISSING): a module that may call import() always compiles.
-    const cacheable = !MAY_IMPORT.test(content);
-    const hash = cacheable ? keyOf(content) : '';
-    const hit = cacheable ? cache.get(filename) : undefined;
+    // Such a module is never stored, so a hit needs no second look (the search costs ~10 ms a start).
+    const hash = keyOf(content);
+    const stored = cache.get(filename);
+    const hit = stored?.[0] === hash ? stored : undefined;
+    const cacheable = hit !== undefined || !MAY_IMPORT.test(content);
     const script = new vm.Script(loader.wrap(content), {
       filename,
-      cachedData: hit?.[0] === hash ? hit[1] : undefined,
+      cachedData: hit?.[1],
       // import() inside a CommonJS module resolves as it would without the cache.
       importModuleDynamically: vm.constants.USE_MAIN_CONTEXT_DEFAULT_LOADER,
     });
     if (cacheable) {
-      if (hit?.[0] !== hash || script.cachedDataRejected) misses++;
+      if (!hit || script.cachedDataRejected) misses++;
       compiled.set(filename, [hash, script]);
     }
     const require = Object.assign((id: string) => mod.require(id), {

@@ -1,27 +1,19 @@
 // The clone's progress beats while a replica's build runs, and the build's end ends it at once.
 import assert from 'node:assert/strict';
-import { createServer } from 'node:net';
 import { test } from 'node:test';
 import { withCloneProgress, type CloneProgress } from '../lib/clone-progress.js';
 import type { Cmd, Host } from '../lib/hosts/types.js';
 import { nodeNamed, primaryOf, type ClusterSpec } from '../lib/model/spec.js';
 import type { Progress } from '../lib/ops.js';
 import { readSpecFile } from '../lib/spec-file.js';
+import { freePort } from '../scripts/ports.js';
 
 const sleep = (ms: number) => new Promise<void>((r) => setTimeout(r, ms));
 
-/** A port nothing listens on: the primary's size query fails at once (the beats go without a total). */
-async function closedPort(): Promise<number> {
-  const server = createServer();
-  await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
-  const { port } = server.address() as { port: number };
-  await new Promise((r) => server.close(r));
-  return port;
-}
-
 async function labSpec(): Promise<ClusterSpec> {
   const spec = readSpecFile('examples/lab-cluster.yaml');
-  primaryOf(spec).port = await closedPort();
+  // A port nothing listens on: the primary's size query fails at once (the beats go without a total).
+  primaryOf(spec).port = await freePort();
   return spec;
 }
 

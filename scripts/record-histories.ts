@@ -39,9 +39,10 @@ const out = fileURLToPath(new URL('../test/histories/', import.meta.url));
  * critical-path scheduling; v4 runs the declared steps (lib/model/steps.ts, the `step-model` patch);
  * v5 makes the config templates a step of their own, beside everything else (the `templates-apart` patch);
  * v6 starts the primary's storage daemon first and the binaries once the shared disk is bound
- * (the `primary-storage-first` patch).
+ * (the `primary-storage-first` patch); v7 starts the primary's own binaries beside its attach
+ * (the `primary-binaries-early` patch).
  */
-const VERSION = 'v6';
+const VERSION = 'v7';
 const log = (line: string) => console.log(`[record-histories] ${line}`);
 
 async function save(client: Client, name: string, handle: WorkflowHandle): Promise<void> {

@@ -113,7 +113,11 @@ for (const file of files.sort())
     const patches = patchesOf(events);
     const runbook = failover
       ? failoverSteps(spec)
-      : recoverySteps(spec, { templatesApart: patches.has('templates-apart'), primaryStorageFirst: patches.has('primary-storage-first') });
+      : recoverySteps(spec, {
+          templatesApart: patches.has('templates-apart'),
+          primaryStorageFirst: patches.has('primary-storage-first'),
+          primaryBinariesEarly: patches.has('primary-binaries-early'),
+        });
     const { ran, completed } = stepsRan(events, runbook);
 
     // The steps its code had (recoveries recorded before these patches did not run them; the

@@ -179,13 +179,26 @@ test('the config templates are a step of their own that no build waits for; reco
   assert.equal(binaries.match(/config templates for these binaries, from a throwaway initdb/g)?.length, 2);
 });
 
-test("the primary's storage first: its daemon starts before anything else once the shared disk is bound; the binaries wait for that bind", () => {
+test("the primary's storage first: its daemon starts before anything else once the shared disk is bound; only the primary's binaries run beside its attach", () => {
   const spec = readSpecFile(SPEC);
   /** The steps that start together once `id` is done, in the order the workflow starts them (declared). */
   const startingAfter = (steps: ReturnType<typeof recoverySteps>['steps'], id: string) =>
     steps.filter((s) => s.needs.length === 1 && s.needs[0] === id).map((s) => s.id);
   const today = recoverySteps(spec).steps;
+  // The primary's template fill (a throwaway initdb) heads the critical path on new hosts: its binaries start at once.
+  assert.deepEqual(startingAfter(today, 'preflight'), ['attachStorage:pb1', 'prepareBinaries:pb1']);
+  assert.deepEqual(startingAfter(today, 'prepareBinaries:pb1'), ['prepareTemplates:pb1']);
   assert.deepEqual(startingAfter(today, 'attachStorage:pb1'), [
+    'startStorageDaemon:pb1',
+    'attachStorage:pb2',
+    'prepareBinaries:pb2',
+    'prepareBinaries:pb3',
+    'attachStorage:pb3',
+  ]);
+  // Recoveries started before the primary's binaries came early: every node's binaries after the bind.
+  const bindFirst = recoverySteps(spec, { primaryBinariesEarly: false }).steps;
+  assert.deepEqual(startingAfter(bindFirst, 'preflight'), ['attachStorage:pb1']);
+  assert.deepEqual(startingAfter(bindFirst, 'attachStorage:pb1'), [
     'startStorageDaemon:pb1',
     'attachStorage:pb2',
     'prepareBinaries:pb1',

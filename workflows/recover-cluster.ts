@@ -54,11 +54,12 @@ async function runbook(spec: ClusterSpec, input: RecoverInput, rec: Recorder, ga
   let fence: FenceDetails | undefined;
   let primaryStart: StepOutcome | undefined;
   const onNode = (s: { node?: string }) => s.node!;
-  // Recoveries started before the config templates became a step of their own, or before the
-  // primary's storage came first, keep their steps.
+  // Recoveries started before the config templates became a step of their own, before the
+  // primary's storage came first, or before its binaries started beside its attach, keep their steps.
   const runbook = recoverySteps(spec, {
     templatesApart: patched('templates-apart'),
     primaryStorageFirst: patched('primary-storage-first'),
+    primaryBinariesEarly: patched('primary-binaries-early'),
   });
   await runSteps(runbook, rec, {
     steps: {

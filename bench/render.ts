@@ -277,7 +277,7 @@ function polardbSteps(r: Results): string[] {
 export function render(r: Results): string {
   const m = r.machine;
   const out = [
-    `### Benchmark${r.config.quick ? ' (--quick: 3 overhead runs, 1 run of the other sections, no 1 GB, concurrency 1 and 4)' : ''}`,
+    `### Benchmark${r.config.quick ? ' (--quick: 3 overhead runs, fewer runs elsewhere, no 1 GB, concurrency 1 and 4)' : ''}`,
     '',
     '| figure | measured | target | |',
     '|---|---|---|---|',

@@ -130,18 +130,19 @@ export interface RecoveryOptions {
   templatesApart?: boolean;
   /**
    * The primary's storage first (default): its storage daemon is the first step started once the
-   * shared disk is bound, and the binaries (with their templates) wait for that bind instead of
-   * running beside it. The attach and the daemon's start are the head of the critical path; on
-   * hosts that share a machine the copies beside them slowed them threefold, and the copies still
-   * end within pfsd's start. False: as in the recoveries started before.
+   * shared disk is bound, and the other nodes' binaries (with their templates) wait for that bind
+   * instead of running beside it. The attach and the daemon's start are the head of the critical
+   * path; on hosts that share a machine the copies beside them slowed them threefold, and the
+   * copies still end within pfsd's start. False: as in the recoveries started before.
    */
   primaryStorageFirst?: boolean;
   /**
    * With the primary's storage first: the primary's own binaries (and its config templates after
    * them) beside its attach, the other nodes' once the shared disk is bound (default). On new
    * hosts the primary's template fill (a real initdb, longer than pfsd's start) heads the critical
-   * path, and then starts 0.1-0.4 s sooner (the bench's polardb section). False: after the bind,
-   * as in the recoveries started before.
+   * path; starting it beside the attach saves 0.1-0.4 s (the bench's polardb section), more than
+   * the one copy beside the attach costs it. False: after the bind, as in the recoveries started
+   * before.
    */
   primaryBinariesEarly?: boolean;
 }

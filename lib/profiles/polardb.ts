@@ -174,8 +174,8 @@ function templateCacheOps(spec: ClusterSpec, node: NodeSpec): Op[] {
 }
 
 /**
- * Fills the host's template cache for these binaries (off the critical path: prepareBinaries runs
- * beside the storage steps). Changes nothing of the cluster.
+ * Fills the host's template cache for these binaries, beside the storage steps (on new hosts the
+ * primary's fill is still the head of the critical path). Changes nothing of the cluster.
  */
 function templateWarmOps(spec: ClusterSpec, node: NodeSpec): Op[] {
   const cache = templateCacheOf(spec, node);

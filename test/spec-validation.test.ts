@@ -136,6 +136,18 @@ describe('rejected, naming the field', () => {
     doc.binaries.initScript = { name: 'polar-initdb.sh', args: ['{localDir}/', '{dataDir}/', 'primary'] };
     rejects(doc, 'binaries.initScript.args', /never run in primary mode/);
   });
+
+  test('postgres binaries on a cluster disk (they are prepared before it is mounted)', () => {
+    const lab = () => YAML.parse(readFileSync('examples/lab-cluster.yaml', 'utf8')) as Doc & { binaries: Record<string, unknown> };
+    assert.doesNotThrow(() => parseSpec(lab()));
+    const shared = lab();
+    shared.binaries = { ...shared.binaries, install: 'copy', source: `${shared.storage.mountPoint}/pg15` };
+    rejects(shared, 'binaries.source', /is on the disk mounted at .*\/mnt\/shared, and the binaries are prepared before it is mounted/);
+    const own = lab();
+    const standbyMount = (own.nodes.find((n) => n.role === 'standby')!.storage as Record<string, string>).mountPoint!;
+    own.binaries = { ...own.binaries, dir: standbyMount };
+    rejects(own, 'binaries.dir', /is on the disk mounted at .*\/mnt\/standby/);
+  });
 });
 
 describe('words that reach root command lines: normalised paths, no options, plain script names', () => {

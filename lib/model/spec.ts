@@ -181,7 +181,11 @@ function baseSchemas() {
         .object({
           /** Where the binaries live on each host (bin/ below it). */
           dir: absPath,
-          /** Copy or link them from shared storage first; `installed` means they are already there. */
+          /**
+           * Copy or link them from `source` first (a share every host has once it is up, as the seed's
+           * /data volume; never a cluster disk: they are prepared before it is mounted); `installed`
+           * means they are already there.
+           */
           install: z.enum(['copy', 'symlink', 'installed']).default('installed'),
           source: absPath.optional(),
           /** postgres profile: where the *.conf.sample templates are (Debian: /usr/share/postgresql/15). */

@@ -13,6 +13,17 @@ function specRules(spec: SpecShape, issue: Issue): void {
   const { mountPoint, dataDir } = spec.storage;
   if (!mountPoint) issue(['storage', 'mountPoint'], 'the postgres profile mounts the shared disk: give mountPoint');
   else if (!dataDir?.startsWith(mountPoint + '/')) issue(['storage', 'dataDir'], `must lie below the mount point ${mountPoint}`);
+  // The binaries are prepared beside the storage steps, before the disks are mounted: never from one.
+  const mounts = [mountPoint, ...spec.nodes.map((n) => n.storage?.mountPoint)].filter((m): m is string => !!m);
+  for (const key of ['dir', 'source'] as const) {
+    const path = spec.binaries[key];
+    const on = path && mounts.find((m) => path === m || path.startsWith(`${m}/`));
+    if (on)
+      issue(
+        ['binaries', key],
+        `${path} is on the disk mounted at ${on}, and the binaries are prepared before it is mounted: give a directory on the host's own disk, or a share it has once it is up`,
+      );
+  }
   if (spec.drill?.copyMethod === 'pfsd-freeze')
     issue(['drill', 'copyMethod'], 'pfsd-freeze is for the polardb profile (PFS disks); the postgres profile uses fsfreeze');
 }

@@ -446,7 +446,7 @@ function sharedRules(spec: SpecShape, issue: Issue): void {
     });
   }
   if (spec.binaries.install !== 'installed' && !spec.binaries.source)
-    issue(['binaries', 'source'], `install: ${spec.binaries.install} needs the source directory on shared storage`);
+    issue(['binaries', 'source'], `install: ${spec.binaries.install} needs the source directory they are copied or linked from`);
 }
 
 function allSchemas() {

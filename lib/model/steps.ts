@@ -150,12 +150,12 @@ export interface RecoveryOptions {
 /**
  * recoverCluster: check -> fence -> hosts -> preflight -> storage beside the binaries -> the
  * primary -> slots -> standbys and replicas (in parallel) -> verify. Each step needs only what
- * it uses (critical-path scheduling): the primary's storage first, its binaries beside its attach, the other nodes'
- * once the shared disk is bound, their config templates
- * beside everything (a build copies them once made); each host's storage daemon once its own link
- * is there; the standby's own disk once the shared one is bound (two `losetup -f` at once may pick
- * the same device); a build that does not read from the primary (the profile says) beside the
- * primary; only starts wait for the primary and its slots.
+ * it uses (critical-path scheduling): the primary's storage first, its binaries beside its attach,
+ * the other nodes' once the shared disk is bound, their config templates beside everything (a
+ * build copies them once made); each host's storage daemon once its own link is there; the
+ * standby's own disk once the shared one is bound (two `losetup -f` at once may pick the same
+ * device); a build that does not read from the primary (the profile says) beside the primary;
+ * only starts wait for the primary and its slots.
  */
 export function recoverySteps(spec: ClusterSpec, o: RecoveryOptions = {}): Runbook {
   const d = new Declaration();
@@ -205,10 +205,12 @@ export function recoverySteps(spec: ClusterSpec, o: RecoveryOptions = {}): Runbo
   for (const n of shared.slice(1))
     attached.set(n.name, onNode(n, 'attachStorage', { disk: 'shared', needs: [bound.id], phase: 'storage', section: 'attach' }));
   for (const n of shared) if (!(primaryFirst && n === primary)) daemon(n, attached.get(n.name)!);
-  const primaryEarly = o.primaryBinariesEarly ?? true;
-  const binariesNeed = (n: NodeSpec) => (primaryFirst && !(primaryEarly && n === primary) ? bound.id : preflight.id);
+  const beforeBind = (n: NodeSpec) => !primaryFirst || ((o.primaryBinariesEarly ?? true) && n === primary);
   const binaries = new Map(
-    spec.nodes.map((n) => [n.name, onNode(n, 'prepareBinaries', { needs: [binariesNeed(n)], phase: 'storage', section: 'binaries' })]),
+    spec.nodes.map((n) => [
+      n.name,
+      onNode(n, 'prepareBinaries', { needs: [beforeBind(n) ? preflight.id : bound.id], phase: 'storage', section: 'binaries' }),
+    ]),
   );
   // The config templates (a throwaway initdb: seconds) beside everything else: a build waits for
   // its binaries only, and its copy of the templates waits for a fill under way (lib/profiles).

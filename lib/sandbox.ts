@@ -5,7 +5,8 @@
 import type { ClusterSpec, NodeSpec } from './model/spec.js';
 import { copyMethodOf, nodeNamed, primaryOf } from './model/spec.js';
 import { DRILL_MARKER, DrillFailureTypes } from './model/drill.js';
-import { within, type DiskCopy, type Sandbox } from './model/sandbox.js';
+import { within } from './model/paths.js';
+import type { DiskCopy, Sandbox } from './model/sandbox.js';
 import { failure as baseFailure } from './failures.js';
 import type { Cmd, Host } from './hosts/types.js';
 import { must, type Journal, type Progress } from './ops.js';

@@ -13,7 +13,7 @@ import { whoAnswers } from '../lib/db.js';
 import { readDrillHistory } from '../client/drill-history.js';
 import { drillOutcome, startDrill } from '../client/start-drill.js';
 import { renderDrillResult } from '../lib/model/drill.js';
-import { within } from '../lib/model/sandbox.js';
+import { within } from '../lib/model/paths.js';
 import { createLab, destroyLab, type Lab } from '../lab/lab.js';
 import { exists, mountPoints, postgresIn } from '../lab/system.js';
 import { loopsBelow, productionLoad, productionState, removeSandboxLeftovers, sandboxLinks } from './helpers/drill.js';

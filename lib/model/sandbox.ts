@@ -3,6 +3,7 @@
 // cluster name, disk names, device links, mount points, local dirs and ports, all below one
 // sandbox dir, so that a recovery of the sandbox can touch nothing of production.
 import { DRILL_MARKER } from './drill.js';
+import { trimSlash, within } from './paths.js';
 import { modelOf } from './profiles/index.js';
 import { parseSpec, primaryOf, type ClusterSpec, type ClusterSpecInput, type Disk, type NodeSpec } from './spec.js';
 
@@ -59,13 +60,6 @@ const SEED = /^[0-9a-f]{6}$/;
 const NAME = /^[A-Za-z0-9][A-Za-z0-9_.-]{0,100}$/;
 const PLAIN_PATH = /^\/[A-Za-z0-9_.+@:=,/-]*$/;
 
-const trimSlash = (p: string): string => (p.length > 1 ? p.replace(/\/+$/, '') : p);
-/** True when `path` is `dir` or lies below it. */
-export const within = (dir: string, path: string): boolean => {
-  const d = trimSlash(dir);
-  const p = trimSlash(path);
-  return p === d || p.startsWith(d === '/' ? '/' : `${d}/`);
-};
 const overlaps = (a: string, b: string): boolean => within(a, b) || within(b, a);
 
 /** The production paths a drill must never write to: its disks, device links, mounts, local dirs, files. */

@@ -130,8 +130,8 @@ export interface RecoveryOptions {
   templatesApart?: boolean;
   /**
    * The primary's storage first (default): its storage daemon is the first step started once the
-   * shared disk is bound, and the other nodes' binaries (with their templates) wait for that bind
-   * instead of running beside it. The attach and the daemon's start are the head of the critical
+   * shared disk is bound, and the binaries (with their templates; the primary's apart, see
+   * primaryBinariesEarly) wait for that bind instead of running beside it. The attach and the daemon's start are the head of the critical
    * path; on hosts that share a machine the copies beside them slowed them threefold, and the
    * copies still end within pfsd's start. False: as in the recoveries started before.
    */

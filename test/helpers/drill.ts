@@ -5,7 +5,7 @@ import { readdir, readFile, stat } from 'node:fs/promises';
 import { join } from 'node:path';
 import { withDb } from '../../lib/db.js';
 import { DEFAULT_SANDBOX_ROOT, DRILL_MARKER } from '../../lib/model/drill.js';
-import { within } from '../../lib/model/sandbox.js';
+import { within } from '../../lib/model/paths.js';
 import { nodesOf, primaryOf, type ClusterSpec } from '../../lib/model/spec.js';
 import { labPaths, labStatus, type Lab } from '../../lab/lab.js';
 import { exists, killPostgresIn, linkTarget, mountPoints, postgresIn, sh } from '../../lab/system.js';

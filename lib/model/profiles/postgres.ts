@@ -1,5 +1,6 @@
 // The postgres profile's pure rules: each disk holds a filesystem mounted on the host, the data
 // directory below its mount point; replicas are clones of the recovered primary.
+import { within } from '../paths.js';
 import type { SpecShape } from '../spec.js';
 import type { Issue, ProfileModel } from './model.js';
 
@@ -17,7 +18,7 @@ function specRules(spec: SpecShape, issue: Issue): void {
   const mounts = [mountPoint, ...spec.nodes.map((n) => n.storage?.mountPoint)].filter((m): m is string => !!m);
   for (const key of ['dir', 'source'] as const) {
     const path = spec.binaries[key];
-    const on = path && mounts.find((m) => path === m || path.startsWith(`${m}/`));
+    const on = path && mounts.find((m) => within(m, path));
     if (on)
       issue(
         ['binaries', key],
